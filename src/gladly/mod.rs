@@ -1,0 +1,1 @@
+//! The source: Gladly HTTP client (auth, pacing, retry), report requests, streaming CSV rows.

@@ -1,0 +1,3 @@
+//! The sink: Kafka producer (transactions, headers), topic admin, schema registry client.
+
+pub mod registry;

@@ -1,0 +1,1 @@
+//! Confluent-compatible schema registry client (placeholder; see issue 4).

@@ -1,0 +1,1 @@
+//! Windows, checkpoints, the poll loop and backfill.

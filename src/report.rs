@@ -1,0 +1,216 @@
+//! The vocabulary every layer shares: which [`Report`], and a CSV [`Row`] addressed by header name.
+//!
+//! The source (`gladly`) produces rows; the core (`records`) turns rows into records; neither
+//! knows about the other, both know this module.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// One of the Gladly reports the service publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Report {
+    /// `POST /api/v1/reports/work-session-events`: one row per contact × agent.
+    WorkSessions,
+    /// `POST /api/v1/reports` with the Contact Export metric set: one row per contact.
+    Contacts,
+    /// `POST /api/v1/reports` with the Agent Summary metric set: one row per agent × bucket.
+    AgentSummary,
+}
+
+impl Report {
+    /// Every report, in a stable order.
+    pub const ALL: [Report; 3] = [Report::WorkSessions, Report::Contacts, Report::AgentSummary];
+
+    /// The snake_case name used in config keys, topic names (`<prefix>.<name>`) and headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Report::WorkSessions => "work_sessions",
+            Report::Contacts => "contacts",
+            Report::AgentSummary => "agent_summary",
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The name given is not one of the reports.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown report `{0}`: expected one of work_sessions, contacts, agent_summary")]
+pub struct UnknownReport(pub String);
+
+impl FromStr for Report {
+    type Err = UnknownReport;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().replace('-', "_").as_str() {
+            "work_sessions" => Ok(Report::WorkSessions),
+            "contacts" => Ok(Report::Contacts),
+            "agent_summary" => Ok(Report::AgentSummary),
+            _ => Err(UnknownReport(s.to_string())),
+        }
+    }
+}
+
+/// A CSV header: column names in response order, with a name → position index.
+///
+/// A leading UTF-8 BOM and surrounding whitespace are stripped from names, so `\u{feff}id`
+/// and `id` are the same column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Header {
+    /// Builds a header from column names. On duplicate names the first one wins.
+    pub fn new<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names: Vec<String> = names
+            .into_iter()
+            .map(|n| n.as_ref().trim_start_matches('\u{feff}').trim().to_string())
+            .collect();
+        let mut index = HashMap::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            index.entry(n.clone()).or_insert(i);
+        }
+        Header { names, index }
+    }
+
+    /// Column names in the order the response gave them.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Position of a column, if present.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when the header has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// One data row of a report, addressable by column name.
+///
+/// Cells are raw text exactly as Gladly sent them (no trimming); interpreting them (empty =
+/// null, timestamps, numbers) is the job of `records`.
+#[derive(Debug, Clone)]
+pub struct Row {
+    header: Arc<Header>,
+    record: csv::StringRecord,
+    line: u64,
+}
+
+impl Row {
+    /// A row over `header`; `line` is the 1-based line of the row in the CSV body (for errors).
+    pub fn new(header: Arc<Header>, record: csv::StringRecord, line: u64) -> Self {
+        Row {
+            header,
+            record,
+            line,
+        }
+    }
+
+    /// A row from `(column, value)` pairs: handy in tests.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let (names, values): (Vec<&str>, Vec<&str>) = pairs.into_iter().unzip();
+        Row::new(
+            Arc::new(Header::new(names)),
+            csv::StringRecord::from(values),
+            0,
+        )
+    }
+
+    /// The cell of column `name`, or `None` when the report has no such column.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.header.position(name).and_then(|i| self.record.get(i))
+    }
+
+    /// The cell at `position`.
+    pub fn field(&self, position: usize) -> Option<&str> {
+        self.record.get(position)
+    }
+
+    /// The header this row belongs to.
+    pub fn header(&self) -> &Arc<Header> {
+        &self.header
+    }
+
+    /// The raw cells.
+    pub fn record(&self) -> &csv::StringRecord {
+        &self.record
+    }
+
+    /// 1-based line in the CSV body where this row started (0 when unknown).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// `(column, cell)` pairs in header order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.header
+            .names()
+            .iter()
+            .map(String::as_str)
+            .zip(self.record.iter())
+    }
+
+    /// The row as an ordered map (for dead letters and debugging).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_names_round_trip() {
+        for r in Report::ALL {
+            assert_eq!(r.name().parse::<Report>().unwrap(), r);
+        }
+        assert_eq!("agent-summary".parse::<Report>().unwrap(), Report::AgentSummary);
+        let err = "tickets".parse::<Report>().unwrap_err().to_string();
+        assert!(err.contains("tickets") && err.contains("work_sessions"), "{err}");
+    }
+
+    #[test]
+    fn header_strips_bom_and_finds_columns() {
+        let h = Header::new(["\u{feff}id", "contact_session_id", " channel "]);
+        assert_eq!(h.position("id"), Some(0));
+        assert_eq!(h.position("channel"), Some(2));
+        assert_eq!(h.position("nope"), None);
+    }
+
+    #[test]
+    fn row_reads_by_name() {
+        let row = Row::from_pairs([("b", "2"), ("a", "1")]);
+        assert_eq!(row.get("a"), Some("1"));
+        assert_eq!(row.get("b"), Some("2"));
+        assert_eq!(row.get("c"), None);
+        let m = row.to_map();
+        assert_eq!(m.get("a").map(String::as_str), Some("1"));
+    }
+}

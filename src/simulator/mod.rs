@@ -1,0 +1,1 @@
+//! A Gladly API simulator for tests, the demo and benchmarks.

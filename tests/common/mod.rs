@@ -1,0 +1,155 @@
+//! Shared fixture for integration tests: the real Kafka broker and schema registry started by
+//! `scripts/stack/stack up` (the README's test command does that), found through
+//! `KAFKA_BOOTSTRAP` and `SCHEMA_REGISTRY_URL`. Tests never skip when they are missing: they
+//! fail and say how to start the stack. Each test gets its own topics via [`unique_name`].
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const HOW: &str = "start the test stack first: `eval \"$(scripts/stack/stack up)\"` \
+                   (or run everything with `scripts/test`)";
+
+/// `host:port` of the stack's broker.
+pub fn kafka_bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP")
+        .unwrap_or_else(|_| panic!("KAFKA_BOOTSTRAP is not set: {HOW}"))
+}
+
+/// Base URL of the stack's Confluent-compatible schema registry API.
+pub fn schema_registry_url() -> String {
+    std::env::var("SCHEMA_REGISTRY_URL")
+        .unwrap_or_else(|_| panic!("SCHEMA_REGISTRY_URL is not set: {HOW}"))
+}
+
+/// A name no other test (or earlier run against the same stack) uses: `<prefix>-<pid>-<n>-<nanos>`.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kafka helpers over rdkafka, for tests that read back what was written.
+pub mod kafka {
+    use std::time::Duration;
+
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::{BorrowedMessage, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    /// A client config pointed at the stack's broker.
+    pub fn config() -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", super::kafka_bootstrap());
+        c
+    }
+
+    /// Creates `topic` with `partitions` partitions and the given topic configs.
+    pub async fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let admin: AdminClient<DefaultClientContext> = config().create().expect("admin client");
+        let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        for (k, v) in configs {
+            t = t.set(k, v);
+        }
+        let res = admin
+            .create_topics([&t], &AdminOptions::new())
+            .await
+            .expect("create_topics");
+        for r in res {
+            r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+        }
+    }
+
+    /// One record as read back: key, value (`None` = tombstone), partition, offset, headers.
+    #[derive(Debug, Clone)]
+    pub struct ReadRecord {
+        pub key: Option<Vec<u8>>,
+        pub value: Option<Vec<u8>>,
+        pub partition: i32,
+        pub offset: i64,
+        pub timestamp: Option<i64>,
+        pub headers: Vec<(String, Option<Vec<u8>>)>,
+    }
+
+    impl ReadRecord {
+        fn from_message(m: &BorrowedMessage<'_>) -> Self {
+            use rdkafka::message::Headers;
+            let headers = m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ReadRecord {
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp: m.timestamp().to_millis(),
+                headers,
+            }
+        }
+    }
+
+    /// Reads every partition of `topic` from offset 0 to its current end with
+    /// `isolation.level=read_committed` (blocking; call from a blocking context).
+    pub fn read_all(topic: &str) -> Vec<ReadRecord> {
+        let consumer: BaseConsumer = config()
+            .set("group.id", super::unique_name("reader"))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("consumer");
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
+        assert!(!partitions.is_empty(), "topic {topic} has no partitions");
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let mut at_end = std::collections::HashSet::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while at_end.len() < partitions.len() {
+            assert!(std::time::Instant::now() < deadline, "reading {topic} took over 60 s");
+            match consumer.poll(Duration::from_millis(500)) {
+                None => {}
+                Some(Ok(m)) => out.push(ReadRecord::from_message(&m)),
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    at_end.insert(p);
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+            }
+        }
+        out
+    }
+}
