@@ -191,9 +191,15 @@ mod tests {
         for r in Report::ALL {
             assert_eq!(r.name().parse::<Report>().unwrap(), r);
         }
-        assert_eq!("agent-summary".parse::<Report>().unwrap(), Report::AgentSummary);
+        assert_eq!(
+            "agent-summary".parse::<Report>().unwrap(),
+            Report::AgentSummary
+        );
         let err = "tickets".parse::<Report>().unwrap_err().to_string();
-        assert!(err.contains("tickets") && err.contains("work_sessions"), "{err}");
+        assert!(
+            err.contains("tickets") && err.contains("work_sessions"),
+            "{err}"
+        );
     }
 
     #[test]

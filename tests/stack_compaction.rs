@@ -61,7 +61,11 @@ async fn transactional_writes_are_compacted_to_the_last_value_per_key() {
 
     // Everything committed is visible before compaction.
     let before = read_all(&topic);
-    assert_eq!(before.len(), writes.len(), "all committed records are readable");
+    assert_eq!(
+        before.len(),
+        writes.len(),
+        "all committed records are readable"
+    );
 
     // Roll the segment: wait past segment.ms, then append a sentinel with an unused key.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -80,24 +84,28 @@ async fn transactional_writes_are_compacted_to_the_last_value_per_key() {
     let expected: HashMap<&str, &str> = [("k1", "c"), ("k2", "b"), ("k3", "x")].into();
     let topic2 = topic.clone();
     let compacted = tokio::task::spawn_blocking(move || {
-        common::eventually(Duration::from_secs(60), "the log cleaner to compact", || {
-            let records = read_all(&topic2);
-            let tested: Vec<_> = records
-                .iter()
-                .filter(|r| r.key.as_deref() != Some(b"__roll__".as_slice()))
-                .collect();
-            (tested.len() == 3).then(|| {
-                tested
+        common::eventually(
+            Duration::from_secs(60),
+            "the log cleaner to compact",
+            || {
+                let records = read_all(&topic2);
+                let tested: Vec<_> = records
                     .iter()
-                    .map(|r| {
-                        (
-                            String::from_utf8(r.key.clone().unwrap()).unwrap(),
-                            String::from_utf8(r.value.clone().unwrap()).unwrap(),
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
+                    .filter(|r| r.key.as_deref() != Some(b"__roll__".as_slice()))
+                    .collect();
+                (tested.len() == 3).then(|| {
+                    tested
+                        .iter()
+                        .map(|r| {
+                            (
+                                String::from_utf8(r.key.clone().unwrap()).unwrap(),
+                                String::from_utf8(r.value.clone().unwrap()).unwrap(),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            },
+        )
     })
     .await
     .unwrap();

@@ -40,7 +40,11 @@ async fn registers_idempotently_and_rejects_incompatible_changes() {
 
     let (status, again) = register(&http, &base, &subject, &v1).await;
     assert_eq!(status, 200, "{again}");
-    assert_eq!(again["id"].as_i64(), Some(id), "re-registration returns the same id");
+    assert_eq!(
+        again["id"].as_i64(),
+        Some(id),
+        "re-registration returns the same id"
+    );
 
     // A new field with a default is a BACKWARD-compatible change.
     let v2 = json!({

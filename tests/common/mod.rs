@@ -12,8 +12,7 @@ const HOW: &str = "start the test stack first: `eval \"$(scripts/stack/stack up)
 
 /// `host:port` of the stack's broker.
 pub fn kafka_bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP")
-        .unwrap_or_else(|_| panic!("KAFKA_BOOTSTRAP is not set: {HOW}"))
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| panic!("KAFKA_BOOTSTRAP is not set: {HOW}"))
 }
 
 /// Base URL of the stack's Confluent-compatible schema registry API.
@@ -43,7 +42,10 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> O
         if let Some(v) = check() {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -133,14 +135,18 @@ pub mod kafka {
         assert!(!partitions.is_empty(), "topic {topic} has no partitions");
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
-            tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+            tpl.add_partition_offset(topic, *p, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&tpl).expect("assign");
         let mut out = Vec::new();
         let mut at_end = std::collections::HashSet::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while at_end.len() < partitions.len() {
-            assert!(std::time::Instant::now() < deadline, "reading {topic} took over 60 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reading {topic} took over 60 s"
+            );
             match consumer.poll(Duration::from_millis(500)) {
                 None => {}
                 Some(Ok(m)) => out.push(ReadRecord::from_message(&m)),
