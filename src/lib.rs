@@ -12,6 +12,7 @@
 pub mod config;
 pub mod gladly;
 pub mod kafka;
+pub mod observe;
 pub mod pipeline;
 pub mod records;
 pub mod report;
