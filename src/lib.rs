@@ -2,6 +2,7 @@
 //! Avro record to compacted Kafka topics.
 //!
 //! Layout (see `../shared/DESIGN.md`):
+//! - [`clock`]: time as a dependency (system, manual, accelerated).
 //! - [`report`]: the names shared by every layer: which report, a CSV row.
 //! - [`gladly`]: the source — HTTP client with pacing and retry, streaming CSV rows.
 //! - [`records`]: the pure core — rows to keyed Avro records, tombstones, dead letters.
@@ -9,6 +10,7 @@
 //! - [`pipeline`]: windows, checkpoints, the poll loop, backfill.
 //! - [`simulator`]: a Gladly API simulator for tests, the demo and benchmarks.
 
+pub mod clock;
 pub mod config;
 pub mod gladly;
 pub mod kafka;
