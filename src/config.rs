@@ -236,11 +236,7 @@ impl Default for ReportsConfig {
                 horizon_days: 3,
                 ..DateReportSettings::default()
             },
-            agent_summary: DateReportSettings {
-                horizon_days: 2,
-                aggregation_level: Some("daily".into()),
-                ..DateReportSettings::default()
-            },
+            agent_summary: DateReportSettings::default(),
         }
     }
 }
@@ -287,8 +283,10 @@ pub struct DateReportSettings {
     pub max_window_days: u32,
     /// IANA timezone the report's dates are in (sent explicitly; Gladly's default is the org's).
     pub timezone: String,
-    /// Agent Summary only: `halfHourly`, `daily`, `weekly`, `monthly` or `quarterly`.
+    /// Agent Summary only: `halfHourly`, `daily` (default), `weekly`, `monthly` or `quarterly`.
     pub aggregation_level: Option<String>,
+    /// Gladly's `metricSet` name (default `ContactExportReportV3` / `AgentSummaryV2`).
+    pub metric_set: Option<String>,
     /// First date polled when there is no checkpoint (default: `horizon_days` ago).
     pub start: Option<chrono::NaiveDate>,
 }
@@ -302,7 +300,33 @@ impl Default for DateReportSettings {
             max_window_days: 1,
             timezone: "UTC".into(),
             aggregation_level: None,
+            metric_set: None,
             start: None,
+        }
+    }
+}
+
+impl DateReportSettings {
+    /// The `metricSet` to request for `report`.
+    pub fn metric_set(&self, report: Report) -> String {
+        self.metric_set.clone().unwrap_or_else(|| {
+            match report {
+                Report::AgentSummary => "AgentSummaryV2",
+                _ => "ContactExportReportV3",
+            }
+            .to_string()
+        })
+    }
+
+    /// The aggregation level used for `report` (agent summary: `daily` unless set).
+    pub fn aggregation_level(&self, report: Report) -> Option<String> {
+        match report {
+            Report::AgentSummary => Some(
+                self.aggregation_level
+                    .clone()
+                    .unwrap_or_else(|| "daily".to_string()),
+            ),
+            _ => None,
         }
     }
 }
@@ -420,8 +444,15 @@ mod tests {
         p.reports.validate().unwrap();
         assert_eq!(p.reports.work_sessions.lookback_minutes, 120);
         assert_eq!(
-            p.reports.agent_summary.aggregation_level.as_deref(),
+            p.reports
+                .agent_summary
+                .aggregation_level(Report::AgentSummary)
+                .as_deref(),
             Some("daily")
+        );
+        assert_eq!(
+            p.reports.contacts.metric_set(Report::Contacts),
+            "ContactExportReportV3"
         );
     }
 

@@ -1,1 +1,4 @@
 //! Windows, checkpoints, the poll loop and backfill.
+
+pub mod checkpoint;
+pub mod window;

@@ -1,0 +1,183 @@
+//! Topic admin: create the service's topics if missing, and refuse to run on topics whose
+//! configuration would break the upsert contract.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::types::RDKafkaErrorCode as Code;
+
+use super::config::{KafkaSettings, TopicSettings};
+use super::producer::client_config;
+use crate::report::Report;
+
+/// What a topic must look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Topic name.
+    pub name: String,
+    /// The config key that names this topic (for error messages), e.g. `topics.contacts`.
+    pub setting: String,
+    /// `cleanup.policy=compact` (report and checkpoint topics) or `delete` (dead letters).
+    pub compact: bool,
+    /// Partitions when created.
+    pub partitions: i32,
+    /// Extra topic configs when created.
+    pub configs: Vec<(String, String)>,
+}
+
+/// A topic problem, naming the topic, the setting and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    /// The topic exists with a cleanup policy that breaks the contract.
+    #[error("topic `{topic}` has cleanup.policy={found}, but the upsert contract needs `compact` (it keeps the last record per key): fix it with `kafka-configs.sh --alter --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact`, or point `{setting}` at another topic")]
+    NotCompacted {
+        /// Topic.
+        topic: String,
+        /// Its cleanup.policy.
+        found: String,
+        /// The config key naming it.
+        setting: String,
+    },
+    /// The broker refused or could not be reached.
+    #[error("topic admin on `{topic}` failed: {message}")]
+    Admin {
+        /// Topic.
+        topic: String,
+        /// What the broker or client said.
+        message: String,
+    },
+}
+
+/// Every topic the service writes, from the settings.
+pub fn topic_specs(topics: &TopicSettings, reports: &[Report]) -> Vec<TopicSpec> {
+    let mut specs: Vec<TopicSpec> = reports
+        .iter()
+        .map(|r| TopicSpec {
+            name: topics.report_topic(*r),
+            setting: format!("topics.{}", r.name()),
+            compact: true,
+            partitions: topics.partitions,
+            configs: vec![],
+        })
+        .collect();
+    specs.push(TopicSpec {
+        name: topics.dead_letter_topic(),
+        setting: "topics.dead_letter".into(),
+        compact: false,
+        partitions: 1,
+        configs: vec![(
+            "retention.ms".into(),
+            (u64::from(topics.dead_letter_retention_days) * 86_400_000).to_string(),
+        )],
+    });
+    specs.push(TopicSpec {
+        name: topics.checkpoint_topic(),
+        setting: "topics.checkpoints".into(),
+        compact: true,
+        partitions: 1,
+        configs: vec![],
+    });
+    specs
+}
+
+/// Creates missing topics and checks the cleanup policy of every one.
+pub async fn ensure_topics(
+    kafka: &KafkaSettings,
+    replication_factor: i32,
+    specs: &[TopicSpec],
+) -> Result<(), TopicError> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(kafka)
+            .create()
+            .map_err(|e| TopicError::Admin {
+                topic: "*".into(),
+                message: e.to_string(),
+            })?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let policies: Vec<String> = specs
+        .iter()
+        .map(|s| if s.compact { "compact" } else { "delete" }.to_string())
+        .collect();
+    let new_topics: Vec<NewTopic<'_>> = specs
+        .iter()
+        .zip(&policies)
+        .map(|(s, policy)| {
+            let rf = if replication_factor < 0 {
+                TopicReplication::Fixed(-1)
+            } else {
+                TopicReplication::Fixed(replication_factor)
+            };
+            let mut t = NewTopic::new(&s.name, s.partitions, rf).set("cleanup.policy", policy);
+            for (k, v) in &s.configs {
+                t = t.set(k, v);
+            }
+            t
+        })
+        .collect();
+    let results = admin
+        .create_topics(new_topics.iter(), &opts)
+        .await
+        .map_err(|e| TopicError::Admin {
+            topic: "*".into(),
+            message: e.to_string(),
+        })?;
+    for r in results {
+        match r {
+            Ok(name) => tracing::info!(topic = %name, "created topic"),
+            Err((_, Code::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(TopicError::Admin {
+                    topic,
+                    message: format!("create failed: {code}"),
+                })
+            }
+        }
+    }
+    check_policies(&admin, specs).await
+}
+
+/// Checks that every compacted topic of `specs` exists with `cleanup.policy` containing `compact`.
+pub async fn check_policies(
+    admin: &AdminClient<DefaultClientContext>,
+    specs: &[TopicSpec],
+) -> Result<(), TopicError> {
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    let resources: Vec<ResourceSpecifier<'_>> = specs
+        .iter()
+        .map(|s| ResourceSpecifier::Topic(&s.name))
+        .collect();
+    let described = admin
+        .describe_configs(resources.iter(), &opts)
+        .await
+        .map_err(|e| TopicError::Admin {
+            topic: "*".into(),
+            message: e.to_string(),
+        })?;
+    for (spec, res) in specs.iter().zip(described) {
+        let resource = res.map_err(|code: RDKafkaErrorCode| TopicError::Admin {
+            topic: spec.name.clone(),
+            message: format!("describe configs failed: {code}"),
+        })?;
+        let policy = resource
+            .get("cleanup.policy")
+            .and_then(|e| e.value.clone())
+            .unwrap_or_else(|| "delete".into());
+        if spec.compact && !policy.split(',').any(|p| p.trim() == "compact") {
+            return Err(TopicError::NotCompacted {
+                topic: spec.name.clone(),
+                found: policy,
+                setting: spec.setting.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An admin client for `check` and `status`.
+pub fn admin_client(
+    kafka: &KafkaSettings,
+) -> Result<AdminClient<DefaultClientContext>, rdkafka::error::KafkaError> {
+    client_config(kafka).create()
+}

@@ -1,0 +1,287 @@
+//! What users set for the sink: `[kafka]` (broker, delivery mode, librdkafka pass-through) and
+//! `[topics]` (names and creation settings).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::report::Report;
+
+/// How records and checkpoints reach Kafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// One Kafka transaction per window holds its records, tombstones and checkpoint: a crash
+    /// leaves both or neither, and the transactional id fences a second instance. Consumers
+    /// read with `isolation.level=read_committed`.
+    #[default]
+    ExactlyOnce,
+    /// Idempotent producer; the checkpoint is written after every record of the window is
+    /// acknowledged. A crash may re-publish a window (harmless: consumers upsert by key).
+    /// For brokers without transactions.
+    AtLeastOnce,
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Delivery::ExactlyOnce => "exactly-once",
+            Delivery::AtLeastOnce => "at-least-once",
+        })
+    }
+}
+
+/// `[kafka]`: where to publish and how.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`, e.g. `broker1:9092,broker2:9092`.
+    pub bootstrap_servers: String,
+    /// `exactly-once` (default) or `at-least-once`.
+    pub delivery: Delivery,
+    /// Prefix of the transactional ids (`<prefix>.<report>`; backfills add `.backfill`).
+    /// Default: `gladly-kafka.<topics.prefix>`. Two instances with the same prefix fence each
+    /// other: the newer one wins.
+    pub transactional_id_prefix: Option<String>,
+    /// Transaction timeout in seconds (`transaction.timeout.ms`): a window must be published
+    /// within it. Default 900.
+    pub transaction_timeout_secs: u64,
+    /// Any further librdkafka property, passed through as is (SASL, SSL, `compression.type`,
+    /// `linger.ms`, …). Values are never logged.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            delivery: Delivery::ExactlyOnce,
+            transactional_id_prefix: None,
+            transaction_timeout_secs: 900,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let props: BTreeMap<&str, &str> = self
+            .properties
+            .keys()
+            .map(|k| (k.as_str(), "***"))
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("delivery", &self.delivery)
+            .field("transactional_id_prefix", &self.transactional_id_prefix)
+            .field("transaction_timeout_secs", &self.transaction_timeout_secs)
+            .field("properties", &props)
+            .finish()
+    }
+}
+
+/// librdkafka properties the service sets itself: users may not override them, because the
+/// delivery guarantees depend on them.
+const RESERVED: [&str; 5] = [
+    "transactional.id",
+    "enable.idempotence",
+    "isolation.level",
+    "enable.auto.commit",
+    "bootstrap.servers",
+];
+
+impl KafkaSettings {
+    /// Checks every value, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "kafka.bootstrap_servers",
+                "is empty: set it to your brokers, e.g. \"broker1:9092,broker2:9092\"",
+            ));
+        }
+        if self.transaction_timeout_secs < 10 {
+            return Err(ConfigError::invalid(
+                "kafka.transaction_timeout_secs",
+                "must be at least 10 (a window has to be published within it)",
+            ));
+        }
+        for key in self.properties.keys() {
+            if RESERVED.contains(&key.as_str()) {
+                let fix = if key == "bootstrap.servers" {
+                    "set kafka.bootstrap_servers instead"
+                } else {
+                    "the service sets it from kafka.delivery; remove it"
+                };
+                return Err(ConfigError::invalid(
+                    format!("kafka.properties.{key}"),
+                    format!("cannot be overridden: {fix}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[topics]`: names and how missing topics are created.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicSettings {
+    /// Prefix of every topic name: `<prefix>.work_sessions`, `<prefix>.contacts`, ….
+    pub prefix: String,
+    /// Override the work-sessions topic name.
+    pub work_sessions: Option<String>,
+    /// Override the contacts topic name.
+    pub contacts: Option<String>,
+    /// Override the agent-summary topic name.
+    pub agent_summary: Option<String>,
+    /// Override the dead-letter topic name.
+    pub dead_letter: Option<String>,
+    /// Override the checkpoint topic name.
+    pub checkpoints: Option<String>,
+    /// Partitions of topics the service creates.
+    pub partitions: i32,
+    /// Replication factor of topics the service creates (`-1` = the broker's default).
+    pub replication_factor: i32,
+    /// Retention of the dead-letter topic in days.
+    pub dead_letter_retention_days: u32,
+}
+
+impl Default for TopicSettings {
+    fn default() -> Self {
+        TopicSettings {
+            prefix: "gladly".into(),
+            work_sessions: None,
+            contacts: None,
+            agent_summary: None,
+            dead_letter: None,
+            checkpoints: None,
+            partitions: 3,
+            replication_factor: -1,
+            dead_letter_retention_days: 30,
+        }
+    }
+}
+
+impl TopicSettings {
+    /// The topic a report publishes to.
+    pub fn report_topic(&self, report: Report) -> String {
+        let custom = match report {
+            Report::WorkSessions => &self.work_sessions,
+            Report::Contacts => &self.contacts,
+            Report::AgentSummary => &self.agent_summary,
+        };
+        custom
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}", self.prefix, report.name()))
+    }
+
+    /// The dead-letter topic (delete policy).
+    pub fn dead_letter_topic(&self) -> String {
+        self.dead_letter
+            .clone()
+            .unwrap_or_else(|| format!("{}.dead_letter", self.prefix))
+    }
+
+    /// The compacted topic holding checkpoints.
+    pub fn checkpoint_topic(&self) -> String {
+        self.checkpoints
+            .clone()
+            .unwrap_or_else(|| format!("{}._checkpoints", self.prefix))
+    }
+
+    /// Checks every value, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let legal = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 200
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        if !legal(&self.prefix) {
+            return Err(ConfigError::invalid(
+                "topics.prefix",
+                format!(
+                    "{:?} is not a legal topic name part: use letters, digits, '.', '_' and '-'",
+                    self.prefix
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("work_sessions", &self.work_sessions),
+            ("contacts", &self.contacts),
+            ("agent_summary", &self.agent_summary),
+            ("dead_letter", &self.dead_letter),
+            ("checkpoints", &self.checkpoints),
+        ] {
+            if let Some(name) = v {
+                if !legal(name) {
+                    return Err(ConfigError::invalid(
+                        format!("topics.{key}"),
+                        format!("{name:?} is not a legal topic name: use letters, digits, '.', '_' and '-'"),
+                    ));
+                }
+            }
+        }
+        if self.partitions < 1 {
+            return Err(ConfigError::invalid(
+                "topics.partitions",
+                "must be at least 1",
+            ));
+        }
+        if self.replication_factor == 0 || self.replication_factor < -1 {
+            return Err(ConfigError::invalid(
+                "topics.replication_factor",
+                "must be -1 (the broker's default) or at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_the_prefix_unless_overridden() {
+        let mut t = TopicSettings::default();
+        assert_eq!(t.report_topic(Report::WorkSessions), "gladly.work_sessions");
+        assert_eq!(t.dead_letter_topic(), "gladly.dead_letter");
+        t.prefix = "acme".into();
+        t.contacts = Some("cc.contacts".into());
+        assert_eq!(t.report_topic(Report::AgentSummary), "acme.agent_summary");
+        assert_eq!(t.report_topic(Report::Contacts), "cc.contacts");
+        assert_eq!(t.checkpoint_topic(), "acme._checkpoints");
+    }
+
+    #[test]
+    fn reserved_properties_are_refused_by_name() {
+        let mut k = KafkaSettings::default();
+        k.properties
+            .insert("enable.idempotence".into(), "false".into());
+        let err = k.validate().unwrap_err().to_string();
+        assert!(err.contains("kafka.properties.enable.idempotence"), "{err}");
+        assert!(err.contains("kafka.delivery"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_property_values() {
+        let mut k = KafkaSettings::default();
+        k.properties
+            .insert("sasl.password".into(), "hunter2".into());
+        let shown = format!("{k:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("sasl.password"), "{shown}");
+    }
+
+    #[test]
+    fn bad_topic_names_are_named() {
+        let t = TopicSettings {
+            prefix: "a b".into(),
+            ..TopicSettings::default()
+        };
+        let err = t.validate().unwrap_err().to_string();
+        assert!(err.contains("topics.prefix"), "{err}");
+    }
+}

@@ -1,0 +1,360 @@
+//! The producer, in one of two explicit [`Delivery`] modes.
+//!
+//! A window is published as `begin` → `send`… → `finish(checkpoint)`:
+//! - exactly-once: one Kafka transaction holds the window's records, tombstones and checkpoint;
+//!   `abort` discards all of them. The transactional id fences an older instance.
+//! - at-least-once: an idempotent producer; `finish` waits until every record of the window
+//!   is acknowledged, then writes the checkpoint and waits for it too.
+//!
+//! Calls block (librdkafka); the pipeline runs them on blocking-friendly threads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use super::config::{Delivery, KafkaSettings};
+
+/// Why publishing failed, and what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Another instance took over this transactional id: this one must stop.
+    #[error("another instance with transactional id `{transactional_id}` has taken over (fenced); this instance stops. Run one instance per kafka.transactional_id_prefix")]
+    Fenced {
+        /// The contested id.
+        transactional_id: String,
+    },
+    /// The producer is unusable (fatal librdkafka error): create a new one and retry the window.
+    #[error("the Kafka producer hit a fatal error: {0}")]
+    Fatal(KafkaError),
+    /// The window failed but can be retried after `abort` (broker unavailable, timeouts…).
+    #[error("publishing to Kafka failed: {0}")]
+    Retriable(KafkaError),
+    /// Records of the window were not acknowledged (at-least-once).
+    #[error("{failed} record(s) of the window were not delivered; first error: {first}")]
+    Undelivered {
+        /// How many.
+        failed: u64,
+        /// The first delivery error.
+        first: String,
+    },
+    /// The producer could not be created (bad properties).
+    #[error("cannot create the Kafka producer: {0}")]
+    Config(KafkaError),
+}
+
+impl SinkError {
+    /// True when the process must stop (another instance owns the transactional id).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, SinkError::Fenced { .. })
+    }
+
+    /// True when the producer must be recreated before retrying.
+    pub fn needs_new_producer(&self) -> bool {
+        matches!(self, SinkError::Fatal(_))
+    }
+}
+
+/// Counts acknowledged and failed deliveries.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    acked: AtomicU64,
+    failed: AtomicU64,
+    failed_in_window: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryStats {
+    /// Records acknowledged by the broker since the producer started.
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Records whose delivery failed since the producer started.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// librdkafka context: delivery reports go to [`DeliveryStats`], logs to `tracing`.
+pub struct SinkContext {
+    stats: Arc<DeliveryStats>,
+}
+
+impl ClientContext for SinkContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error => {
+                tracing::error!(target: "librdkafka", "{fac}: {log_message}")
+            }
+            Warning => tracing::warn!(target: "librdkafka", "{fac}: {log_message}"),
+            Notice | Info => tracing::info!(target: "librdkafka", "{fac}: {log_message}"),
+            Debug => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", error = %error, "{reason}");
+    }
+}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.stats.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.failed_in_window.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.stats.first_error.lock().expect("not poisoned");
+                if first.is_none() {
+                    *first = Some(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// One record to publish. `value = None` is a tombstone.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Destination topic.
+    pub topic: &'a str,
+    /// Key bytes (`None` only for the dead-letter topic).
+    pub key: Option<&'a [u8]>,
+    /// Value bytes, or `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Record timestamp (the row's event time), ms since the epoch.
+    pub timestamp_ms: i64,
+    /// Headers.
+    pub headers: &'a OwnedHeaders,
+}
+
+/// Builds record headers from `(name, value)` pairs.
+pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> OwnedHeaders {
+    pairs
+        .into_iter()
+        .fold(OwnedHeaders::new(), |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(value),
+            })
+        })
+}
+
+/// A producer in one delivery mode. See the module docs for the window protocol.
+pub struct Publisher {
+    producer: ThreadedProducer<SinkContext>,
+    stats: Arc<DeliveryStats>,
+    delivery: Delivery,
+    transactional_id: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("delivery", &self.delivery)
+            .field("transactional_id", &self.transactional_id)
+            .finish()
+    }
+}
+
+/// The librdkafka configuration of the service's clients: bootstrap plus pass-through.
+pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.bootstrap_servers);
+    for (k, v) in &settings.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+impl Publisher {
+    /// Creates the producer; in exactly-once mode also registers `transactional_id` with the
+    /// broker, which aborts whatever an earlier holder of the id left open and fences it.
+    pub fn new(settings: &KafkaSettings, transactional_id: &str) -> Result<Self, SinkError> {
+        let mut config = client_config(settings);
+        // bounded memory: at most 64 MiB of records waiting for the broker (user may lower it)
+        if !settings
+            .properties
+            .contains_key("queue.buffering.max.kbytes")
+        {
+            config.set("queue.buffering.max.kbytes", "65536");
+        }
+        if !settings.properties.contains_key("linger.ms") {
+            config.set("linger.ms", "20");
+        }
+        config.set("enable.idempotence", "true");
+        let timeout = Duration::from_secs(settings.transaction_timeout_secs);
+        if settings.delivery == Delivery::ExactlyOnce {
+            config.set("transactional.id", transactional_id);
+            config.set(
+                "transaction.timeout.ms",
+                (settings.transaction_timeout_secs * 1000).to_string(),
+            );
+        }
+        let stats = Arc::new(DeliveryStats::default());
+        let producer: ThreadedProducer<SinkContext> = config
+            .create_with_context(SinkContext {
+                stats: stats.clone(),
+            })
+            .map_err(SinkError::Config)?;
+        let publisher = Publisher {
+            producer,
+            stats,
+            delivery: settings.delivery,
+            transactional_id: transactional_id.to_string(),
+            timeout,
+        };
+        if publisher.delivery == Delivery::ExactlyOnce {
+            publisher
+                .producer
+                .init_transactions(publisher.timeout.min(Duration::from_secs(120)))
+                .map_err(|e| publisher.classify(e))?;
+        }
+        Ok(publisher)
+    }
+
+    /// The delivery mode.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery
+    }
+
+    /// Delivery counters.
+    pub fn stats(&self) -> Arc<DeliveryStats> {
+        self.stats.clone()
+    }
+
+    /// Starts a window.
+    pub fn begin(&self) -> Result<(), SinkError> {
+        self.stats.failed_in_window.store(0, Ordering::Relaxed);
+        *self.stats.first_error.lock().expect("not poisoned") = None;
+        if self.delivery == Delivery::ExactlyOnce {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| self.classify(e))?;
+        }
+        Ok(())
+    }
+
+    /// Enqueues one record, waiting while librdkafka's queue is full.
+    pub fn send(&self, out: Outgoing<'_>) -> Result<(), SinkError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(out.topic)
+            .timestamp(out.timestamp_ms)
+            .headers(out.headers.clone());
+        if let Some(k) = out.key {
+            record = record.key(k);
+        }
+        if let Some(v) = out.value {
+            record = record.payload(v);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    self.producer.poll(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(self.classify(e)),
+            }
+        }
+    }
+
+    /// Ends a window: exactly-once sends the checkpoint into the transaction and commits;
+    /// at-least-once waits for every record, then writes the checkpoint and waits for it.
+    pub fn finish(&self, checkpoint: Outgoing<'_>) -> Result<(), SinkError> {
+        match self.delivery {
+            Delivery::ExactlyOnce => {
+                self.send(checkpoint)?;
+                self.producer
+                    .commit_transaction(self.timeout)
+                    .map_err(|e| self.classify(e))
+            }
+            Delivery::AtLeastOnce => {
+                self.flush_window()?;
+                self.send(checkpoint)?;
+                self.flush_window()
+            }
+        }
+    }
+
+    /// Discards the open window (exactly-once) or waits out what was sent (at-least-once).
+    pub fn abort(&self) -> Result<(), SinkError> {
+        match self.delivery {
+            Delivery::ExactlyOnce => self
+                .producer
+                .abort_transaction(self.timeout)
+                .map_err(|e| self.classify(e)),
+            Delivery::AtLeastOnce => {
+                let _ = self.producer.flush(self.timeout);
+                Ok(())
+            }
+        }
+    }
+
+    fn flush_window(&self) -> Result<(), SinkError> {
+        self.producer
+            .flush(self.timeout)
+            .map_err(|e| self.classify(e))?;
+        let failed = self.stats.failed_in_window.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = self
+                .stats
+                .first_error
+                .lock()
+                .expect("not poisoned")
+                .clone()
+                .unwrap_or_default();
+            return Err(SinkError::Undelivered { failed, first });
+        }
+        Ok(())
+    }
+
+    fn classify(&self, e: KafkaError) -> SinkError {
+        let code = e.rdkafka_error_code();
+        let fenced = matches!(
+            code,
+            Some(RDKafkaErrorCode::Fenced)
+                | Some(RDKafkaErrorCode::ProducerFenced)
+                | Some(RDKafkaErrorCode::InvalidProducerEpoch)
+        );
+        if fenced {
+            return SinkError::Fenced {
+                transactional_id: self.transactional_id.clone(),
+            };
+        }
+        let fatal = match &e {
+            KafkaError::Transaction(t) => t.is_fatal(),
+            _ => false,
+        } || self.producer.client().fatal_error().is_some();
+        if fatal {
+            if let Some((RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced, _)) =
+                self.producer.client().fatal_error()
+            {
+                return SinkError::Fenced {
+                    transactional_id: self.transactional_id.clone(),
+                };
+            }
+            return SinkError::Fatal(e);
+        }
+        SinkError::Retriable(e)
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if self.delivery == Delivery::AtLeastOnce {
+            let _ = self.producer.flush(Duration::from_secs(10));
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Windows and their planning: pure, no I/O.
+//!
+//! A poll covers `[checkpoint − lookback, now]` (work sessions, instants at minute precision) or
+//! `[min(checkpoint + 1 day, today − horizon), today]` (date reports), cut into windows no
+//! larger than the configured maximum, oldest first. Windows are contiguous (each starts where
+//! the previous one ended), so nothing between the checkpoint and now is ever skipped.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A span of instants `[start, end]`, minute-aligned, `start < end`. Cannot be inverted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstantWindow {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+impl InstantWindow {
+    /// A window from `start` to `end`, both floored to the minute; `None` unless start < end.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Self> {
+        let (start, end) = (floor_minute(start), floor_minute(end));
+        (start < end).then_some(InstantWindow { start, end })
+    }
+
+    /// First instant.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start
+    }
+
+    /// Last instant.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.end
+    }
+
+    /// The two halves, split at a minute; `None` for a one-minute window.
+    pub fn halves(&self) -> Option<(Self, Self)> {
+        let minutes = (self.end - self.start).num_minutes();
+        if minutes < 2 {
+            return None;
+        }
+        let mid = self.start + Duration::minutes(minutes / 2);
+        Some((
+            InstantWindow {
+                start: self.start,
+                end: mid,
+            },
+            InstantWindow {
+                start: mid,
+                end: self.end,
+            },
+        ))
+    }
+}
+
+/// A span of calendar days `[start, end]`, both inclusive, `start <= end`. Cannot be inverted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DateWindow {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+impl DateWindow {
+    /// Days `start..=end`; `None` when end is before start.
+    pub fn new(start: NaiveDate, end: NaiveDate) -> Option<Self> {
+        (start <= end).then_some(DateWindow { start, end })
+    }
+
+    /// First day.
+    pub fn start(&self) -> NaiveDate {
+        self.start
+    }
+
+    /// Last day (inclusive).
+    pub fn end(&self) -> NaiveDate {
+        self.end
+    }
+
+    /// Number of days.
+    pub fn days(&self) -> i64 {
+        (self.end - self.start).num_days() + 1
+    }
+
+    /// The two halves; `None` for a single day.
+    pub fn halves(&self) -> Option<(Self, Self)> {
+        let days = self.days();
+        if days < 2 {
+            return None;
+        }
+        let mid = self.start + Duration::days(days / 2);
+        Some((
+            DateWindow {
+                start: self.start,
+                end: mid - Duration::days(1),
+            },
+            DateWindow {
+                start: mid,
+                end: self.end,
+            },
+        ))
+    }
+}
+
+/// A window of either kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// Work sessions.
+    Instants(InstantWindow),
+    /// Contact export, agent summary.
+    Dates(DateWindow),
+}
+
+impl Window {
+    /// The window's halves, for a response that reached the row cap.
+    pub fn halves(&self) -> Option<(Window, Window)> {
+        match self {
+            Window::Instants(w) => w
+                .halves()
+                .map(|(a, b)| (Window::Instants(a), Window::Instants(b))),
+            Window::Dates(w) => w
+                .halves()
+                .map(|(a, b)| (Window::Dates(a), Window::Dates(b))),
+        }
+    }
+
+    /// Where the checkpoint stands once this window is published.
+    pub fn end_position(&self) -> Position {
+        match self {
+            Window::Instants(w) => Position::Instant(w.end),
+            Window::Dates(w) => Position::Date(w.end),
+        }
+    }
+
+    /// Start and end as text (headers, logs): RFC 3339 instants or ISO dates.
+    pub fn bounds_text(&self) -> (String, String) {
+        match self {
+            Window::Instants(w) => (rfc3339(w.start), rfc3339(w.end)),
+            Window::Dates(w) => (w.start.to_string(), w.end.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b) = self.bounds_text();
+        write!(f, "[{a}, {b}]")
+    }
+}
+
+/// How far a report has been polled: an instant (work sessions) or a day (date reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// Every row anchored up to this instant has been polled at a time at or after it.
+    Instant(DateTime<Utc>),
+    /// Every day up to and including this one has been polled.
+    Date(NaiveDate),
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Position::Instant(t) => f.write_str(&rfc3339(*t)),
+            Position::Date(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// Calendar grouping of agent-summary buckets: date windows must hold whole buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buckets {
+    /// Days (and half hours): any day boundary is a bucket boundary.
+    Days,
+    /// ISO weeks, starting Monday.
+    Weeks,
+    /// Calendar months.
+    Months,
+    /// Calendar quarters.
+    Quarters,
+}
+
+impl Buckets {
+    /// From an agent-summary `aggregationLevel`.
+    pub fn from_level(level: Option<&str>) -> Buckets {
+        match level {
+            Some("weekly") => Buckets::Weeks,
+            Some("monthly") => Buckets::Months,
+            Some("quarterly") => Buckets::Quarters,
+            _ => Buckets::Days,
+        }
+    }
+
+    /// The first day of the bucket holding `d`.
+    pub fn floor(self, d: NaiveDate) -> NaiveDate {
+        match self {
+            Buckets::Days => d,
+            Buckets::Weeks => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
+            Buckets::Months => d.with_day(1).expect("day 1 exists"),
+            Buckets::Quarters => {
+                let m = (d.month() - 1) / 3 * 3 + 1;
+                NaiveDate::from_ymd_opt(d.year(), m, 1).expect("quarter start exists")
+            }
+        }
+    }
+
+    /// The first day of the next bucket after the one holding `d`.
+    fn next(self, d: NaiveDate) -> NaiveDate {
+        let start = self.floor(d);
+        match self {
+            Buckets::Days => start + Duration::days(1),
+            Buckets::Weeks => start + Duration::days(7),
+            Buckets::Months => add_months(start, 1),
+            Buckets::Quarters => add_months(start, 3),
+        }
+    }
+}
+
+fn add_months(d: NaiveDate, n: u32) -> NaiveDate {
+    let total = d.year() * 12 + d.month0() as i32 + n as i32;
+    NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1)
+        .expect("first of month exists")
+}
+
+/// Work-session windows for one poll: `[checkpoint − lookback, now]` (or from `first_start`
+/// without a checkpoint), cut into pieces of at most `max_window`.
+pub fn plan_instants(
+    checkpoint: Option<DateTime<Utc>>,
+    first_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    lookback: Duration,
+    max_window: Duration,
+) -> Vec<InstantWindow> {
+    let from = match checkpoint {
+        Some(c) => c - lookback,
+        None => first_start,
+    };
+    cut_instants(from, now, max_window)
+}
+
+/// `[from, to]` cut into minute-aligned windows of at most `max_window`, oldest first.
+pub fn cut_instants(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    max_window: Duration,
+) -> Vec<InstantWindow> {
+    let step = Duration::minutes(max_window.num_minutes().max(1));
+    let (mut at, to) = (floor_minute(from), floor_minute(to));
+    let mut out = Vec::new();
+    while at < to {
+        let end = (at + step).min(to);
+        out.push(InstantWindow { start: at, end });
+        at = end;
+    }
+    out
+}
+
+/// Date windows for one poll: from `min(checkpoint + 1, today − horizon_days)` (or
+/// `first_start` without a checkpoint) through `today`, cut into whole buckets and at most
+/// `max_days` days each (a bucket longer than that is one window).
+pub fn plan_dates(
+    checkpoint: Option<NaiveDate>,
+    first_start: NaiveDate,
+    today: NaiveDate,
+    horizon_days: u32,
+    max_days: u32,
+    buckets: Buckets,
+) -> Vec<DateWindow> {
+    let horizon_start = today - Duration::days(i64::from(horizon_days));
+    let from = match checkpoint {
+        Some(c) => (c + Duration::days(1)).min(horizon_start),
+        None => first_start,
+    };
+    cut_dates(from, today, max_days, buckets)
+}
+
+/// Days `from..=to` cut into windows of whole buckets, at most `max_days` each where buckets
+/// allow, oldest first. The first window starts at the bucket holding `from`; the last ends at
+/// the end of the bucket holding `to` (buckets are never requested in part).
+pub fn cut_dates(
+    from: NaiveDate,
+    to: NaiveDate,
+    max_days: u32,
+    buckets: Buckets,
+) -> Vec<DateWindow> {
+    let mut out = Vec::new();
+    let mut at = buckets.floor(from);
+    let max_days = i64::from(max_days.max(1));
+    while at <= to {
+        let mut end = buckets.next(at) - Duration::days(1);
+        // grow by whole buckets up to max_days
+        while end < to {
+            let next_end = buckets.next(end + Duration::days(1)) - Duration::days(1);
+            if (next_end - at).num_days() + 1 > max_days {
+                break;
+            }
+            end = next_end;
+        }
+        if buckets == Buckets::Days {
+            end = end.min(to);
+        }
+        out.push(DateWindow { start: at, end });
+        at = end + Duration::days(1);
+    }
+    out
+}
+
+/// `t` with seconds and below set to zero.
+pub fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("zero seconds exist")
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 3, 14, h, m, 0).unwrap()
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn windows_cannot_be_inverted() {
+        assert!(InstantWindow::new(t(12, 0), t(11, 0)).is_none());
+        assert!(InstantWindow::new(t(12, 0), t(12, 0)).is_none());
+        // both ends are floored to the minute: 12:00:30 .. 12:00:50 is empty
+        assert!(InstantWindow::new(
+            t(12, 0) + Duration::seconds(30),
+            t(12, 0) + Duration::seconds(50)
+        )
+        .is_none());
+        assert!(DateWindow::new(d(2024, 3, 2), d(2024, 3, 1)).is_none());
+        assert_eq!(
+            DateWindow::new(d(2024, 3, 1), d(2024, 3, 1))
+                .unwrap()
+                .days(),
+            1
+        );
+    }
+
+    #[test]
+    fn first_poll_and_lookback() {
+        let w = plan_instants(
+            None,
+            t(0, 0),
+            t(13, 5),
+            Duration::hours(2),
+            Duration::hours(6),
+        );
+        assert_eq!(w.len(), 3);
+        assert_eq!((w[0].start(), w[2].end()), (t(0, 0), t(13, 5)));
+        let w = plan_instants(
+            Some(t(13, 5)),
+            t(0, 0),
+            t(17, 0),
+            Duration::hours(2),
+            Duration::hours(6),
+        );
+        assert_eq!(w, vec![InstantWindow::new(t(11, 5), t(17, 0)).unwrap()]);
+        // nothing new yet: the lookback is still re-read
+        let w = plan_instants(
+            Some(t(17, 0)),
+            t(0, 0),
+            t(17, 0),
+            Duration::hours(2),
+            Duration::hours(6),
+        );
+        assert_eq!(w, vec![InstantWindow::new(t(15, 0), t(17, 0)).unwrap()]);
+    }
+
+    #[test]
+    fn halves_are_contiguous() {
+        let w = InstantWindow::new(t(10, 0), t(10, 5)).unwrap();
+        let (a, b) = w.halves().unwrap();
+        assert_eq!(
+            (a.start(), a.end(), b.start(), b.end()),
+            (t(10, 0), t(10, 2), t(10, 2), t(10, 5))
+        );
+        assert!(InstantWindow::new(t(10, 0), t(10, 1))
+            .unwrap()
+            .halves()
+            .is_none());
+        let dw = DateWindow::new(d(2024, 3, 1), d(2024, 3, 3)).unwrap();
+        let (a, b) = dw.halves().unwrap();
+        assert_eq!(
+            (a.start(), a.end(), b.start(), b.end()),
+            (d(2024, 3, 1), d(2024, 3, 1), d(2024, 3, 2), d(2024, 3, 3))
+        );
+        assert!(DateWindow::new(d(2024, 3, 1), d(2024, 3, 1))
+            .unwrap()
+            .halves()
+            .is_none());
+    }
+
+    #[test]
+    fn date_polls_repull_the_horizon() {
+        let today = d(2024, 3, 14);
+        let w = plan_dates(Some(today), d(2024, 1, 1), today, 3, 1, Buckets::Days);
+        assert_eq!(w.first().unwrap().start(), d(2024, 3, 11));
+        assert_eq!(w.last().unwrap().end(), today);
+        assert_eq!(w.len(), 4);
+        // a gap since the checkpoint is covered too
+        let w = plan_dates(
+            Some(d(2024, 3, 1)),
+            d(2024, 1, 1),
+            today,
+            3,
+            7,
+            Buckets::Days,
+        );
+        assert_eq!(w.first().unwrap().start(), d(2024, 3, 2));
+        assert!(w.iter().all(|w| w.days() <= 7));
+    }
+
+    #[test]
+    fn buckets_are_never_cut() {
+        let w = cut_dates(d(2024, 3, 13), d(2024, 3, 14), 1, Buckets::Weeks);
+        assert_eq!(
+            w,
+            vec![DateWindow::new(d(2024, 3, 11), d(2024, 3, 17)).unwrap()]
+        );
+        let w = cut_dates(d(2024, 2, 10), d(2024, 4, 2), 40, Buckets::Months);
+        assert_eq!(
+            w.iter().map(|w| (w.start(), w.end())).collect::<Vec<_>>(),
+            vec![
+                (d(2024, 2, 1), d(2024, 2, 29)),
+                (d(2024, 3, 1), d(2024, 3, 31)),
+                (d(2024, 4, 1), d(2024, 4, 30))
+            ]
+        );
+        let w = cut_dates(d(2024, 5, 10), d(2024, 5, 10), 1, Buckets::Quarters);
+        assert_eq!(
+            w,
+            vec![DateWindow::new(d(2024, 4, 1), d(2024, 6, 30)).unwrap()]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn instant_windows_tile_the_range(from in 0i64..100_000, len in 0i64..50_000, max in 1i64..2_000) {
+            let a = t(0, 0) + Duration::minutes(from);
+            let b = a + Duration::minutes(len);
+            let w = cut_instants(a, b, Duration::minutes(max));
+            prop_assert_eq!(w.len() as i64, (len + max - 1) / max);
+            for pair in w.windows(2) {
+                prop_assert_eq!(pair[0].end(), pair[1].start());
+            }
+            if let (Some(f), Some(l)) = (w.first(), w.last()) {
+                prop_assert_eq!((f.start(), l.end()), (a, b));
+            }
+            prop_assert!(w.iter().all(|w| w.end() - w.start() <= Duration::minutes(max)));
+        }
+
+        #[test]
+        fn date_windows_tile_the_range(from in 0i64..3_000, len in 0i64..400, max in 1u32..40, level in 0usize..4) {
+            let buckets = [Buckets::Days, Buckets::Weeks, Buckets::Months, Buckets::Quarters][level];
+            let a = d(2020, 1, 1) + Duration::days(from);
+            let b = a + Duration::days(len);
+            let w = cut_dates(a, b, max, buckets);
+            prop_assert!(w[0].start() <= a && w.last().unwrap().end() >= b);
+            for pair in w.windows(2) {
+                prop_assert_eq!(pair[0].end() + Duration::days(1), pair[1].start());
+            }
+            for win in &w {
+                prop_assert_eq!(buckets.floor(win.start()), win.start());
+                prop_assert_eq!(buckets.floor(win.end() + Duration::days(1)), win.end() + Duration::days(1));
+                if buckets == Buckets::Days { prop_assert!(win.days() <= i64::from(max)); }
+            }
+        }
+    }
+}
