@@ -216,6 +216,160 @@ pub fn load_from<T: DeserializeOwned>(
     deserialize(table, &sources)
 }
 
+/// The whole configuration: one TOML file plus `GLADLY_KAFKA__…` overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[gladly]`: organization host, credentials, pacing and retries.
+    pub gladly: crate::gladly::GladlySettings,
+    /// `[kafka]`: brokers, delivery mode, librdkafka pass-through.
+    pub kafka: crate::kafka::KafkaSettings,
+    /// `[registry]`: the Confluent-compatible schema registry.
+    pub registry: crate::kafka::registry::RegistrySettings,
+    /// `[topics]`: names and creation settings.
+    pub topics: crate::kafka::TopicSettings,
+    /// `[reports.*]`: which reports, how often, how far back.
+    pub reports: ReportsConfig,
+    /// `[pipeline]`: row cap, window retries.
+    pub pipeline: PipelineSettings,
+    /// `[observe]`: metrics/health listener and log format.
+    pub observe: ObserveSettings,
+}
+
+impl Config {
+    /// Loads from an optional file plus the process environment, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let c: Config = load(path)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every section, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.gladly.validate()?;
+        self.kafka.validate()?;
+        self.registry.validate()?;
+        self.topics.validate()?;
+        self.reports.validate()?;
+        self.pipeline.validate()?;
+        if self.enabled_reports().is_empty() {
+            return Err(ConfigError::invalid(
+                "reports",
+                "every report is disabled: set reports.<name>.enabled = true for at least one",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The reports with `enabled = true`, in a stable order.
+    pub fn enabled_reports(&self) -> Vec<Report> {
+        Report::ALL
+            .into_iter()
+            .filter(|r| match r {
+                Report::WorkSessions => self.reports.work_sessions.enabled,
+                Report::Contacts => self.reports.contacts.enabled,
+                Report::AgentSummary => self.reports.agent_summary.enabled,
+            })
+            .collect()
+    }
+
+    /// `kafka.transactional_id_prefix`, or `gladly-kafka.<topics.prefix>`.
+    pub fn transactional_id_prefix(&self) -> String {
+        self.kafka
+            .transactional_id_prefix
+            .clone()
+            .unwrap_or_else(|| format!("gladly-kafka.{}", self.topics.prefix))
+    }
+
+    /// Settings of a date report (contacts or agent summary).
+    pub fn date_settings(&self, report: Report) -> &DateReportSettings {
+        match report {
+            Report::AgentSummary => &self.reports.agent_summary,
+            _ => &self.reports.contacts,
+        }
+    }
+
+    /// The timezone a report's dates are in (UTC for work sessions).
+    pub fn report_timezone(&self, report: Report) -> chrono_tz::Tz {
+        match report {
+            Report::WorkSessions => chrono_tz::UTC,
+            r => self.date_settings(r).timezone.parse().unwrap_or(chrono_tz::UTC),
+        }
+    }
+
+    /// Seconds between polls of a report in `run`.
+    pub fn cadence(&self, report: Report) -> std::time::Duration {
+        std::time::Duration::from_secs(match report {
+            Report::WorkSessions => self.reports.work_sessions.cadence_secs,
+            r => self.date_settings(r).cadence_secs,
+        })
+    }
+}
+
+/// `[pipeline]`: how windows are fetched and retried.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// A response with this many rows is taken as truncated by Gladly's row cap: the window is
+    /// split in two and both halves fetched. Gladly is said to cap at about 100,000.
+    pub row_cap: u64,
+    /// Attempts per window (a cut body, a broker outage) before the cycle fails.
+    pub window_attempts: u32,
+    /// First backoff between window attempts, in ms (doubles, full jitter, ≤ 60 s).
+    pub retry_backoff_ms: u64,
+    /// On SIGTERM/SIGINT, how long the open window may take to finish before it is aborted.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            row_cap: 100_000,
+            window_attempts: 8,
+            retry_backoff_ms: 1000,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl PipelineSettings {
+    /// Checks every value, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.row_cap < 2 {
+            return Err(ConfigError::invalid(
+                "pipeline.row_cap",
+                "must be at least 2 (Gladly is said to cap responses at about 100000 rows)",
+            ));
+        }
+        if self.window_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "pipeline.window_attempts",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[observe]`: metrics, health and logs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObserveSettings {
+    /// Where `/metrics`, `/health/live` and `/health/ready` listen; empty to disable.
+    pub listen: String,
+    /// `human` (default) or `json`.
+    pub log_format: crate::observe::LogFormat,
+}
+
+impl Default for ObserveSettings {
+    fn default() -> Self {
+        ObserveSettings {
+            listen: "127.0.0.1:9464".into(),
+            log_format: crate::observe::LogFormat::Human,
+        }
+    }
+}
+
 /// What users set per report under `[reports.<name>]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -1,0 +1,936 @@
+//! The poll loop: plan a report's windows, fetch each one's rows from Gladly, convert them, and
+//! publish records, tombstones, dead letters and the checkpoint as one unit (a transaction in
+//! exactly-once mode). `once`, `run` and `backfill` all go through [`Pipeline::publish_windows`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
+use super::window::{cut_dates, cut_instants, plan_dates, plan_instants, Buckets, Position, Window};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::gladly::{self, GladlyError, ReportRequest};
+use crate::kafka::admin::{ensure_topics, topic_specs};
+use crate::kafka::registry::RegistryClient;
+use crate::kafka::{headers, Outgoing, Publisher, SinkError};
+use crate::observe::Metrics;
+use crate::records::{self, ConvertSettings, Converter, Output, SchemaIds, WindowMeta};
+use crate::report::Report;
+
+/// Service version written into headers and checkpoints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a report stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Gladly refused in a way retrying cannot fix (credentials, permissions, bad request).
+    #[error("{report}: Gladly refused the request: {source}")]
+    Gladly {
+        /// The report.
+        report: Report,
+        /// Gladly's answer.
+        source: GladlyError,
+    },
+    /// Another instance took over the transactional id.
+    #[error("{report}: {source}")]
+    Fenced {
+        /// The report.
+        report: Report,
+        /// The sink error.
+        source: SinkError,
+    },
+    /// A window kept failing.
+    #[error("{report}: window {window} failed {attempts} times; last error: {last}. The checkpoint did not move: the next cycle retries it")]
+    Exhausted {
+        /// The report.
+        report: Report,
+        /// The window.
+        window: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// A single day reached the row cap: it cannot be split further.
+    #[error("{report}: window {window} returned {rows} rows, the suspected row cap (pipeline.row_cap = {cap}); Gladly may have truncated it and a single day cannot be split. Raise pipeline.row_cap if your org's cap is higher")]
+    CapReached {
+        /// The report.
+        report: Report,
+        /// The window.
+        window: String,
+        /// Rows seen.
+        rows: u64,
+        /// The cap.
+        cap: u64,
+    },
+    /// Startup failed (registry, topics, producer, checkpoints).
+    #[error("{0}")]
+    Setup(String),
+    /// A shutdown was requested.
+    #[error("shutting down")]
+    Shutdown,
+}
+
+impl PipelineError {
+    /// True for errors after which the whole process must stop.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::Fenced { .. } | PipelineError::Gladly { .. } | PipelineError::Setup(_)
+        )
+    }
+}
+
+/// What a set of windows produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Windows published.
+    pub windows: u64,
+    /// Rows fetched from Gladly.
+    pub rows: u64,
+    /// Records produced (tombstones included).
+    pub records: u64,
+    /// Tombstones produced.
+    pub tombstones: u64,
+    /// Dead letters produced.
+    pub dead_letters: u64,
+    /// Windows split because they reached the row cap.
+    pub splits: u64,
+    /// Window attempts that failed and were retried.
+    pub retries: u64,
+}
+
+impl Summary {
+    fn add(&mut self, o: &Summary) {
+        self.windows += o.windows;
+        self.rows += o.rows;
+        self.records += o.records;
+        self.tombstones += o.tombstones;
+        self.dead_letters += o.dead_letters;
+        self.splits += o.splits;
+        self.retries += o.retries;
+    }
+}
+
+/// The connected pipeline: Gladly client, registered schemas, topics in place.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    clock: SharedClock,
+    gladly: gladly::Client,
+    ids: BTreeMap<Report, SchemaIds>,
+    dead_letter_id: u32,
+    run_id: String,
+    shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+}
+
+/// One report's publishing state: its producer (and transactional id), converter and topic.
+pub struct ReportJob {
+    report: Report,
+    scope: Scope,
+    transactional_id: String,
+    publisher: Option<Publisher>,
+    converter: Converter,
+    topic: String,
+    position: Option<Position>,
+}
+
+impl ReportJob {
+    /// The report.
+    pub fn report(&self) -> Report {
+        self.report
+    }
+
+    /// Where the checkpoint stands.
+    pub fn position(&self) -> Option<Position> {
+        self.position
+    }
+}
+
+enum Attempt {
+    Done(Summary),
+    Capped(Summary),
+}
+
+enum Failure {
+    Gladly(GladlyError),
+    Sink(SinkError),
+    Shutdown,
+}
+
+impl Pipeline {
+    /// Connects: creates the Gladly client, registers the schemas, creates or checks topics.
+    pub async fn connect(
+        config: Config,
+        clock: SharedClock,
+        shutdown: watch::Receiver<bool>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Pipeline, PipelineError> {
+        let gladly = gladly::Client::new(&config.gladly)
+            .map_err(|e| PipelineError::Setup(format!("Gladly client: {e}")))?;
+        let registry = RegistryClient::new(&config.registry)
+            .map_err(|e| PipelineError::Setup(format!("schema registry: {e}")))?;
+        let reports = config.enabled_reports();
+        let mut ids = BTreeMap::new();
+        for r in &reports {
+            let topic = config.topics.report_topic(*r);
+            let got = registry
+                .register_report(&topic, *r)
+                .await
+                .map_err(|e| PipelineError::Setup(format!("schema registry: {e}")))?;
+            ids.insert(*r, got);
+        }
+        let dl_subject = format!("{}-value", config.topics.dead_letter_topic());
+        let dead_letter_id = registry
+            .register(&dl_subject, records::schemas::dead_letter_schema())
+            .await
+            .map_err(|e| PipelineError::Setup(format!("schema registry: {e}")))?;
+        ensure_topics(
+            &config.kafka,
+            config.topics.replication_factor,
+            &topic_specs(&config.topics, &reports),
+        )
+        .await
+        .map_err(|e| PipelineError::Setup(e.to_string()))?;
+        Ok(Pipeline {
+            inner: Arc::new(Inner {
+                config,
+                clock,
+                gladly,
+                ids,
+                dead_letter_id,
+                run_id: uuid::Uuid::new_v4().to_string(),
+                shutdown,
+                metrics,
+            }),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// This run's id (in headers and checkpoints).
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// The Gladly client (for its statistics).
+    pub fn gladly(&self) -> &gladly::Client {
+        &self.inner.gladly
+    }
+
+    /// Opens a report's producer (fencing any older holder of its transactional id) and reads
+    /// its checkpoint.
+    pub async fn open(&self, report: Report, scope: Scope) -> Result<ReportJob, PipelineError> {
+        let cfg = &self.inner.config;
+        let suffix = match scope {
+            Scope::Run => String::new(),
+            Scope::Backfill { .. } => ".backfill".into(),
+        };
+        let transactional_id = format!("{}.{}{suffix}", cfg.transactional_id_prefix(), report);
+        let publisher = new_publisher(cfg, &transactional_id, report).await?;
+        let checkpoints = read_all_checkpoints(cfg).await?;
+        let position = checkpoints
+            .get(&checkpoint_key(report, &scope))
+            .map(|c| c.position);
+        let settings = ConvertSettings {
+            timezone: cfg.report_timezone(report),
+            aggregation_level: cfg.reports.agent_summary.aggregation_level(report),
+        };
+        let ids = *self.inner.ids.get(&report).ok_or_else(|| {
+            PipelineError::Setup(format!("report {report} is not enabled in [reports.{report}]"))
+        })?;
+        Ok(ReportJob {
+            report,
+            scope,
+            transactional_id,
+            publisher: Some(publisher),
+            converter: Converter::new(report, settings, ids),
+            topic: cfg.topics.report_topic(report),
+            position,
+        })
+    }
+
+    /// The windows one poll of `job` covers now.
+    pub fn plan(&self, job: &ReportJob) -> Vec<Window> {
+        let cfg = &self.inner.config;
+        let now = self.inner.clock.now();
+        match job.report {
+            Report::WorkSessions => {
+                let ws = &cfg.reports.work_sessions;
+                let checkpoint = match job.position {
+                    Some(Position::Instant(t)) => Some(t),
+                    _ => None,
+                };
+                let first = ws.start.unwrap_or(now - chrono::Duration::hours(24));
+                plan_instants(
+                    checkpoint,
+                    first,
+                    now,
+                    chrono::Duration::minutes(ws.lookback_minutes as i64),
+                    chrono::Duration::minutes(ws.max_window_minutes as i64),
+                )
+                .into_iter()
+                .map(Window::Instants)
+                .collect()
+            }
+            r => {
+                let s = cfg.date_settings(r);
+                let today = now.with_timezone(&cfg.report_timezone(r)).date_naive();
+                let checkpoint = match job.position {
+                    Some(Position::Date(d)) => Some(d),
+                    _ => None,
+                };
+                let first = s
+                    .start
+                    .unwrap_or(today - chrono::Duration::days(i64::from(s.horizon_days)));
+                let buckets = Buckets::from_level(s.aggregation_level(r).as_deref());
+                plan_dates(checkpoint, first, today, s.horizon_days, s.max_window_days, buckets)
+                    .into_iter()
+                    .map(Window::Dates)
+                    .collect()
+            }
+        }
+    }
+
+    /// The windows of a backfill over `[from, to]` (dates inclusive, or instants).
+    pub fn plan_backfill(&self, report: Report, from: BackfillBound, to: BackfillBound) -> Vec<Window> {
+        let cfg = &self.inner.config;
+        match report {
+            Report::WorkSessions => {
+                let max = chrono::Duration::minutes(cfg.reports.work_sessions.max_window_minutes as i64);
+                cut_instants(from.start_instant(), to.end_instant(), max)
+                    .into_iter()
+                    .map(Window::Instants)
+                    .collect()
+            }
+            r => {
+                let s = cfg.date_settings(r);
+                let buckets = Buckets::from_level(s.aggregation_level(r).as_deref());
+                cut_dates(from.date(), to.date(), s.max_window_days, buckets)
+                    .into_iter()
+                    .map(Window::Dates)
+                    .collect()
+            }
+        }
+    }
+
+    /// One poll of a report: plan and publish.
+    pub async fn poll(&self, job: &mut ReportJob) -> Result<Summary, PipelineError> {
+        let windows = self.plan(job);
+        self.publish_windows(job, windows, None).await
+    }
+
+    /// Publishes `windows` in order, each with its checkpoint; splits capped windows; retries
+    /// failed ones with backoff. Stops at the first window that cannot be published.
+    pub async fn publish_windows(
+        &self,
+        job: &mut ReportJob,
+        windows: Vec<Window>,
+        mut progress: Option<&mut Progress>,
+    ) -> Result<Summary, PipelineError> {
+        let cap = self.inner.config.pipeline.row_cap;
+        let attempts = self.inner.config.pipeline.window_attempts.max(1);
+        let mut queue: VecDeque<Window> = windows.into();
+        let mut total = Summary::default();
+        while let Some(window) = queue.pop_front() {
+            if *self.inner.shutdown.borrow() {
+                return Err(PipelineError::Shutdown);
+            }
+            let mut last = String::new();
+            let mut done = false;
+            for attempt in 1..=attempts {
+                match self.try_window(job, window).await {
+                    Ok(Attempt::Done(s)) => {
+                        total.add(&s);
+                        if let Some(p) = progress.as_deref_mut() {
+                            p.window_done(s.rows);
+                        }
+                        done = true;
+                        break;
+                    }
+                    Ok(Attempt::Capped(s)) => {
+                        total.add(&s);
+                        total.splits += 1;
+                        match window.halves() {
+                            Some((a, b)) => {
+                                tracing::warn!(report = %job.report, %window, rows = s.rows, cap, "window reached the row cap: splitting it in two");
+                                self.inner.metrics.window_split(job.report);
+                                queue.push_front(b);
+                                queue.push_front(a);
+                                if let Some(p) = progress.as_deref_mut() {
+                                    p.add_windows(1);
+                                }
+                            }
+                            None => {
+                                return Err(PipelineError::CapReached {
+                                    report: job.report,
+                                    window: window.to_string(),
+                                    rows: s.rows,
+                                    cap,
+                                })
+                            }
+                        }
+                        done = true;
+                        break;
+                    }
+                    Err(Failure::Shutdown) => return Err(PipelineError::Shutdown),
+                    Err(Failure::Gladly(e)) if !e.is_retryable() => {
+                        return Err(PipelineError::Gladly {
+                            report: job.report,
+                            source: e,
+                        })
+                    }
+                    Err(Failure::Sink(e)) if e.is_fenced() => {
+                        return Err(PipelineError::Fenced {
+                            report: job.report,
+                            source: e,
+                        })
+                    }
+                    Err(f) => {
+                        let msg = match &f {
+                            Failure::Gladly(e) => e.to_string(),
+                            Failure::Sink(e) => e.to_string(),
+                            Failure::Shutdown => unreachable!("handled above"),
+                        };
+                        total.retries += 1;
+                        self.inner.metrics.window_failed(job.report);
+                        tracing::warn!(report = %job.report, %window, attempt, error = %msg, "window failed; retrying it");
+                        if let Failure::Sink(e) = &f {
+                            if e.needs_new_producer() {
+                                job.publisher = None;
+                            }
+                        }
+                        last = msg;
+                        if attempt < attempts {
+                            let wait = backoff(attempt, self.inner.config.pipeline.retry_backoff_ms);
+                            if self.sleep_or_shutdown(wait).await {
+                                return Err(PipelineError::Shutdown);
+                            }
+                        }
+                    }
+                }
+            }
+            if !done {
+                return Err(PipelineError::Exhausted {
+                    report: job.report,
+                    window: window.to_string(),
+                    attempts,
+                    last,
+                });
+            }
+        }
+        Ok(total)
+    }
+
+    async fn sleep_or_shutdown(&self, wait: Duration) -> bool {
+        let mut rx = self.inner.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = rx.wait_for(|s| *s) => true,
+        }
+    }
+
+    async fn try_window(&self, job: &mut ReportJob, window: Window) -> Result<Attempt, Failure> {
+        let inner = &self.inner;
+        let cfg = &inner.config;
+        if job.publisher.is_none() {
+            let p = new_publisher(cfg, &job.transactional_id, job.report)
+                .await
+                .map_err(|e| match e {
+                    PipelineError::Fenced { source, .. } => Failure::Sink(source),
+                    other => Failure::Sink(SinkError::Undelivered {
+                        failed: 0,
+                        first: other.to_string(),
+                    }),
+                })?;
+            job.publisher = Some(p);
+        }
+        let publisher = job.publisher.as_ref().expect("just created");
+        let fetched_at = inner.clock.now();
+        let (wstart, wend) = window.bounds_text();
+        let fetched_text = fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let report_name = job.report.name();
+        let window_headers = headers([
+            ("gladly.report", report_name),
+            ("gladly.window.start", wstart.as_str()),
+            ("gladly.window.end", wend.as_str()),
+            ("gladly.fetched_at", fetched_text.as_str()),
+            ("gladly.run_id", inner.run_id.as_str()),
+            ("gladly.service_version", VERSION),
+        ]);
+        let meta = WindowMeta {
+            window_start: window_start_instant(&window, cfg, job.report),
+            window_end: window_end_instant(&window, cfg, job.report),
+            fetched_at,
+        };
+        let request = self.request(job.report, &window);
+        let started = Instant::now();
+        block(|| publisher.begin()).map_err(Failure::Sink)?;
+        let outcome = self
+            .stream_window(job, publisher, &request, &window_headers, meta)
+            .await;
+        let summary = match outcome {
+            Ok((s, capped)) if capped => {
+                let _ = block(|| publisher.abort());
+                return Ok(Attempt::Capped(s));
+            }
+            Ok((s, _)) => s,
+            Err(f) => {
+                if let Err(e) = block(|| publisher.abort()) {
+                    tracing::warn!(report = %job.report, error = %e, "aborting the window failed; the producer will be recreated");
+                    job.publisher = None;
+                }
+                if matches!(f, Failure::Sink(_)) {
+                    inner.metrics.transaction_aborted(job.report);
+                } else {
+                    inner.metrics.transaction_aborted(job.report);
+                }
+                return Err(f);
+            }
+        };
+        let new_position = match job.position {
+            Some(p) if p > window.end_position() => p,
+            _ => window.end_position(),
+        };
+        let checkpoint = Checkpoint {
+            report: job.report,
+            scope: job.scope.clone(),
+            position: new_position,
+            updated_at: inner.clock.now(),
+            run_id: inner.run_id.clone(),
+            service_version: VERSION.to_string(),
+            window: Some((wstart.clone(), wend.clone())),
+            rows: summary.rows,
+            complete: false,
+        };
+        let key = checkpoint_key(job.report, &job.scope);
+        let value = checkpoint.to_bytes();
+        let ckpt_topic = cfg.topics.checkpoint_topic();
+        let result = block(|| {
+            publisher.finish(Outgoing {
+                topic: &ckpt_topic,
+                key: Some(key.as_bytes()),
+                value: Some(&value),
+                timestamp_ms: fetched_at.timestamp_millis(),
+                headers: &window_headers,
+            })
+        });
+        if let Err(e) = result {
+            let _ = block(|| publisher.abort());
+            inner.metrics.transaction_aborted(job.report);
+            return Err(Failure::Sink(e));
+        }
+        job.position = Some(new_position);
+        inner.metrics.window_published(job.report, &summary, started.elapsed(), new_position, inner.clock.now());
+        tracing::info!(
+            report = %job.report,
+            window = %window,
+            rows = summary.rows,
+            records = summary.records,
+            tombstones = summary.tombstones,
+            dead_letters = summary.dead_letters,
+            secs = started.elapsed().as_secs_f64(),
+            "window published"
+        );
+        Ok(Attempt::Done(Summary {
+            windows: 1,
+            ..summary
+        }))
+    }
+
+    /// Streams one window's rows into the open transaction. Returns the summary and whether the
+    /// row cap was reached (the caller aborts and splits).
+    async fn stream_window(
+        &self,
+        job: &ReportJob,
+        publisher: &Publisher,
+        request: &ReportRequest,
+        window_headers: &rdkafka::message::OwnedHeaders,
+        meta: WindowMeta,
+    ) -> Result<(Summary, bool), Failure> {
+        let inner = &self.inner;
+        let cap = inner.config.pipeline.row_cap;
+        let dl_topic = inner.config.topics.dead_letter_topic();
+        let mut rows = inner.gladly.report(request).await.map_err(Failure::Gladly)?;
+        let mut wc = job.converter.window(meta.clone());
+        let mut out: Vec<Output> = Vec::with_capacity(16);
+        let mut s = Summary::default();
+        let mut shutdown = inner.shutdown.clone();
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
+                item = rows.next() => item,
+            };
+            let Some(item) = item else { break };
+            match item {
+                Ok(row) => {
+                    s.rows += 1;
+                    wc.push(&row, &mut out);
+                }
+                Err(e) => match records::dead_letter_from_error(&e) {
+                    Some(dl) => out.push(Output::DeadLetter(dl)),
+                    None => return Err(Failure::Gladly(e)),
+                },
+            }
+            self.emit(job, publisher, &mut out, &mut s, window_headers, &meta, &dl_topic)
+                .map_err(Failure::Sink)?;
+            if s.rows >= cap {
+                return Ok((s, true));
+            }
+        }
+        wc.finish(&mut out);
+        self.emit(job, publisher, &mut out, &mut s, window_headers, &meta, &dl_topic)
+            .map_err(Failure::Sink)?;
+        Ok((s, false))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        job: &ReportJob,
+        publisher: &Publisher,
+        out: &mut Vec<Output>,
+        s: &mut Summary,
+        window_headers: &rdkafka::message::OwnedHeaders,
+        meta: &WindowMeta,
+        dl_topic: &str,
+    ) -> Result<(), SinkError> {
+        for o in out.drain(..) {
+            match o {
+                Output::Record(r) => {
+                    publisher.send(Outgoing {
+                        topic: &job.topic,
+                        key: Some(&r.key),
+                        value: r.value.as_deref(),
+                        timestamp_ms: r.timestamp_ms,
+                        headers: window_headers,
+                    })?;
+                    s.records += 1;
+                    if r.value.is_none() {
+                        s.tombstones += 1;
+                    }
+                }
+                Output::DeadLetter(dl) => {
+                    let value =
+                        records::encode_dead_letter(job.report, &dl, meta, self.inner.dead_letter_id);
+                    let line = dl.line.to_string();
+                    let h = window_headers
+                        .clone()
+                        .insert(rdkafka::message::Header {
+                            key: "gladly.error",
+                            value: Some(dl.reason.as_str()),
+                        })
+                        .insert(rdkafka::message::Header {
+                            key: "gladly.line",
+                            value: Some(line.as_str()),
+                        });
+                    publisher.send(Outgoing {
+                        topic: dl_topic,
+                        key: Some(job.report.name().as_bytes()),
+                        value: Some(&value),
+                        timestamp_ms: meta.fetched_at.timestamp_millis(),
+                        headers: &h,
+                    })?;
+                    s.dead_letters += 1;
+                    self.inner.metrics.dead_letter(job.report, &dl.reason);
+                    tracing::warn!(report = %job.report, line = dl.line, reason = %dl.reason, "row sent to the dead-letter topic");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn request(&self, report: Report, window: &Window) -> ReportRequest {
+        let cfg = &self.inner.config;
+        match window {
+            Window::Instants(w) => ReportRequest::WorkSessions {
+                start: w.start(),
+                end: w.end(),
+            },
+            Window::Dates(w) => {
+                let s = cfg.date_settings(report);
+                ReportRequest::MetricSet {
+                    metric_set: s.metric_set(report),
+                    start: w.start(),
+                    end: w.end(),
+                    timezone: s.timezone.clone(),
+                    aggregation_level: s.aggregation_level(report),
+                }
+            }
+        }
+    }
+
+    /// Writes a checkpoint outside a window (for `reset` and a finished backfill).
+    pub async fn write_checkpoint(&self, job: &mut ReportJob, position: Position, complete: bool) -> Result<(), PipelineError> {
+        let cfg = &self.inner.config;
+        let publisher = match &job.publisher {
+            Some(p) => p,
+            None => {
+                job.publisher = Some(new_publisher(cfg, &job.transactional_id, job.report).await?);
+                job.publisher.as_ref().expect("just set")
+            }
+        };
+        let c = Checkpoint {
+            report: job.report,
+            scope: job.scope.clone(),
+            position,
+            updated_at: self.inner.clock.now(),
+            run_id: self.inner.run_id.clone(),
+            service_version: VERSION.to_string(),
+            window: None,
+            rows: 0,
+            complete,
+        };
+        let key = checkpoint_key(job.report, &job.scope);
+        let value = c.to_bytes();
+        let topic = cfg.topics.checkpoint_topic();
+        let h = headers([("gladly.run_id", self.inner.run_id.as_str())]);
+        let report = job.report;
+        block(|| {
+            publisher.begin()?;
+            publisher.finish(Outgoing {
+                topic: &topic,
+                key: Some(key.as_bytes()),
+                value: Some(&value),
+                timestamp_ms: c.updated_at.timestamp_millis(),
+                headers: &h,
+            })
+        })
+        .map_err(|e| sink_failure(report, e))?;
+        job.position = Some(position);
+        Ok(())
+    }
+}
+
+/// A backfill bound from the command line: a date or an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackfillBound {
+    /// A calendar day (inclusive at either end).
+    Date(NaiveDate),
+    /// An instant.
+    Instant(DateTime<Utc>),
+}
+
+impl BackfillBound {
+    /// Parses `2024-03-14` or an RFC 3339 instant.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(BackfillBound::Date(d));
+        }
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| BackfillBound::Instant(t.with_timezone(&Utc)))
+            .map_err(|_| format!("{s:?} is neither a date (2024-03-14) nor an RFC 3339 instant (2024-03-14T10:00:00Z)"))
+    }
+
+    fn start_instant(self) -> DateTime<Utc> {
+        match self {
+            BackfillBound::Date(d) => d.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+            BackfillBound::Instant(t) => t,
+        }
+    }
+
+    fn end_instant(self) -> DateTime<Utc> {
+        match self {
+            BackfillBound::Date(d) => (d + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+            BackfillBound::Instant(t) => t,
+        }
+    }
+
+    fn date(self) -> NaiveDate {
+        match self {
+            BackfillBound::Date(d) => d,
+            BackfillBound::Instant(t) => t.date_naive(),
+        }
+    }
+
+    /// Text for the backfill's checkpoint key.
+    pub fn text(self) -> String {
+        match self {
+            BackfillBound::Date(d) => d.to_string(),
+            BackfillBound::Instant(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+/// Progress of a long run of windows: a line at most every few seconds with windows done,
+/// rows, rate and ETA.
+#[derive(Debug)]
+pub struct Progress {
+    label: String,
+    total: u64,
+    done: u64,
+    rows: u64,
+    started: Instant,
+    last_line: Instant,
+    every: Duration,
+}
+
+impl Progress {
+    /// Progress over `total` windows.
+    pub fn new(label: impl Into<String>, total: u64, every: Duration) -> Self {
+        let now = Instant::now();
+        Progress {
+            label: label.into(),
+            total,
+            done: 0,
+            rows: 0,
+            started: now,
+            last_line: now,
+            every,
+        }
+    }
+
+    fn add_windows(&mut self, n: u64) {
+        self.total += n;
+    }
+
+    fn window_done(&mut self, rows: u64) {
+        self.done += 1;
+        self.rows += rows;
+        if self.last_line.elapsed() >= self.every || self.done == self.total {
+            self.last_line = Instant::now();
+            tracing::info!("{}", self.line());
+        }
+    }
+
+    /// The progress line: `<label>: 12/720 windows (1.7%), 1234567 rows, 152300 rows/s, ETA 4m12s`.
+    pub fn line(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = self.rows as f64 / secs;
+        let pct = if self.total == 0 { 100.0 } else { self.done as f64 * 100.0 / self.total as f64 };
+        let eta = if self.done == 0 {
+            "?".to_string()
+        } else {
+            let left = secs / self.done as f64 * (self.total.saturating_sub(self.done)) as f64;
+            format_duration(Duration::from_secs_f64(left))
+        };
+        format!(
+            "{}: {}/{} windows ({pct:.1}%), {} rows, {rate:.0} rows/s, ETA {eta}",
+            self.label, self.done, self.total, self.rows
+        )
+    }
+
+    /// Rows so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
+fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Exponential backoff with full jitter: a random wait below `base · 2^(attempt−1)`, capped at 60 s.
+fn backoff(attempt: u32, base_ms: u64) -> Duration {
+    use rand::Rng;
+    let cap = base_ms.saturating_mul(1u64 << attempt.min(16).saturating_sub(1)).min(60_000);
+    Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap.max(1)))
+}
+
+fn block<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+fn sink_failure(report: Report, e: SinkError) -> PipelineError {
+    if e.is_fenced() {
+        PipelineError::Fenced { report, source: e }
+    } else {
+        PipelineError::Setup(format!("{report}: {e}"))
+    }
+}
+
+async fn new_publisher(cfg: &Config, transactional_id: &str, report: Report) -> Result<Publisher, PipelineError> {
+    let kafka = cfg.kafka.clone();
+    let id = transactional_id.to_string();
+    tokio::task::spawn_blocking(move || Publisher::new(&kafka, &id))
+        .await
+        .map_err(|e| PipelineError::Setup(format!("producer task: {e}")))?
+        .map_err(|e| sink_failure(report, e))
+}
+
+async fn read_all_checkpoints(cfg: &Config) -> Result<BTreeMap<String, Checkpoint>, PipelineError> {
+    let kafka = cfg.kafka.clone();
+    let topic = cfg.topics.checkpoint_topic();
+    tokio::task::spawn_blocking(move || read_checkpoints(&kafka, &topic, Duration::from_secs(60)))
+        .await
+        .map_err(|e| PipelineError::Setup(format!("checkpoint task: {e}")))?
+        .map_err(|e| PipelineError::Setup(e.to_string()))
+}
+
+fn window_start_instant(w: &Window, cfg: &Config, report: Report) -> DateTime<Utc> {
+    match w {
+        Window::Instants(w) => w.start(),
+        Window::Dates(d) => midnight(d.start(), cfg.report_timezone(report)),
+    }
+}
+
+fn window_end_instant(w: &Window, cfg: &Config, report: Report) -> DateTime<Utc> {
+    match w {
+        Window::Instants(w) => w.end(),
+        Window::Dates(d) => midnight(d.end() + chrono::Duration::days(1), cfg.report_timezone(report)),
+    }
+}
+
+fn midnight(d: NaiveDate, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let naive = d.and_hms_opt(0, 0, 0).expect("midnight");
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .unwrap_or_else(|| naive.and_utc().with_timezone(&tz))
+        .with_timezone(&Utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backfill_bounds_parse_dates_and_instants() {
+        assert_eq!(
+            BackfillBound::parse("2024-03-14").unwrap(),
+            BackfillBound::Date(NaiveDate::from_ymd_opt(2024, 3, 14).unwrap())
+        );
+        assert!(matches!(BackfillBound::parse("2024-03-14T10:00:00Z").unwrap(), BackfillBound::Instant(_)));
+        let err = BackfillBound::parse("yesterday").unwrap_err();
+        assert!(err.contains("2024-03-14"), "{err}");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..20 {
+            let d = backoff(attempt, 100);
+            assert!(d <= Duration::from_millis(60_000));
+        }
+        assert!(backoff(1, 100) <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn progress_line_has_rate_and_eta() {
+        let mut p = Progress::new("backfill work_sessions", 4, Duration::from_secs(3600));
+        p.window_done(1000);
+        let line = p.line();
+        assert!(line.starts_with("backfill work_sessions: 1/4 windows (25.0%), 1000 rows"), "{line}");
+        assert!(line.contains("rows/s") && line.contains("ETA"), "{line}");
+    }
+}
