@@ -1,6 +1,271 @@
-//! The `gladly-kafka` command line.
+//! The `gladly-kafka` command line: a thin shell over the library (`anyhow` at the edge).
 
-fn main() -> anyhow::Result<()> {
-    println!("gladly-kafka {}", env!("CARGO_PKG_VERSION"));
-    Ok(())
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use gladly_kafka::clock::{ManualClock, SharedClock, SystemClock};
+use gladly_kafka::config::Config;
+use gladly_kafka::observe::{self, LogFormat, Metrics};
+use gladly_kafka::pipeline::runner::{BackfillBound, Pipeline, PipelineError};
+use gladly_kafka::pipeline::service;
+use gladly_kafka::report::Report;
+
+/// Streams Gladly contact-center reports (Work Sessions, Contact Export, Agent Summary) into
+/// compacted Kafka topics as keyed Avro records, so any consumer that upserts by key converges
+/// on Gladly's current report content.
+///
+/// Configuration: a TOML file (--config, or GLADLY_KAFKA_CONFIG) plus environment overrides
+/// GLADLY_KAFKA__SECTION__KEY (e.g. GLADLY_KAFKA__GLADLY__TOKEN). Every key is documented in
+/// the README and in config/example.toml.
+#[derive(Debug, Parser)]
+#[command(name = "gladly-kafka", version, about, long_about = None)]
+struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, short, global = true, env = "GLADLY_KAFKA_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Log format: human (default) or json. Overrides observe.log_format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+
+    /// Pretend it is this instant (RFC 3339) instead of reading the clock: for reproducible
+    /// runs and tests.
+    #[arg(long, global = true, hide = true)]
+    now: Option<DateTime<Utc>>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Poll every enabled report forever, each on its cadence. SIGTERM/SIGINT aborts the open
+    /// window (nothing half-written) and exits 0.
+    Run,
+    /// Run one cycle of every enabled report and exit: for cron or a Kubernetes CronJob.
+    /// Exits non-zero if any report failed.
+    Once {
+        /// Only this report (work_sessions, contacts, agent_summary).
+        #[arg(long)]
+        report: Option<Report>,
+    },
+    /// Publish a historical range of one report through the same path as `run`. Resumable:
+    /// run the same command again after an interruption and it continues where it stopped.
+    Backfill {
+        /// work_sessions, contacts or agent_summary.
+        #[arg(long)]
+        report: Report,
+        /// First day (2024-01-01) or instant (2024-01-01T00:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// Last day, inclusive (2024-01-31), or instant.
+        #[arg(long)]
+        to: String,
+    },
+    /// Print every checkpoint (poll loop and backfills) with its lag.
+    Status,
+    /// Move a report's poll checkpoint; the next poll starts there (minus the lookback).
+    /// Fences a running instance of the same config: restart it afterwards.
+    Reset {
+        /// work_sessions, contacts or agent_summary.
+        #[arg(long)]
+        report: Report,
+        /// The new position: a day (2024-03-01) or an instant (2024-03-01T00:00:00Z).
+        #[arg(long)]
+        to: String,
+    },
+    /// Check the configuration, Gladly credentials, the broker, the schema registry and the
+    /// topics' configs; exits non-zero with the reason. Run it before a deploy.
+    Check,
+    /// Serve the built-in Gladly simulator (same endpoints, CSV, limits) for trying things out.
+    Simulate(gladly_kafka::demo::SimulateArgs),
+    /// Run the pipeline against the built-in simulator and the configured Kafka and registry,
+    /// then print what was published.
+    Demo(gladly_kafka::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(real_main(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock: SharedClock = match cli.now {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    match cli.command {
+        Command::Simulate(args) => {
+            observe::init_logging(cli.log_format.unwrap_or_default());
+            return gladly_kafka::demo::simulate(args).await.map(|_| ExitCode::SUCCESS);
+        }
+        Command::Demo(args) => {
+            observe::init_logging(cli.log_format.unwrap_or_default());
+            let config = load_config_lenient(cli.config.as_deref())?;
+            return gladly_kafka::demo::demo(config, args).await.map(|_| ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
+    observe::init_logging(cli.log_format.unwrap_or(config.observe.log_format));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
+
+    match cli.command {
+        Command::Status => {
+            let lines = tokio::task::spawn_blocking({
+                let config = config.clone();
+                let now = clock.now();
+                move || service::status(&config, now)
+            })
+            .await??;
+            if lines.is_empty() {
+                println!("no checkpoints yet in topic {}", config.topics.checkpoint_topic());
+            }
+            for l in lines {
+                let c = &l.checkpoint;
+                println!(
+                    "{:<48} position {:<22} lag {:>8} updated {} by run {}{}",
+                    l.key,
+                    c.position.to_string(),
+                    format_lag(l.lag),
+                    c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    c.run_id,
+                    if c.complete { " (complete)" } else { "" }
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Check => {
+            let ok = gladly_kafka::pipeline::check::check(&config, clock.clone()).await;
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        _ => {}
+    }
+
+    let _server = observe::serve(&config.observe.listen, metrics.clone())
+        .await
+        .with_context(|| format!("cannot listen on observe.listen = {:?}", config.observe.listen))?;
+    spawn_signal_handler(stop_tx, config.pipeline.shutdown_grace_secs);
+    let pipeline = Pipeline::connect(config, clock, stop_rx.clone(), metrics).await?;
+    match cli.command {
+        Command::Run => match service::run(pipeline, stop_rx).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "stopping");
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Once { report } => {
+            let results = service::once(&pipeline, report).await;
+            let mut failed = false;
+            for (report, res) in results {
+                match res {
+                    Ok(s) => println!(
+                        "{report}: {} windows, {} rows, {} records ({} tombstones), {} dead letters",
+                        s.windows, s.rows, s.records, s.tombstones, s.dead_letters
+                    ),
+                    Err(PipelineError::Shutdown) => println!("{report}: interrupted"),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Backfill { report, from, to } => {
+            let from = BackfillBound::parse(&from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let to = BackfillBound::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            match service::backfill(&pipeline, report, from, to).await {
+                Ok(s) => {
+                    println!(
+                        "backfill {report} done: {} windows, {} rows, {} records, {} dead letters",
+                        s.windows, s.rows, s.records, s.dead_letters
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(PipelineError::Shutdown) => {
+                    println!("backfill {report} interrupted; run the same command again to resume");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Reset { report, to } => {
+            let to = BackfillBound::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            let p = service::reset(&pipeline, report, to).await?;
+            println!("{report}: checkpoint moved to {p}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status | Command::Check | Command::Simulate(_) | Command::Demo(_) => {
+            unreachable!("handled above")
+        }
+    }
+}
+
+/// The demo needs no Gladly credentials (it starts the simulator): load without validation.
+fn load_config_lenient(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(gladly_kafka::config::load(path)?)
+}
+
+fn spawn_signal_handler(stop: watch::Sender<bool>, grace_secs: u64) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!(grace_secs, "signal received: aborting the open window and stopping");
+        let _ = stop.send(true);
+        tokio::time::sleep(std::time::Duration::from_secs(grace_secs)).await;
+        tracing::warn!("did not stop within the grace period; exiting (the broker aborts any open transaction)");
+        std::process::exit(0);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn format_lag(d: chrono::Duration) -> String {
+    let s = d.num_seconds();
+    if s >= 86_400 {
+        format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
+    } else if s >= 3600 {
+        format!("{}h{}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}m{}s", s / 60, s % 60)
+    }
 }

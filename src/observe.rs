@@ -44,9 +44,19 @@ pub fn init_logging(format: LogFormat) {
 
 /// The service's counters and gauges, rendered in the Prometheus text format by
 /// [`Metrics::render`]. Cheap to update from the hot path (one lock per window, not per row).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Metrics {
     inner: std::sync::Mutex<MetricValues>,
+    extra: std::sync::Mutex<Vec<ExtraRenderer>>,
+}
+
+/// Renders more metric lines at scrape time (e.g. the Gladly client's counters).
+pub type ExtraRenderer = Box<dyn Fn() -> String + Send + Sync>;
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -148,6 +158,7 @@ impl Metrics {
         self.count("gladly_kafka_records_produced_total", &l, s.records as f64);
         self.count("gladly_kafka_tombstones_total", &l, s.tombstones as f64);
         self.count("gladly_kafka_windows_total", &l, 1.0);
+        self.set_ready(report, true);
         self.count("gladly_kafka_transactions_committed_total", &l, 1.0);
         self.observe("gladly_kafka_window_duration_seconds", &l, took.as_secs_f64());
         let at = match position {
@@ -161,8 +172,9 @@ impl Metrics {
         self.gauge("gladly_kafka_window_lag_seconds", &l, (now - at).num_seconds().max(0) as f64);
     }
 
-    /// A window attempt failed and will be retried.
+    /// A window attempt failed and will be retried: the report is not ready until one succeeds.
     pub fn window_failed(&self, report: crate::report::Report) {
+        self.set_ready(report, false);
         self.count("gladly_kafka_window_failures_total", &[("report", report.name())], 1.0);
     }
 
@@ -195,8 +207,21 @@ impl Metrics {
         self.with(|m| m.ready.values().all(|ok| *ok))
     }
 
-    /// The Prometheus text exposition of every metric, plus `extra` lines (e.g. client stats).
+    /// Adds a renderer whose lines are appended to every scrape.
+    pub fn add_renderer(&self, r: ExtraRenderer) {
+        self.extra.lock().expect("metrics lock").push(r);
+    }
+
+    /// The Prometheus text exposition of every metric, plus the extra renderers' lines.
     pub fn render(&self) -> String {
+        let mut out = self.render_own();
+        for r in self.extra.lock().expect("metrics lock").iter() {
+            out.push_str(&r());
+        }
+        out
+    }
+
+    fn render_own(&self) -> String {
         use std::fmt::Write;
         let m = self.inner.lock().expect("metrics lock");
         let mut out = String::new();
@@ -241,4 +266,70 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A running `/metrics` + health listener; stops when dropped.
+#[derive(Debug)]
+pub struct ObserveServer {
+    /// The bound address.
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ObserveServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus text), `GET /health/live` (always 200 while the process
+/// runs) and `GET /health/ready` (200 when every report's last window succeeded, 503 otherwise)
+/// on `listen`. An empty `listen` disables it.
+pub async fn serve(
+    listen: &str,
+    metrics: std::sync::Arc<Metrics>,
+) -> std::io::Result<Option<ObserveServer>> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    if listen.trim().is_empty() {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let m1 = metrics.clone();
+    let m2 = metrics;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let m = m1.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        m.render(),
+                    )
+                }
+            }),
+        )
+        .route("/health/live", get(|| async { "live" }))
+        .route(
+            "/health/ready",
+            get(move || {
+                let m = m2.clone();
+                async move {
+                    if m.is_ready() {
+                        (StatusCode::OK, "ready")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready: a report's last window failed")
+                    }
+                }
+            }),
+        );
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    tracing::info!(%addr, "metrics and health on http://{addr}/metrics");
+    Ok(Some(ObserveServer { addr, task }))
 }

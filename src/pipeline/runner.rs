@@ -226,6 +226,11 @@ impl Pipeline {
         &self.inner.run_id
     }
 
+    /// The metrics registry.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
+    }
+
     /// The Gladly client (for its statistics).
     pub fn gladly(&self) -> &gladly::Client {
         &self.inner.gladly

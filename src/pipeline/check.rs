@@ -1,0 +1,155 @@
+//! `check`: prove, before a deploy, that the credentials, broker, registry and topics work.
+//! Prints one line per check (`ok` / `FAIL` with the reason and the fix).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::gladly::{self, ReportRequest};
+use crate::kafka::admin::topic_specs;
+use crate::kafka::producer::client_config;
+use crate::kafka::registry::RegistryClient;
+
+/// Runs every check, printing a line each; true when all passed.
+pub async fn check(config: &Config, clock: SharedClock) -> bool {
+    let mut ok = true;
+    let mut line = |passed: bool, what: &str, detail: String| {
+        ok &= passed;
+        println!("{:<5} {what}: {detail}", if passed { "ok" } else { "FAIL" });
+    };
+
+    // Gladly: one small work-session report proves host, credentials and permission.
+    match gladly::Client::new(&config.gladly) {
+        Err(e) => line(false, "gladly", e.to_string()),
+        Ok(client) => {
+            let now = crate::pipeline::window::floor_minute(clock.now());
+            let req = ReportRequest::WorkSessions {
+                start: now - chrono::Duration::minutes(2),
+                end: now - chrono::Duration::minutes(1),
+            };
+            match client.report(&req).await {
+                Ok(mut rows) => {
+                    let mut n = 0u64;
+                    let mut err = None;
+                    while let Some(r) = rows.next().await {
+                        match r {
+                            Ok(_) => n += 1,
+                            Err(e) => {
+                                err = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match err {
+                        None => line(
+                            true,
+                            "gladly",
+                            format!("{} answered a work-session report ({n} rows) for {}", config.gladly.host, config.gladly.email),
+                        ),
+                        Some(e) => line(false, "gladly", format!("reading the report failed: {e}")),
+                    }
+                }
+                Err(e) => line(false, "gladly", e.to_string()),
+            }
+        }
+    }
+
+    // Kafka: metadata from the brokers.
+    let admin: Result<AdminClient<DefaultClientContext>, _> = client_config(&config.kafka).create();
+    let admin = match admin {
+        Err(e) => {
+            line(false, "kafka", format!("cannot create a client: {e} (check kafka.properties)"));
+            None
+        }
+        Ok(a) => {
+            let md = tokio::task::block_in_place(|| a.inner().fetch_metadata(None, Duration::from_secs(15)));
+            match md {
+                Ok(md) => {
+                    line(
+                        true,
+                        "kafka",
+                        format!("{} reachable ({} broker(s))", config.kafka.bootstrap_servers, md.brokers().len()),
+                    );
+                    Some((a, md))
+                }
+                Err(e) => {
+                    line(
+                        false,
+                        "kafka",
+                        format!("{} not reachable: {e} (check kafka.bootstrap_servers and SASL/SSL in kafka.properties)", config.kafka.bootstrap_servers),
+                    );
+                    None
+                }
+            }
+        }
+    };
+
+    // Registry: register (idempotently) every enabled report's schemas.
+    match RegistryClient::new(&config.registry) {
+        Err(e) => line(false, "registry", e.to_string()),
+        Ok(reg) => {
+            let mut all = true;
+            for r in config.enabled_reports() {
+                let topic = config.topics.report_topic(r);
+                if let Err(e) = reg.register_report(&topic, r).await {
+                    line(false, "registry", e.to_string());
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                line(true, "registry", format!("{} accepts the schemas of every enabled report", config.registry.url));
+            }
+        }
+    }
+
+    // Topics: existing ones must be compacted where the contract needs it.
+    if let Some((admin, md)) = admin {
+        let specs = topic_specs(&config.topics, &config.enabled_reports());
+        let existing: std::collections::HashSet<&str> = md.topics().iter().map(|t| t.name()).collect();
+        let (present, missing): (Vec<_>, Vec<_>) = specs.iter().partition(|s| existing.contains(s.name.as_str()));
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
+        let resources: Vec<ResourceSpecifier<'_>> = present.iter().map(|s| ResourceSpecifier::Topic(&s.name)).collect();
+        let mut problems = Vec::new();
+        if !resources.is_empty() {
+            match admin.describe_configs(resources.iter(), &opts).await {
+                Err(e) => problems.push(format!("cannot describe topic configs: {e}")),
+                Ok(results) => {
+                    for (spec, res) in present.iter().zip(results) {
+                        match res {
+                            Err(code) => problems.push(format!("{}: {code}", spec.name)),
+                            Ok(r) => {
+                                let policy = r.get("cleanup.policy").and_then(|e| e.value.clone()).unwrap_or_default();
+                                if spec.compact && !policy.split(',').any(|p| p.trim() == "compact") {
+                                    problems.push(format!(
+                                        "{} has cleanup.policy={policy}, needs compact (fix the topic or change {})",
+                                        spec.name, spec.setting
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            let missing: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();
+            line(
+                true,
+                "topics",
+                if missing.is_empty() {
+                    "every topic exists with the right cleanup.policy".to_string()
+                } else {
+                    format!("configs fine; will be created: {}", missing.join(", "))
+                },
+            );
+        } else {
+            line(false, "topics", problems.join("; "));
+        }
+    }
+    ok
+}

@@ -1,0 +1,188 @@
+//! The commands on top of [`Pipeline`]: `once`, `run`, `backfill`, `status`, `reset`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
+use super::runner::{BackfillBound, Pipeline, PipelineError, Progress, Summary};
+use super::window::Position;
+use crate::config::Config;
+use crate::report::Report;
+
+/// One cycle of every enabled report (or just `only`). A report that fails does not stop the
+/// others; the map says how each one ended.
+pub async fn once(
+    pipeline: &Pipeline,
+    only: Option<Report>,
+) -> BTreeMap<Report, Result<Summary, PipelineError>> {
+    let reports: Vec<Report> = pipeline
+        .config()
+        .enabled_reports()
+        .into_iter()
+        .filter(|r| only.is_none_or(|o| o == *r))
+        .collect();
+    let mut out = BTreeMap::new();
+    for report in reports {
+        let res = async {
+            let mut job = pipeline.open(report, Scope::Run).await?;
+            pipeline.poll(&mut job).await
+        }
+        .await;
+        let fatal = res.as_ref().err().is_some_and(|e| e.is_fatal() || matches!(e, PipelineError::Shutdown));
+        out.insert(report, res);
+        if fatal {
+            break;
+        }
+    }
+    out
+}
+
+/// Polls every enabled report on its cadence until shutdown. Returns `Ok` on shutdown, `Err`
+/// when a report hit an error that retrying cannot fix (fenced, refused credentials).
+pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for report in pipeline.config().enabled_reports() {
+        let p = pipeline.clone();
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            let cadence = p.config().cadence(report);
+            let mut job = loop {
+                match p.open(report, Scope::Run).await {
+                    Ok(job) => break job,
+                    Err(e) if e.is_fatal() => return Err(e),
+                    Err(e) => {
+                        tracing::error!(%report, error = %e, "cannot start the report; retrying in 30 s");
+                        if wait(&mut stop, Duration::from_secs(30)).await {
+                            return Ok(());
+                        }
+                    }
+                }
+            };
+            loop {
+                match p.poll(&mut job).await {
+                    Ok(s) => {
+                        p.metrics().set_ready(report, true);
+                        tracing::info!(%report, windows = s.windows, rows = s.rows, records = s.records, "cycle done");
+                    }
+                    Err(PipelineError::Shutdown) => return Ok(()),
+                    Err(e) if e.is_fatal() => {
+                        p.metrics().set_ready(report, false);
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        p.metrics().set_ready(report, false);
+                        tracing::error!(%report, error = %e, "cycle failed; the next cycle retries from the checkpoint");
+                    }
+                }
+                if wait(&mut stop, cadence).await {
+                    return Ok(());
+                }
+            }
+        });
+    }
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tasks.abort_all();
+                result = Err(e);
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => result = Err(PipelineError::Setup(format!("report task panicked: {e}"))),
+        }
+    }
+    result
+}
+
+/// Waits `d` or until shutdown; true when shutting down.
+async fn wait(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.wait_for(|s| *s) => true,
+    }
+}
+
+/// Publishes `[from, to]` of one report through the same path as `run`, resumable from its own
+/// checkpoint, with a progress line.
+pub async fn backfill(
+    pipeline: &Pipeline,
+    report: Report,
+    from: BackfillBound,
+    to: BackfillBound,
+) -> Result<Summary, PipelineError> {
+    let scope = Scope::Backfill {
+        from: from.text(),
+        to: to.text(),
+    };
+    let mut job = pipeline.open(report, scope).await?;
+    let all = pipeline.plan_backfill(report, from, to);
+    let total = all.len();
+    let windows: Vec<_> = match job.position() {
+        Some(p) => all.into_iter().filter(|w| w.end_position() > p).collect(),
+        None => all,
+    };
+    if windows.len() < total {
+        tracing::info!(%report, done = total - windows.len(), total, "resuming the backfill from its checkpoint");
+    }
+    let mut progress = Progress::new(format!("backfill {report}"), windows.len() as u64, Duration::from_secs(5));
+    let metrics = pipeline.metrics();
+    metrics.gauge("gladly_kafka_backfill_windows_total", &[("report", report.name())], total as f64);
+    let summary = pipeline.publish_windows(&mut job, windows, Some(&mut progress)).await?;
+    tracing::info!("{}", progress.line());
+    if let Some(p) = job.position() {
+        pipeline.write_checkpoint(&mut job, p, true).await?;
+    }
+    Ok(summary)
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone)]
+pub struct StatusLine {
+    /// Checkpoint key.
+    pub key: String,
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Now minus the position, when it is an instant or a day.
+    pub lag: chrono::Duration,
+}
+
+/// Reads every checkpoint and computes lags against `now`.
+pub fn status(config: &Config, now: DateTime<Utc>) -> Result<Vec<StatusLine>, PipelineError> {
+    let all = read_checkpoints(&config.kafka, &config.topics.checkpoint_topic(), Duration::from_secs(30))
+        .map_err(|e| PipelineError::Setup(e.to_string()))?;
+    Ok(all
+        .into_iter()
+        .map(|(key, checkpoint)| {
+            let at = match checkpoint.position {
+                Position::Instant(t) => t,
+                Position::Date(d) => (d + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+            };
+            StatusLine {
+                key,
+                lag: (now - at).max(chrono::Duration::zero()),
+                checkpoint,
+            }
+        })
+        .collect())
+}
+
+/// Moves a report's `run` checkpoint. The producer takes the report's transactional id, so a
+/// running instance is fenced and stops: restart it afterwards.
+pub async fn reset(pipeline: &Pipeline, report: Report, to: BackfillBound) -> Result<Position, PipelineError> {
+    let mut job = pipeline.open(report, Scope::Run).await?;
+    let position = match (report, to) {
+        (Report::WorkSessions, BackfillBound::Instant(t)) => Position::Instant(t),
+        (Report::WorkSessions, BackfillBound::Date(d)) => {
+            Position::Instant(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+        }
+        (_, BackfillBound::Date(d)) => Position::Date(d),
+        (_, BackfillBound::Instant(t)) => Position::Date(t.date_naive()),
+    };
+    pipeline.write_checkpoint(&mut job, position, false).await?;
+    tracing::info!(%report, %position, key = %checkpoint_key(report, &Scope::Run), "checkpoint moved");
+    Ok(position)
+}
