@@ -30,7 +30,7 @@ use columns::{Field, Layout, Val, MAX_FIELDS};
 use parse::Zone;
 
 /// Registry ids of one topic's key and value schemas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct SchemaIds {
     /// Id of the `<topic>-key` schema.
     pub key: u32,
