@@ -1,1 +1,259 @@
 //! The pure core, no I/O: rows to keyed Avro records, tombstones and dead letters, per report.
+//!
+//! A [`Converter`] is built once per report (schema ids, timezone, aggregation level); each
+//! report response gets a [`WindowConverter`] from [`Converter::window`], which is fed every
+//! row with [`WindowConverter::push`] and closed with [`WindowConverter::finish`] (work
+//! sessions emit their deferred tombstones there). Keys and values come out in the Confluent
+//! wire format (magic 0, big-endian schema id, Avro binary) of the schemas in `schemas/`.
+//!
+//! Rows that cannot be converted (a key column missing or empty, a typed cell that parses as
+//! nothing accepted) become [`DeadLetter`]s carrying the raw row and a precise reason.
+
+pub mod avro;
+mod columns;
+pub mod parse;
+pub mod schemas;
+
+mod agent_summary;
+mod contacts;
+mod dead_letter;
+mod work_sessions;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use dead_letter::encode_dead_letter;
+
+use crate::report::{Report, Row};
+use columns::{Field, Layout, Val, MAX_FIELDS};
+use parse::Zone;
+
+/// Registry ids of one topic's key and value schemas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SchemaIds {
+    /// Id of the `<topic>-key` schema.
+    pub key: u32,
+    /// Id of the `<topic>-value` schema.
+    pub value: u32,
+}
+
+/// The report window a response answers, and when it was fetched (copied into every value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowMeta {
+    /// Start of the requested window.
+    pub window_start: DateTime<Utc>,
+    /// End of the requested window.
+    pub window_end: DateTime<Utc>,
+    /// When the response was fetched.
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// How one report's cells are interpreted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvertSettings {
+    /// Timezone of date-only and offset-less date-times in the date-range reports (the
+    /// request's `timezone`). Ignored for work sessions, whose offset-less times are UTC.
+    pub timezone: chrono_tz::Tz,
+    /// Agent Summary's `aggregationLevel`, part of its key; `None` means Gladly's default
+    /// `daily`. Ignored by the other reports.
+    pub aggregation_level: Option<String>,
+}
+
+impl Default for ConvertSettings {
+    fn default() -> Self {
+        ConvertSettings {
+            timezone: chrono_tz::UTC,
+            aggregation_level: None,
+        }
+    }
+}
+
+/// One Kafka record: key and value already in the Confluent wire format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Key bytes.
+    pub key: Vec<u8>,
+    /// Value bytes; `None` is a tombstone.
+    pub value: Option<Vec<u8>>,
+    /// The row's event time (epoch millis), for the Kafka record timestamp.
+    pub timestamp_ms: i64,
+}
+
+/// A row that could not be converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// 1-based line of the row in the CSV body (0 when unknown).
+    pub line: u64,
+    /// What failed: the column, its value and the expected form.
+    pub reason: String,
+    /// The raw cells, `(column, cell)` in header order.
+    pub raw: Vec<(String, String)>,
+}
+
+/// What a row turns into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A record (or tombstone) for the report's topic.
+    Record(Record),
+    /// A row for the dead-letter topic.
+    DeadLetter(DeadLetter),
+}
+
+/// Converts one report's rows; cheap to clone and share between threads.
+#[derive(Debug, Clone)]
+pub struct Converter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    report: Report,
+    zone: Zone,
+    aggregation_level: String,
+    ids: SchemaIds,
+    fields: &'static [Field],
+}
+
+impl Converter {
+    /// A converter for `report` writing with the registry `ids` of its topic's schemas.
+    pub fn new(report: Report, settings: ConvertSettings, ids: SchemaIds) -> Converter {
+        let zone = match report {
+            Report::WorkSessions => Zone::Utc,
+            Report::Contacts | Report::AgentSummary => Zone::from_tz(settings.timezone),
+        };
+        let fields = match report {
+            Report::WorkSessions => work_sessions::FIELDS,
+            Report::Contacts => contacts::FIELDS,
+            Report::AgentSummary => agent_summary::FIELDS,
+        };
+        Converter {
+            inner: Arc::new(Inner {
+                report,
+                zone,
+                aggregation_level: settings
+                    .aggregation_level
+                    .unwrap_or_else(|| "daily".to_string()),
+                ids,
+                fields,
+            }),
+        }
+    }
+
+    /// The report this converter is for.
+    pub fn report(&self) -> Report {
+        self.inner.report
+    }
+
+    /// A fresh converter for the rows of one window response.
+    pub fn window(&self, meta: WindowMeta) -> WindowConverter {
+        let mut meta_bytes = Vec::with_capacity(30);
+        for t in [meta.fetched_at, meta.window_start, meta.window_end] {
+            avro::long(&mut meta_bytes, t.timestamp_millis());
+        }
+        WindowConverter {
+            inner: Arc::clone(&self.inner),
+            meta_bytes,
+            layout: None,
+            sessions: work_sessions::State::default(),
+        }
+    }
+}
+
+/// Converts the rows of one window response; see the module docs.
+#[derive(Debug)]
+pub struct WindowConverter {
+    inner: Arc<Inner>,
+    /// `fetched_at`, `window_start`, `window_end`, already encoded (every value ends with them).
+    meta_bytes: Vec<u8>,
+    layout: Option<Layout>,
+    sessions: work_sessions::State,
+}
+
+/// What the per-report conversions share for one row.
+struct Ctx<'a> {
+    inner: &'a Inner,
+    layout: &'a Layout,
+    meta_bytes: &'a [u8],
+}
+
+impl Ctx<'_> {
+    /// A value buffer with the Confluent header and the typed fields written.
+    fn value_start(&self, vals: &[Val<'_>]) -> Vec<u8> {
+        let mut value = Vec::with_capacity(256);
+        avro::header(&mut value, self.inner.ids.value);
+        Layout::encode_fields(&mut value, self.inner.fields, vals);
+        value
+    }
+
+    /// Writes `extra` and the window metadata: the tail every value schema shares.
+    fn value_end(&self, value: &mut Vec<u8>, row: &Row) {
+        self.layout.encode_extra(value, row);
+        value.extend_from_slice(self.meta_bytes);
+    }
+
+    fn key_start(&self) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        avro::header(&mut key, self.inner.ids.key);
+        key
+    }
+}
+
+fn dead_letter(row: &Row, reason: String) -> Output {
+    Output::DeadLetter(DeadLetter {
+        line: row.line(),
+        reason,
+        raw: columns::raw_cells(row),
+    })
+}
+
+impl WindowConverter {
+    /// Converts one row, appending its record or dead letter to `out`.
+    pub fn push(&mut self, row: &Row, out: &mut Vec<Output>) {
+        let inner = &*self.inner;
+        if !self.layout.as_ref().is_some_and(|l| l.is_for(row.header())) {
+            self.layout = Some(Layout::new(inner.fields, Arc::clone(row.header())));
+        }
+        let layout = self.layout.as_ref().expect("layout set above");
+        let ctx = Ctx {
+            inner,
+            layout,
+            meta_bytes: &self.meta_bytes,
+        };
+        let mut vals = [Val::Null; MAX_FIELDS];
+        let parsed = layout.parse(inner.fields, row, inner.zone, &mut vals);
+        let result = match parsed {
+            Err(reason) => Err(reason),
+            Ok(()) => match inner.report {
+                Report::WorkSessions => work_sessions::convert(&ctx, row, &vals),
+                Report::Contacts => contacts::convert(&ctx, row, &vals),
+                Report::AgentSummary => agent_summary::convert(&ctx, row, &vals),
+            },
+        };
+        match result {
+            Ok(record) => {
+                if inner.report == Report::WorkSessions {
+                    self.sessions.seen(&vals, record.timestamp_ms);
+                }
+                out.push(Output::Record(record));
+            }
+            Err(reason) => {
+                if inner.report == Report::WorkSessions {
+                    self.sessions.poison(layout, row);
+                }
+                out.push(dead_letter(row, reason));
+            }
+        }
+    }
+
+    /// Ends the window: appends the work-session tombstones deferred until every row of each
+    /// contact was seen (nothing for the other reports).
+    pub fn finish(self, out: &mut Vec<Output>) {
+        if self.inner.report == Report::WorkSessions {
+            self.sessions.finish(self.inner.ids.key, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

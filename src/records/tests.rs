@@ -1,0 +1,847 @@
+//! Unit tests of the conversions: every CSV quirk of `gladly-api.md` with its expected record,
+//! dead-letter reasons, the work-session tombstone rule, and the field tables vs the `.avsc`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use apache_avro::types::Value;
+use apache_avro::{from_avro_datum, Schema};
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::report::{Header, Report, Row};
+
+const IDS: SchemaIds = SchemaIds { key: 7, value: 8 };
+
+fn meta() -> WindowMeta {
+    WindowMeta {
+        window_start: Utc.with_ymd_and_hms(2024, 3, 14, 10, 0, 0).unwrap(),
+        window_end: Utc.with_ymd_and_hms(2024, 3, 14, 11, 0, 0).unwrap(),
+        fetched_at: Utc.with_ymd_and_hms(2024, 3, 14, 12, 0, 0).unwrap(),
+    }
+}
+
+fn ms(s: &str) -> i64 {
+    s.parse::<DateTime<Utc>>().unwrap().timestamp_millis()
+}
+
+fn decode(schema: &str, id: u32, bytes: &[u8]) -> BTreeMap<String, Value> {
+    decode_in_order(schema, id, bytes).into_iter().collect()
+}
+
+/// The record's fields in schema order.
+fn decode_in_order(schema: &str, id: u32, bytes: &[u8]) -> Vec<(String, Value)> {
+    assert_eq!(bytes[0], 0, "magic byte");
+    assert_eq!(u32::from_be_bytes(bytes[1..5].try_into().unwrap()), id);
+    let schema = Schema::parse_str(schema).unwrap();
+    let mut r = &bytes[5..];
+    let v = from_avro_datum(&schema, &mut r, None).unwrap();
+    assert!(r.is_empty(), "trailing bytes after the datum");
+    let Value::Record(fields) = v else {
+        panic!("not a record: {v:?}")
+    };
+    fields
+}
+
+/// Unwraps unions so expectations read naturally.
+fn plain(v: &Value) -> Value {
+    match v {
+        Value::Union(_, inner) => plain(inner),
+        other => other.clone(),
+    }
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.into())
+}
+
+fn ts(v: &str) -> Value {
+    Value::TimestampMillis(ms(v))
+}
+
+fn convert(report: Report, settings: ConvertSettings, rows: &[Row]) -> Vec<Output> {
+    let conv = Converter::new(report, settings, IDS);
+    let mut w = conv.window(meta());
+    let mut out = Vec::new();
+    for r in rows {
+        w.push(r, &mut out);
+    }
+    w.finish(&mut out);
+    out
+}
+
+fn records(out: &[Output]) -> Vec<&Record> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Record(r) => Some(r),
+            Output::DeadLetter(_) => None,
+        })
+        .collect()
+}
+
+fn dead_letters(out: &[Output]) -> Vec<&DeadLetter> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::DeadLetter(d) => Some(d),
+            Output::Record(_) => None,
+        })
+        .collect()
+}
+
+/// The value of the first record, decoded, unions unwrapped.
+fn value_of(report: Report, out: &[Output]) -> BTreeMap<String, Value> {
+    let rec = records(out)[0];
+    decode(
+        schemas::value_schema(report),
+        IDS.value,
+        rec.value.as_ref().expect("not a tombstone"),
+    )
+    .iter()
+    .map(|(k, v)| (k.clone(), plain(v)))
+    .collect()
+}
+
+fn key_of(report: Report, rec: &Record) -> Vec<Value> {
+    decode_in_order(schemas::key_schema(report), IDS.key, &rec.key)
+        .iter()
+        .map(|(_, v)| plain(v))
+        .collect()
+}
+
+const WS_HEADER: [&str; 19] = [
+    "id",
+    "contact_session_id",
+    "contact_session_created_at",
+    "customer_id",
+    "conversation_id",
+    "inbox_id",
+    "channel",
+    "direction",
+    "agent_accepted_at",
+    "contact_session_routed_at",
+    "agent_id",
+    "sla_fulfilled_at",
+    "contact_session_ended_at",
+    "status",
+    "within_sla",
+    "work_session_handle_time_sec",
+    "work_session_after_contact_time_sec",
+    "work_session_unknown_time_sec",
+    "accepted_inbox_id",
+];
+
+/// A complete final work-session row; `edit` overrides cells by column name.
+fn ws_row(edit: &[(&str, &str)]) -> Row {
+    let mut cells: Vec<(&str, &str)> = WS_HEADER
+        .iter()
+        .copied()
+        .zip([
+            "ws1",
+            "C1",
+            "2024-03-14T10:02:11Z",
+            "Cu1",
+            "Co1",
+            "In1",
+            "CHAT",
+            "INBOUND",
+            "2024-03-14T10:02:20Z",
+            "2024-03-14T10:02:15Z",
+            "A1",
+            "2024-03-14T10:02:20Z",
+            "2024-03-14T10:30:00Z",
+            "ENDED",
+            "true",
+            "120.5",
+            "30",
+            "0",
+            "In2",
+        ])
+        .collect();
+    for (k, v) in edit {
+        match cells.iter_mut().find(|(c, _)| c == k) {
+            Some(cell) => cell.1 = v,
+            None => cells.push((k, v)),
+        }
+    }
+    Row::from_pairs(cells)
+}
+
+fn ws(rows: &[Row]) -> Vec<Output> {
+    convert(Report::WorkSessions, ConvertSettings::default(), rows)
+}
+
+#[test]
+fn work_session_row_becomes_the_expected_record() {
+    let out = ws(&[ws_row(&[])]);
+    assert_eq!(
+        out.len(),
+        3,
+        "record + tombstones {{C1,null,A1}}, {{C1,null,null}}: {out:?}"
+    );
+    let rec = records(&out)[0];
+    assert_eq!(
+        rec.timestamp_ms,
+        ms("2024-03-14T10:30:00Z"),
+        "anchor = ended_at"
+    );
+    assert_eq!(
+        key_of(Report::WorkSessions, rec),
+        vec![s("C1"), s("ws1"), s("A1")]
+    );
+    let expected: BTreeMap<String, Value> = [
+        ("id", s("ws1")),
+        ("contact_session_id", s("C1")),
+        ("contact_session_created_at", ts("2024-03-14T10:02:11Z")),
+        ("customer_id", s("Cu1")),
+        ("conversation_id", s("Co1")),
+        ("inbox_id", s("In1")),
+        ("channel", s("CHAT")),
+        ("direction", s("INBOUND")),
+        ("agent_accepted_at", ts("2024-03-14T10:02:20Z")),
+        ("contact_session_routed_at", ts("2024-03-14T10:02:15Z")),
+        ("agent_id", s("A1")),
+        ("sla_fulfilled_at", ts("2024-03-14T10:02:20Z")),
+        ("contact_session_ended_at", ts("2024-03-14T10:30:00Z")),
+        ("status", s("ENDED")),
+        ("within_sla", Value::Boolean(true)),
+        ("work_session_handle_time_sec", Value::Double(120.5)),
+        ("work_session_after_contact_time_sec", Value::Double(30.0)),
+        ("work_session_unknown_time_sec", Value::Double(0.0)),
+        ("accepted_inbox_id", s("In2")),
+        ("anchor_at", ts("2024-03-14T10:30:00Z")),
+        ("extra", Value::Map(Default::default())),
+        ("fetched_at", ts("2024-03-14T12:00:00Z")),
+        ("window_start", ts("2024-03-14T10:00:00Z")),
+        ("window_end", ts("2024-03-14T11:00:00Z")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(value_of(Report::WorkSessions, &out), expected);
+}
+
+#[test]
+fn bom_in_the_header_is_stripped() {
+    let names: Vec<String> = WS_HEADER
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if i == 0 {
+                format!("\u{feff}{n}")
+            } else {
+                n.to_string()
+            }
+        })
+        .collect();
+    let reference = ws_row(&[]);
+    let row = Row::new(Arc::new(Header::new(names)), reference.record().clone(), 2);
+    let out = ws(&[row]);
+    let v = value_of(Report::WorkSessions, &out);
+    assert_eq!(v["id"], s("ws1"));
+    assert_eq!(
+        v["extra"],
+        Value::Map(Default::default()),
+        "no stray `\\u{{feff}}id` column"
+    );
+}
+
+#[test]
+fn unknown_columns_go_to_extra_in_full() {
+    let out = ws(&[ws_row(&[
+        ("new_metric_sec", "4.5"),
+        ("Timezone Filter", ""),
+    ])]);
+    let v = value_of(Report::WorkSessions, &out);
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("extra is a map")
+    };
+    assert_eq!(extra.len(), 2);
+    assert_eq!(extra["new_metric_sec"], s("4.5"));
+    assert_eq!(extra["Timezone Filter"], s(""), "empty cells are kept too");
+}
+
+#[test]
+fn cells_beyond_the_header_are_kept_in_extra() {
+    let reference = ws_row(&[]);
+    let mut cells: Vec<&str> = reference.record().iter().collect();
+    cells.push("surplus");
+    let row = Row::new(
+        Arc::clone(reference.header()),
+        csv::StringRecord::from(cells),
+        3,
+    );
+    let v = value_of(Report::WorkSessions, &ws(&[row]));
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("extra is a map")
+    };
+    assert_eq!(extra["column_20"], s("surplus"));
+}
+
+#[test]
+fn missing_optional_columns_are_null() {
+    let row = Row::from_pairs([
+        ("contact_session_id", "C1"),
+        ("contact_session_created_at", "2024-03-14T10:02:11Z"),
+    ]);
+    let out = ws(&[row]);
+    assert_eq!(
+        records(&out).len(),
+        1,
+        "open agent-less contact: no tombstone: {out:?}"
+    );
+    let v = value_of(Report::WorkSessions, &out);
+    for f in work_sessions::FIELDS.iter().map(|f| f.name) {
+        if f != "contact_session_id" && f != "contact_session_created_at" {
+            assert_eq!(v[f], Value::Null, "{f}");
+        }
+    }
+    assert_eq!(v["anchor_at"], ts("2024-03-14T10:02:11Z"));
+    assert_eq!(
+        key_of(Report::WorkSessions, records(&out)[0]),
+        vec![s("C1"), Value::Null, Value::Null]
+    );
+}
+
+#[test]
+fn empty_cells_are_null() {
+    let out = ws(&[ws_row(&[
+        ("id", ""),
+        ("agent_id", " "),
+        ("contact_session_ended_at", ""),
+        ("within_sla", ""),
+        ("work_session_handle_time_sec", ""),
+        ("status", ""),
+    ])]);
+    let v = value_of(Report::WorkSessions, &out);
+    for f in [
+        "id",
+        "agent_id",
+        "contact_session_ended_at",
+        "within_sla",
+        "work_session_handle_time_sec",
+        "status",
+    ] {
+        assert_eq!(v[f], Value::Null, "{f}");
+    }
+    assert_eq!(
+        v["anchor_at"],
+        ts("2024-03-14T10:02:11Z"),
+        "anchor falls back to created_at"
+    );
+}
+
+#[test]
+fn odd_timestamp_forms_are_read() {
+    for (form, expected) in [
+        ("2024-03-14T10:02:11Z", "2024-03-14T10:02:11Z"),
+        ("2024-03-14T10:02:11.000Z", "2024-03-14T10:02:11Z"),
+        ("2024-03-14T10:02:11.25Z", "2024-03-14T10:02:11.250Z"),
+        ("2024-03-14T10:02Z", "2024-03-14T10:02:00Z"),
+        ("2024-03-14T03:02:11-07:00", "2024-03-14T10:02:11Z"),
+        ("2024-03-14T10:02:11", "2024-03-14T10:02:11Z"),
+        ("2024-03-14 10:02:11", "2024-03-14T10:02:11Z"),
+        ("2024-03-14 10:02", "2024-03-14T10:02:00Z"),
+        ("2024-03-14", "2024-03-14T00:00:00Z"),
+    ] {
+        let out = ws(&[ws_row(&[("contact_session_created_at", form)])]);
+        let v = value_of(Report::WorkSessions, &out);
+        assert_eq!(v["contact_session_created_at"], ts(expected), "{form}");
+    }
+}
+
+#[test]
+fn work_session_naive_times_are_utc_whatever_the_setting() {
+    let settings = ConvertSettings {
+        timezone: chrono_tz::America::New_York,
+        aggregation_level: None,
+    };
+    let out = convert(
+        Report::WorkSessions,
+        settings,
+        &[ws_row(&[(
+            "contact_session_created_at",
+            "2024-03-14 10:02:11",
+        )])],
+    );
+    let v = value_of(Report::WorkSessions, &out);
+    assert_eq!(v["contact_session_created_at"], ts("2024-03-14T10:02:11Z"));
+}
+
+#[test]
+fn boolean_and_number_forms_are_read() {
+    for (cell, expected) in [
+        ("TRUE", true),
+        ("1", true),
+        ("yes", true),
+        ("FALSE", false),
+        ("0", false),
+        ("no", false),
+    ] {
+        let v = value_of(
+            Report::WorkSessions,
+            &ws(&[ws_row(&[("within_sla", cell)])]),
+        );
+        assert_eq!(v["within_sla"], Value::Boolean(expected), "{cell}");
+    }
+    let v = value_of(
+        Report::WorkSessions,
+        &ws(&[ws_row(&[("work_session_after_contact_time_sec", "0.125")])]),
+    );
+    assert_eq!(
+        v["work_session_after_contact_time_sec"],
+        Value::Double(0.125)
+    );
+}
+
+#[test]
+fn legacy_handle_time_column_is_read() {
+    let reference = ws_row(&[]);
+    let names: Vec<&str> = WS_HEADER
+        .iter()
+        .map(|n| {
+            if *n == "work_session_handle_time_sec" {
+                "work_session_handle_time"
+            } else {
+                n
+            }
+        })
+        .collect();
+    let row = Row::new(Arc::new(Header::new(names)), reference.record().clone(), 2);
+    let v = value_of(Report::WorkSessions, &ws(&[row]));
+    assert_eq!(v["work_session_handle_time_sec"], Value::Double(120.5));
+    assert_eq!(v["extra"], Value::Map(Default::default()));
+}
+
+#[test]
+fn both_handle_time_columns_prefer_the_current_name_and_keep_the_other() {
+    let out = ws(&[ws_row(&[("work_session_handle_time", "99")])]);
+    let v = value_of(Report::WorkSessions, &out);
+    assert_eq!(v["work_session_handle_time_sec"], Value::Double(120.5));
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("map")
+    };
+    assert_eq!(extra["work_session_handle_time"], s("99"));
+}
+
+#[test]
+fn unconvertible_rows_become_dead_letters_with_precise_reasons() {
+    let cases: Vec<(Row, &str)> = vec![
+        (
+            ws_row(&[("agent_accepted_at", "yesterday")]),
+            "column `agent_accepted_at`: \"yesterday\" is not a timestamp",
+        ),
+        (
+            ws_row(&[("work_session_handle_time_sec", "12 sec")]),
+            "column `work_session_handle_time_sec`: \"12 sec\" is not a number of seconds",
+        ),
+        (
+            ws_row(&[("within_sla", "maybe")]),
+            "column `within_sla`: \"maybe\" is not a boolean",
+        ),
+        (
+            ws_row(&[("contact_session_id", "")]),
+            "column `contact_session_id` is empty, but a value is required",
+        ),
+        (
+            Row::from_pairs([("id", "x"), ("agent_id", "A")]),
+            "column `contact_session_id` is missing from the report header",
+        ),
+        (
+            ws_row(&[
+                ("contact_session_created_at", ""),
+                ("contact_session_ended_at", ""),
+            ]),
+            "no time anchor",
+        ),
+    ];
+    for (row, reason) in cases {
+        let raw = columns::raw_cells(&row);
+        let out = ws(&[row]);
+        let dls = dead_letters(&out);
+        assert_eq!(dls.len(), 1, "{reason}: {out:?}");
+        assert!(
+            dls[0].reason.starts_with(reason),
+            "{:?} vs {reason:?}",
+            dls[0].reason
+        );
+        assert_eq!(dls[0].raw, raw);
+        assert!(
+            records(&out).is_empty(),
+            "no tombstones for a contact with a dead letter: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn dead_letter_value_decodes() {
+    let row = ws_row(&[("agent_accepted_at", "yesterday")]);
+    let out = ws(&[row]);
+    let dl = dead_letters(&out)[0];
+    let bytes = encode_dead_letter(Report::WorkSessions, dl, &meta(), 42);
+    let v = decode(schemas::dead_letter_schema(), 42, &bytes);
+    assert_eq!(v["report"], s("work_sessions"));
+    assert_eq!(v["reason"], s(&dl.reason));
+    assert_eq!(v["line"], Value::Long(0));
+    let Value::Array(cols) = &v["columns"] else {
+        panic!("array")
+    };
+    assert_eq!(cols.len(), 19);
+    assert_eq!(cols[0], s("id"));
+    let Value::Map(raw) = &v["raw"] else {
+        panic!("map")
+    };
+    assert_eq!(raw["agent_accepted_at"], s("yesterday"));
+    assert_eq!(v["window_end"], ts("2024-03-14T11:00:00Z"));
+}
+
+// --- the work-session tombstone rule -------------------------------------------------------
+
+/// (contact, work session, agent) of a key; `value` says record (true) or tombstone (false).
+fn ws_keys(out: &[Output]) -> Vec<(Vec<Value>, bool)> {
+    records(out)
+        .into_iter()
+        .map(|r| (key_of(Report::WorkSessions, r), r.value.is_some()))
+        .collect()
+}
+
+fn k(c: &str, w: Option<&str>, a: Option<&str>) -> Vec<Value> {
+    vec![s(c), w.map_or(Value::Null, s), a.map_or(Value::Null, s)]
+}
+
+fn open_row(contact: &str, agent: &str) -> Row {
+    ws_row(&[
+        ("contact_session_id", contact),
+        ("id", ""),
+        ("agent_id", agent),
+        ("contact_session_ended_at", ""),
+        ("work_session_handle_time_sec", ""),
+    ])
+}
+
+fn final_row(contact: &str, id: &str, agent: &str) -> Row {
+    ws_row(&[
+        ("contact_session_id", contact),
+        ("id", id),
+        ("agent_id", agent),
+    ])
+}
+
+#[test]
+fn open_contact_without_agent_writes_only_its_provisional_row() {
+    let out = ws(&[open_row("C1", "")]);
+    assert_eq!(ws_keys(&out), vec![(k("C1", None, None), true)]);
+}
+
+#[test]
+fn agent_accepting_an_open_contact_tombstones_its_agentless_row() {
+    let out = ws(&[open_row("C1", "A1")]);
+    assert_eq!(
+        ws_keys(&out),
+        vec![
+            (k("C1", None, Some("A1")), true),
+            (k("C1", None, None), false)
+        ]
+    );
+    // ... unless Gladly still lists the agent-less row.
+    let out = ws(&[open_row("C1", "A1"), open_row("C1", "")]);
+    assert!(ws_keys(&out).iter().all(|(_, value)| *value), "{out:?}");
+}
+
+#[test]
+fn ended_contact_tombstones_every_provisional_key_even_with_rows_interleaved() {
+    let out = ws(&[
+        final_row("C1", "w1", "A1"),
+        final_row("C2", "w3", "A3"),
+        final_row("C1", "w2", "A2"),
+    ]);
+    assert_eq!(
+        ws_keys(&out),
+        vec![
+            (k("C1", Some("w1"), Some("A1")), true),
+            (k("C2", Some("w3"), Some("A3")), true),
+            (k("C1", Some("w2"), Some("A2")), true),
+            (k("C1", None, None), false),
+            (k("C1", None, Some("A1")), false),
+            (k("C1", None, Some("A2")), false),
+            (k("C2", None, None), false),
+            (k("C2", None, Some("A3")), false),
+        ]
+    );
+    for r in records(&out) {
+        assert_eq!(
+            r.timestamp_ms,
+            ms("2024-03-14T10:30:00Z"),
+            "tombstones carry the anchor"
+        );
+    }
+}
+
+#[test]
+fn ended_contact_without_work_session_id_keeps_its_row() {
+    // An abandoned contact: ended, no agent, and (perhaps) never a work-session id.
+    let row = ws_row(&[("id", ""), ("agent_id", "")]);
+    assert_eq!(ws_keys(&ws(&[row])), vec![(k("C1", None, None), true)]);
+}
+
+#[test]
+fn a_dead_letter_suppresses_its_contacts_tombstones_only() {
+    let out = ws(&[
+        final_row("C1", "w1", "A1"),
+        ws_row(&[
+            ("contact_session_id", "C1"),
+            ("agent_id", "A2"),
+            ("within_sla", "?"),
+        ]),
+        final_row("C2", "w3", "A3"),
+    ]);
+    assert_eq!(dead_letters(&out).len(), 1);
+    assert_eq!(
+        ws_keys(&out),
+        vec![
+            (k("C1", Some("w1"), Some("A1")), true),
+            (k("C2", Some("w3"), Some("A3")), true),
+            (k("C2", None, None), false),
+            (k("C2", None, Some("A3")), false),
+        ]
+    );
+}
+
+// --- contacts -------------------------------------------------------------------------------
+
+fn contact_row(edit: &[(&str, &str)]) -> Row {
+    let mut cells = vec![
+        ("Queued At", "2024-03-14 10:02:11"),
+        ("Customer ID", "Cu1"),
+        ("Conversation ID", "Co1"),
+        ("Contact ID", "K1"),
+        ("Link", "https://acme.gladly.com/x"),
+        ("Channel", "EMAIL"),
+        ("Direction", "INBOUND"),
+        ("Contact Initiator", "Customer"),
+        ("Entry Point", "support@acme.com"),
+        ("Final IVR Selection", ""),
+        ("Hold Time", "12"),
+    ];
+    for (k, v) in edit {
+        match cells.iter_mut().find(|(c, _)| c == k) {
+            Some(cell) => cell.1 = v,
+            None => cells.push((k, v)),
+        }
+    }
+    Row::from_pairs(cells)
+}
+
+#[test]
+fn contact_row_becomes_the_expected_record_in_the_report_timezone() {
+    let settings = ConvertSettings {
+        timezone: chrono_tz::America::Los_Angeles,
+        aggregation_level: None,
+    };
+    let out = convert(Report::Contacts, settings, &[contact_row(&[])]);
+    assert_eq!(out.len(), 1);
+    let rec = records(&out)[0];
+    assert_eq!(rec.timestamp_ms, ms("2024-03-14T17:02:11Z"), "PDT is UTC-7");
+    assert_eq!(key_of(Report::Contacts, rec), vec![s("K1")]);
+    let v = value_of(Report::Contacts, &out);
+    assert_eq!(v["queued_at"], ts("2024-03-14T17:02:11Z"));
+    assert_eq!(v["contact_id"], s("K1"));
+    assert_eq!(v["channel"], s("EMAIL"));
+    assert_eq!(v["final_ivr_selection"], Value::Null);
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("map")
+    };
+    assert_eq!(extra.len(), 1);
+    assert_eq!(extra["Hold Time"], s("12"));
+}
+
+#[test]
+fn contact_headers_match_ignoring_case_and_punctuation() {
+    let row = Row::from_pairs([("queued_at", "2024-03-14T10:02:11Z"), ("contact id", "K1")]);
+    let out = convert(Report::Contacts, ConvertSettings::default(), &[row]);
+    let v = value_of(Report::Contacts, &out);
+    assert_eq!(v["contact_id"], s("K1"));
+    assert_eq!(v["customer_id"], Value::Null, "missing optional column");
+}
+
+#[test]
+fn contact_without_queued_at_is_a_dead_letter() {
+    let out = convert(
+        Report::Contacts,
+        ConvertSettings::default(),
+        &[contact_row(&[("Queued At", "")])],
+    );
+    assert_eq!(
+        dead_letters(&out)[0].reason,
+        "column `Queued At` is empty, but a value is required"
+    );
+}
+
+// --- agent summary --------------------------------------------------------------------------
+
+fn agent_row(edit: &[(&str, &str)]) -> Row {
+    let mut cells = vec![
+        ("Bucket Beginning", "2024-03-14"),
+        ("Bucket End", "2024-03-15"),
+        ("Name", "Ann"),
+        ("Email", "ann@acme.com"),
+        ("Agent ID", "A1"),
+        ("User Status", "Active"),
+        ("Role(s)", "Agent, Admin"),
+        ("Inbox(es)", "Support"),
+        ("Team(s)", "Blue"),
+        ("Logged In", "2"),
+        ("Logged Out", "1"),
+        ("Logged In Time in seconds", "3600.5"),
+        ("Went Away", "0"),
+        ("Returned from Away", "0"),
+        ("Changed Active Reason", "3"),
+        ("Active Time in seconds", "3000"),
+        ("Contact Accepted - Phone Call", "4"),
+    ];
+    for (k, v) in edit {
+        match cells.iter_mut().find(|(c, _)| c == k) {
+            Some(cell) => cell.1 = v,
+            None => cells.push((k, v)),
+        }
+    }
+    Row::from_pairs(cells)
+}
+
+#[test]
+fn agent_summary_row_becomes_the_expected_record() {
+    let settings = ConvertSettings {
+        timezone: chrono_tz::America::Denver,
+        aggregation_level: Some("halfHourly".into()),
+    };
+    let out = convert(Report::AgentSummary, settings, &[agent_row(&[])]);
+    let rec = records(&out)[0];
+    let start = "2024-03-14T06:00:00Z"; // midnight MDT
+    assert_eq!(rec.timestamp_ms, ms(start));
+    assert_eq!(
+        key_of(Report::AgentSummary, rec),
+        vec![s("A1"), ts(start), s("halfHourly")]
+    );
+    let v = value_of(Report::AgentSummary, &out);
+    assert_eq!(v["bucket_end"], ts("2024-03-15T06:00:00Z"));
+    assert_eq!(v["roles"], s("Agent, Admin"));
+    assert_eq!(v["logged_in"], Value::Long(2));
+    assert_eq!(v["logged_in_time_sec"], Value::Double(3600.5));
+    assert_eq!(v["changed_active_reason"], Value::Long(3));
+    assert_eq!(v["active_time_sec"], Value::Double(3000.0));
+    assert_eq!(v["aggregation_level"], s("halfHourly"));
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("map")
+    };
+    assert_eq!(extra["Contact Accepted - Phone Call"], s("4"));
+}
+
+#[test]
+fn agent_summary_defaults_to_daily_and_reads_the_legacy_id_column() {
+    let row = Row::from_pairs([("Bucket Beginning", "2024-03-14T00:00:00Z"), ("ID", "A9")]);
+    let out = convert(Report::AgentSummary, ConvertSettings::default(), &[row]);
+    let rec = records(&out)[0];
+    assert_eq!(
+        key_of(Report::AgentSummary, rec),
+        vec![s("A9"), ts("2024-03-14T00:00:00Z"), s("daily")]
+    );
+}
+
+#[test]
+fn agent_summary_bad_count_is_a_dead_letter() {
+    let out = convert(
+        Report::AgentSummary,
+        ConvertSettings::default(),
+        &[agent_row(&[("Logged In", "two")])],
+    );
+    assert_eq!(
+        dead_letters(&out)[0].reason,
+        "column `Logged In`: \"two\" is not a whole number (like 3)"
+    );
+}
+
+// --- the field tables match the .avsc files --------------------------------------------------
+
+#[test]
+fn field_tables_match_the_value_schemas() {
+    use apache_avro::schema::{Schema as S, UnionSchema};
+    for report in Report::ALL {
+        let schema = Schema::parse_str(schemas::value_schema(report)).unwrap();
+        let S::Record(rec) = schema else {
+            panic!("{report}: not a record")
+        };
+        let conv = Converter::new(report, ConvertSettings::default(), IDS);
+        let table = conv.inner.fields;
+        for (field, avsc) in table.iter().zip(&rec.fields) {
+            assert_eq!(field.name, avsc.name, "{report}: field order");
+            let kind_ok = match (&avsc.schema, field.kind) {
+                (S::String, columns::Kind::Id) => true,
+                (S::TimestampMillis, columns::Kind::RequiredTs) => true,
+                (S::Union(u), kind) => {
+                    let UnionSchema { .. } = u;
+                    let v = u.variants();
+                    v.len() == 2
+                        && v[0] == S::Null
+                        && avsc.default == Some(serde_json::Value::Null)
+                        && matches!(
+                            (&v[1], kind),
+                            (S::String, columns::Kind::Str)
+                                | (S::TimestampMillis, columns::Kind::Ts)
+                                | (S::Double, columns::Kind::Seconds)
+                                | (S::Long, columns::Kind::Count)
+                                | (S::Boolean, columns::Kind::Bool)
+                        )
+                }
+                _ => false,
+            };
+            assert!(
+                kind_ok,
+                "{report}.{}: {:?} vs {:?}",
+                field.name, avsc.schema, field.kind
+            );
+        }
+        let tail: Vec<&str> = rec.fields[table.len()..]
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let expected_tail: &[&str] = match report {
+            Report::WorkSessions => &[
+                "anchor_at",
+                "extra",
+                "fetched_at",
+                "window_start",
+                "window_end",
+            ],
+            Report::Contacts => &["extra", "fetched_at", "window_start", "window_end"],
+            Report::AgentSummary => &[
+                "aggregation_level",
+                "extra",
+                "fetched_at",
+                "window_start",
+                "window_end",
+            ],
+        };
+        assert_eq!(
+            tail, expected_tail,
+            "{report}: fields written after the typed columns"
+        );
+        assert!(table.len() <= columns::MAX_FIELDS);
+    }
+}
+
+#[test]
+fn every_field_and_schema_is_documented() {
+    let mut all: Vec<&str> = Report::ALL
+        .iter()
+        .flat_map(|r| [schemas::key_schema(*r), schemas::value_schema(*r)])
+        .collect();
+    all.push(schemas::dead_letter_schema());
+    for text in all {
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        let name = json["name"].as_str().unwrap();
+        assert!(json["doc"].is_string(), "{name} has no doc");
+        assert_eq!(json["namespace"], "com.gladly_kafka.v1", "{name}");
+        for f in json["fields"].as_array().unwrap() {
+            assert!(f["doc"].is_string(), "{name}.{} has no doc", f["name"]);
+        }
+    }
+}

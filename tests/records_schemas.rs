@@ -1,0 +1,183 @@
+//! The schema evolution guard: every schema in `schemas/` must be BACKWARD compatible with
+//! every version recorded under `schemas/history/<version>/` (a consumer using the current
+//! schema can read all data written with a recorded one), checked with apache-avro's
+//! resolution rules. Key schemas must not change at all: a new key schema id changes the key
+//! bytes, and compaction would keep the old and the new record side by side.
+//!
+//! To release a schema change: edit `schemas/*.avsc` compatibly, then copy the files to a new
+//! `schemas/history/v<N>/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use apache_avro::schema_compatibility::SchemaCompatibility;
+use apache_avro::Schema;
+use gladly_kafka::records::schemas;
+use gladly_kafka::report::Report;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
+}
+
+/// `file name -> text` of the `.avsc` files directly in `path`.
+fn avsc_files(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "avsc"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn history() -> BTreeMap<String, BTreeMap<String, String>> {
+    std::fs::read_dir(dir().join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                avsc_files(&p),
+            )
+        })
+        .collect()
+}
+
+fn parse(name: &str, text: &str) -> Schema {
+    Schema::parse_str(text).unwrap_or_else(|e| panic!("{name} does not parse: {e}"))
+}
+
+/// Why `new` cannot read data written with `old`, if it cannot.
+fn backward_problem(old: &Schema, new: &Schema) -> Option<String> {
+    SchemaCompatibility::can_read(old, new)
+        .err()
+        .map(|e| e.to_string())
+}
+
+#[test]
+fn current_schemas_are_the_compiled_in_contract() {
+    let files = avsc_files(&dir());
+    for r in Report::ALL {
+        assert_eq!(files[&format!("{r}-key.avsc")], schemas::key_schema(r));
+        assert_eq!(files[&format!("{r}-value.avsc")], schemas::value_schema(r));
+    }
+    assert_eq!(
+        files["dead_letter-value.avsc"],
+        schemas::dead_letter_schema()
+    );
+    assert_eq!(files.len(), 7, "{:?}", files.keys());
+}
+
+#[test]
+fn every_schema_is_backward_compatible_with_every_recorded_version() {
+    let current = avsc_files(&dir());
+    let history = history();
+    assert!(
+        !history.is_empty(),
+        "schemas/history has no recorded version"
+    );
+    let mut checked = 0;
+    for (version, files) in &history {
+        for (name, old_text) in files {
+            let Some(new_text) = current.get(name) else {
+                panic!("{name} of {version} was removed from schemas/: a topic's schema can't be dropped")
+            };
+            let old = parse(&format!("history/{version}/{name}"), old_text);
+            let new = parse(name, new_text);
+            if let Some(why) = backward_problem(&old, &new) {
+                panic!(
+                    "schemas/{name} cannot read data written with history/{version}/{name}: {why}"
+                );
+            }
+            if name.ends_with("-key.avsc") {
+                assert_eq!(
+                    new.canonical_form(),
+                    old.canonical_form(),
+                    "key schema {name} changed since {version}: key bytes would change and compaction break"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7);
+}
+
+#[test]
+fn every_current_schema_is_recorded_in_history() {
+    let history = history();
+    for name in avsc_files(&dir()).keys() {
+        assert!(
+            history.values().any(|files| files.contains_key(name)),
+            "{name} is in no schemas/history/<version>/: record it when releasing"
+        );
+    }
+}
+
+/// Edits the current work-session value schema's JSON.
+fn edited(edit: impl FnOnce(&mut Vec<serde_json::Value>)) -> Schema {
+    let mut json: serde_json::Value =
+        serde_json::from_str(schemas::value_schema(Report::WorkSessions)).unwrap();
+    edit(json["fields"].as_array_mut().unwrap());
+    Schema::parse(&json).unwrap()
+}
+
+#[test]
+fn incompatible_changes_are_caught() {
+    let v1 = parse("v1", schemas::value_schema(Report::WorkSessions));
+    let field = |name: &str, ty: serde_json::Value| serde_json::json!({"name": name, "type": ty, "doc": "test"});
+    let cases: Vec<(&str, Schema)> = vec![
+        (
+            "a field added without a default",
+            edited(|f| f.push(field("hold_time_sec", serde_json::json!("double")))),
+        ),
+        (
+            "a field's type changed",
+            edited(|f| f[1]["type"] = serde_json::json!("long")),
+        ),
+        (
+            "null removed from a union",
+            edited(|f| {
+                f[3]["type"] = serde_json::json!("string");
+                f[3].as_object_mut().unwrap().remove("default");
+            }),
+        ),
+        (
+            "a double narrowed to a long",
+            edited(|f| f[15]["type"] = serde_json::json!(["null", "long"])),
+        ),
+    ];
+    for (what, new) in cases {
+        assert!(backward_problem(&v1, &new).is_some(), "not caught: {what}");
+    }
+}
+
+#[test]
+fn compatible_changes_pass() {
+    let v1 = parse("v1", schemas::value_schema(Report::WorkSessions));
+    let cases: Vec<(&str, Schema)> = vec![
+        (
+            "a nullable field added with a null default",
+            edited(|f| {
+                f.push(serde_json::json!({"name": "hold_time_sec", "type": ["null", "double"], "default": null, "doc": "t"}))
+            }),
+        ),
+        (
+            "a field removed",
+            edited(|f| {
+                f.remove(13);
+            }),
+        ),
+        (
+            "a union widened with a new branch",
+            edited(|f| f[15]["type"] = serde_json::json!(["null", "double", "string"])),
+        ),
+    ];
+    for (what, new) in cases {
+        assert_eq!(backward_problem(&v1, &new), None, "{what}");
+    }
+}
