@@ -43,6 +43,7 @@ struct Parser {
     ends: Vec<usize>,
     ends_len: usize,
     next_line: u64,
+    last_byte: u8,
 }
 
 impl Parser {
@@ -58,13 +59,14 @@ impl Parser {
             ends: vec![0; 64],
             ends_len: 0,
             next_line: 1,
+            last_byte: 0,
         }
     }
 
     /// The next record, `None` at the end of the body.
     fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<RawRecord, GladlyError>>> {
         loop {
-            // csv_core strips a BOM only when its first input holds at least 3 bytes.
+            // Look at 3 bytes before the first parse, to strip a BOM split across chunks.
             let need_more = if self.started {
                 self.chunk.is_empty()
             } else {
@@ -91,12 +93,21 @@ impl Parser {
                     Poll::Ready(None) => self.eof = true,
                 }
             }
-            self.started = true;
+            if !self.started {
+                self.started = true;
+                if self.chunk.starts_with(b"\xef\xbb\xbf") {
+                    let _ = self.chunk.split_to(3);
+                    continue;
+                }
+            }
             let (res, nin, nout, nend) = self.rdr.read_record(
                 &self.chunk,
                 &mut self.out[self.out_len..],
                 &mut self.ends[self.ends_len..],
             );
+            if nin > 0 {
+                self.last_byte = self.chunk[nin - 1];
+            }
             let _ = self.chunk.split_to(nin);
             self.out_len += nout;
             self.ends_len += nend;
@@ -119,7 +130,8 @@ impl Parser {
                         start = end;
                     }
                     let line = self.next_line;
-                    self.next_line = self.rdr.line();
+                    // csv_core ends a CRLF record at the CR and counts its LF with the next one
+                    self.next_line = self.rdr.line() + u64::from(self.last_byte == b'\r');
                     self.out_len = 0;
                     self.ends_len = 0;
                     return Poll::Ready(Some(Ok(RawRecord { line, record })));

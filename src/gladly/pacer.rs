@@ -70,7 +70,7 @@ mod tests {
         let second = tokio::time::timeout(Duration::from_millis(100), pacer.acquire()).await;
         assert!(second.is_err(), "a second slot was granted while the first was held");
         drop(first);
-        tokio::time::timeout(Duration::from_secs(1), pacer.acquire())
+        let _third = tokio::time::timeout(Duration::from_secs(1), pacer.acquire())
             .await
             .expect("the slot is free again");
     }
