@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use chrono_tz::Tz;
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::faults::{FaultState, RetryAfter, BAD_CELL, EXTRA_COLUMN};
@@ -224,7 +225,22 @@ async fn answer(sim: &Arc<Simulator>, path: &str, headers: &HeaderMap, body: &[u
         sim.faults.take_cut(),
         guard,
     );
-    let mut resp = Response::new(Body::from_stream(futures::stream::iter(body)));
+    // a cut happens after the data before it has gone out (else it would look like a
+    // failed request rather than a broken body)
+    let cut = body.cut_happened.clone();
+    let tail = futures::stream::once(async move {
+        if !cut.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Some(Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "simulated connection cut",
+        )))
+    })
+    .filter_map(futures::future::ready);
+    let stream = futures::stream::iter(body).chain(tail);
+    let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -458,7 +474,7 @@ struct CsvBody {
     sent: usize,
     started: bool,
     finished: bool,
-    failed: bool,
+    cut_happened: Arc<std::sync::atomic::AtomicBool>,
     _guard: InFlight,
 }
 
@@ -495,7 +511,7 @@ impl CsvBody {
             sent: 0,
             started: false,
             finished: false,
-            failed: false,
+            cut_happened: Arc::default(),
             _guard: guard,
         }
     }
@@ -600,30 +616,19 @@ impl Iterator for CsvBody {
     type Item = Result<Bytes, io::Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        if let Some(cut) = self.cut {
-            if self.sent >= cut {
-                self.failed = true;
-                return Some(Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "simulated connection cut",
-                )));
-            }
-        }
         if self.finished {
             return None;
         }
         let mut out = Vec::with_capacity(CHUNK + 4096);
         self.fill(&mut out);
         if let Some(cut) = self.cut {
-            let room = cut - self.sent;
+            let room = cut.saturating_sub(self.sent);
             if out.len() > room {
+                // the connection breaks here: the rest never comes
                 out.truncate(room);
-            } else if self.finished {
-                // the whole body fits before the cut point: it completes normally
-                self.cut = None;
+                self.finished = true;
+                self.cut_happened
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
         self.sent += out.len();
