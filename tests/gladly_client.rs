@@ -104,10 +104,19 @@ async fn every_report_comes_out_exactly_as_the_truth() {
     let rows = assert_matches_truth(&sim, &client, &ws()).await;
     assert_eq!(rows[0].header().names()[0], "id");
     assert_eq!(rows[0].line(), 2);
-    assert_matches_truth(&sim, &client, &metric(CONTACT_EXPORT, None, "America/Los_Angeles")).await;
+    assert_matches_truth(
+        &sim,
+        &client,
+        &metric(CONTACT_EXPORT, None, "America/Los_Angeles"),
+    )
+    .await;
     for level in ["halfHourly", "daily", "weekly", "monthly", "quarterly"] {
-        assert_matches_truth(&sim, &client, &metric(AGENT_SUMMARY, Some(level), "Europe/Berlin"))
-            .await;
+        assert_matches_truth(
+            &sim,
+            &client,
+            &metric(AGENT_SUMMARY, Some(level), "Europe/Berlin"),
+        )
+        .await;
     }
     let stats = client.stats();
     assert_eq!(stats.retries.load(std::sync::atomic::Ordering::Relaxed), 0);
@@ -128,7 +137,11 @@ async fn bom_quoting_extra_and_reordered_columns_still_give_the_truth() {
         let rows = assert_matches_truth(&sim, &client, &req).await;
         let names = rows[0].header().names().to_vec();
         assert_eq!(names[1], EXTRA_COLUMN, "the unknown column is kept");
-        assert_ne!(names[0], sim.truth(&req).0.names()[0], "columns were reordered");
+        assert_ne!(
+            names[0],
+            sim.truth(&req).0.names()[0],
+            "columns were reordered"
+        );
         let note = rows[3].get(EXTRA_COLUMN).unwrap();
         assert_eq!(note, "note 4, \"kept\"\nsecond line");
     }
@@ -149,12 +162,19 @@ async fn server_errors_are_retried_with_growing_backoff() {
     let retries = client.stats().recent_retries();
     let caps: Vec<u128> = retries.iter().map(|r| r.cap.as_millis()).collect();
     assert_eq!(caps, vec![40, 80, 160, 320], "backoff caps double");
-    assert!(retries.iter().all(|r| r.delay <= r.cap && r.retry_after.is_none()));
+    assert!(retries
+        .iter()
+        .all(|r| r.delay <= r.cap && r.retry_after.is_none()));
     // the simulator saw the attempts spaced by at least the chosen delays
     let arrivals = sim.stats().report_arrivals;
     assert_eq!(arrivals.len(), 5);
     for (gap, r) in arrivals.windows(2).zip(&retries) {
-        assert!(gap[1] - gap[0] >= r.delay, "{:?} < {:?}", gap[1] - gap[0], r.delay);
+        assert!(
+            gap[1] - gap[0] >= r.delay,
+            "{:?} < {:?}",
+            gap[1] - gap[0],
+            r.delay
+        );
     }
     assert_eq!(sim.stats().responses.get(&503), Some(&4));
     // 500 and 502 are retried the same way
@@ -181,7 +201,10 @@ async fn retries_are_bounded_then_a_typed_error() {
     match &err {
         GladlyError::RetriesExhausted { attempts, last } => {
             assert_eq!(*attempts, 3);
-            assert!(matches!(**last, GladlyError::Server { status: 502, .. }), "{last}");
+            assert!(
+                matches!(**last, GladlyError::Server { status: 502, .. }),
+                "{last}"
+            );
         }
         other => panic!("expected RetriesExhausted, got {other}"),
     }
@@ -197,12 +220,29 @@ async fn retry_after_is_honoured(form: RetryAfter, at_least: Duration) {
     fetch_all(&client, &ws()).await;
     let arrivals = sim.stats().report_arrivals;
     assert_eq!(arrivals.len(), 2);
-    assert!(arrivals[1] - arrivals[0] >= at_least, "{:?}", arrivals[1] - arrivals[0]);
+    assert!(
+        arrivals[1] - arrivals[0] >= at_least,
+        "{:?}",
+        arrivals[1] - arrivals[0]
+    );
     assert!(began.elapsed() < Duration::from_secs(5));
     let retry = &client.stats().recent_retries()[0];
-    assert!(retry.retry_after.is_some_and(|d| d >= at_least), "{retry:?}");
-    assert_eq!(Some(retry.delay), retry.retry_after, "the wait is the server's");
-    assert_eq!(client.stats().rate_limited.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(
+        retry.retry_after.is_some_and(|d| d >= at_least),
+        "{retry:?}"
+    );
+    assert_eq!(
+        Some(retry.delay),
+        retry.retry_after,
+        "the wait is the server's"
+    );
+    assert_eq!(
+        client
+            .stats()
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[tokio::test]
@@ -214,8 +254,11 @@ async fn retry_after_in_seconds_is_honoured() {
 #[tokio::test]
 async fn retry_after_as_http_date_is_honoured() {
     // HTTP-dates have whole seconds: "in 2 s" means at least 1 s from now
-    retry_after_is_honoured(RetryAfter::HttpDate(Duration::from_secs(2)), Duration::from_secs(1))
-        .await;
+    retry_after_is_honoured(
+        RetryAfter::HttpDate(Duration::from_secs(2)),
+        Duration::from_secs(1),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -230,7 +273,10 @@ async fn nothing_is_retried_on_401_403_400() {
     let err = wrong.report(&ws()).await.unwrap_err();
     assert!(matches!(err, GladlyError::Unauthorized { .. }), "{err}");
     assert!(err.to_string().contains("gladly.email") && !err.is_retryable());
-    assert!(!format!("{err:?}{err}").contains("wrong"), "the token is never printed");
+    assert!(
+        !format!("{err:?}{err}").contains("wrong"),
+        "the token is never printed"
+    );
     assert_eq!(sim.stats().report_requests(), 1);
 
     // 403: the user lacks the API User permission
@@ -245,7 +291,10 @@ async fn nothing_is_retried_on_401_403_400() {
     // 400: bad metric set, bad aggregation level, bad timezone, end before start
     let bad = [
         (metric("ContactExportReportV9", None, "UTC"), "metricSet"),
-        (metric(AGENT_SUMMARY, Some("hourly"), "UTC"), "aggregationLevel"),
+        (
+            metric(AGENT_SUMMARY, Some("hourly"), "UTC"),
+            "aggregationLevel",
+        ),
         (metric(CONTACT_EXPORT, None, "Mars/Olympus"), "timezone"),
         (
             ReportRequest::WorkSessions {
@@ -265,9 +314,19 @@ async fn nothing_is_retried_on_401_403_400() {
             other => panic!("expected 400 for {req:?}, got {other}"),
         }
         assert!(!err.is_retryable());
-        assert_eq!(sim.stats().report_requests(), 3 + i as u64, "one request each");
+        assert_eq!(
+            sim.stats().report_requests(),
+            3 + i as u64,
+            "one request each"
+        );
     }
-    assert_eq!(client.stats().retries.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        client
+            .stats()
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 #[tokio::test]
@@ -312,9 +371,18 @@ async fn a_cut_body_is_an_error_item_not_a_short_success() {
         }
     }
     assert_eq!(errors.len(), 1, "exactly one error, then the stream ends");
-    assert!(matches!(errors[0], GladlyError::Body { .. }), "{}", errors[0]);
+    assert!(
+        matches!(errors[0], GladlyError::Body { .. }),
+        "{}",
+        errors[0]
+    );
     assert!(errors[0].is_retryable());
-    assert!(!ok.is_empty() && ok.len() < truth.len(), "{} of {}", ok.len(), truth.len());
+    assert!(
+        !ok.is_empty() && ok.len() < truth.len(),
+        "{} of {}",
+        ok.len(),
+        truth.len()
+    );
     // what did arrive is a prefix of the truth; a retry of the window gets everything
     let names = truth[0].header().names().to_vec();
     assert_eq!(project(&ok, &names), project(&truth[..ok.len()], &names));
@@ -333,7 +401,12 @@ async fn a_slow_first_byte_times_out_per_read_and_is_retried() {
     sim.faults().slow_next(1, Duration::from_millis(2500));
     assert_matches_truth(&sim, &client, &ws()).await;
     let stats = client.stats();
-    assert_eq!(stats.transport_errors.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        stats
+            .transport_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     assert_eq!(stats.retries.load(std::sync::atomic::Ordering::Relaxed), 1);
     // slow but within the timeout: no retry
     sim.faults().slow_next(1, Duration::from_millis(400));
@@ -369,7 +442,11 @@ async fn bad_cells_are_counted_by_the_simulator() {
     }
     assert!(bad > 0);
     assert_eq!(sim.injected_bad_rows(), bad);
-    assert_eq!(sim.bad_rows().keys.len() as u64, bad / 2, "the same rows each time");
+    assert_eq!(
+        sim.bad_rows().keys.len() as u64,
+        bad / 2,
+        "the same rows each time"
+    );
 }
 
 #[tokio::test]
@@ -390,7 +467,11 @@ async fn a_paced_run_of_30_requests_gets_no_429() {
             let client = client.clone();
             tokio::spawn(async move {
                 for _ in 0..10 {
-                    let rows = client.report(&ws()).await.expect("no 429").try_collect_rows();
+                    let rows = client
+                        .report(&ws())
+                        .await
+                        .expect("no 429")
+                        .try_collect_rows();
                     assert!(!rows.await.unwrap().is_empty());
                 }
             })
@@ -483,7 +564,11 @@ async fn conversations_are_served_and_counted() {
     assert!(missing * 10 < ids.len(), "only a few are deleted");
     assert_eq!(sim.stats().conversation_gets, ids.len() as u64);
     let unauth = http
-        .get(format!("{}/api/v1/conversations/{}", server.url, rows[0].get("conversation_id").unwrap()))
+        .get(format!(
+            "{}/api/v1/conversations/{}",
+            server.url,
+            rows[0].get("conversation_id").unwrap()
+        ))
         .send()
         .await
         .unwrap();
@@ -501,16 +586,20 @@ async fn the_simulator_answers_gladlys_400_shape_and_401() {
             .json(&body)
             .send()
     };
-    let resp = post(serde_json::json!({"startAtTime":"2024-03-05T10:00Z","endAtTime":"2024-03-05T09:00Z"}))
-        .await
-        .unwrap();
+    let resp = post(
+        serde_json::json!({"startAtTime":"2024-03-05T10:00Z","endAtTime":"2024-03-05T09:00Z"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 400);
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(
         v,
         serde_json::json!({"errors":[{"attr":"startAtTime","code":"invalid","detail":"endAtTime must occur after startAtTime"}]})
     );
-    let resp = post(serde_json::json!({"endAtTime":"2024-03-05T09:00Z"})).await.unwrap();
+    let resp = post(serde_json::json!({"endAtTime":"2024-03-05T09:00Z"}))
+        .await
+        .unwrap();
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["errors"][0]["code"], "blank");
     // offsets are accepted, like Gladly's own example
@@ -518,8 +607,15 @@ async fn the_simulator_answers_gladlys_400_shape_and_401() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    let resp = http.post(&url).json(&serde_json::json!({})).send().await.unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let resp = http
+        .post(&url)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
 }
-

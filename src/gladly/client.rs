@@ -68,7 +68,12 @@ impl ClientStats {
 
     /// The most recent retries, oldest first.
     pub fn recent_retries(&self) -> Vec<RetryEvent> {
-        self.recent.lock().expect("stats lock").iter().cloned().collect()
+        self.recent
+            .lock()
+            .expect("stats lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     fn count_response(&self, status: StatusCode) {
@@ -132,7 +137,9 @@ impl Client {
         let url = settings.parsed_host().map_err(GladlyError::Setup)?;
         let token = settings.resolve_token().map_err(GladlyError::Setup)?;
         if settings.max_attempts == 0 {
-            return Err(GladlyError::Setup("gladly.max_attempts must be at least 1".into()));
+            return Err(GladlyError::Setup(
+                "gladly.max_attempts must be at least 1".into(),
+            ));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
@@ -148,7 +155,10 @@ impl Client {
                 base,
                 email: settings.email.clone(),
                 token,
-                pacer: Pacer::new(settings.requests_per_minute, settings.max_concurrent_reports),
+                pacer: Pacer::new(
+                    settings.requests_per_minute,
+                    settings.max_concurrent_reports,
+                ),
                 backoff: Backoff {
                     initial: Duration::from_millis(settings.initial_backoff_ms.max(1)),
                     max: Duration::from_secs(settings.max_backoff_secs.max(1)),
@@ -193,7 +203,8 @@ impl Client {
             }
             let cap = inner.backoff.cap(attempt);
             let retry_after = err.retry_after();
-            let delay = retry_after.unwrap_or_else(|| inner.backoff.delay(attempt, &mut rand::thread_rng()));
+            let delay = retry_after
+                .unwrap_or_else(|| inner.backoff.delay(attempt, &mut rand::thread_rng()));
             tracing::warn!(report = %what, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying Gladly report request");
             inner.stats.record_retry(RetryEvent {
                 what: what.clone(),

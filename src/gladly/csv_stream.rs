@@ -64,7 +64,10 @@ impl Parser {
     }
 
     /// The next record, `None` at the end of the body.
-    fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<RawRecord, GladlyError>>> {
+    fn poll_record(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<RawRecord, GladlyError>>> {
         loop {
             // Look at 3 bytes before the first parse, to strip a BOM split across chunks.
             let need_more = if self.started {
@@ -265,11 +268,9 @@ impl Stream for RowStream {
                     })));
                 }
                 match StringRecord::from_byte_record(raw.record) {
-                    Ok(record) => Poll::Ready(Some(Ok(Row::new(
-                        this.header.clone(),
-                        record,
-                        raw.line,
-                    )))),
+                    Ok(record) => {
+                        Poll::Ready(Some(Ok(Row::new(this.header.clone(), record, raw.line))))
+                    }
                     Err(e) => {
                         let field = e.utf8_error().field();
                         let raw_cells = lossy(&e.into_byte_record());
@@ -368,7 +369,10 @@ mod tests {
         match &rows[1] {
             Err(GladlyError::MalformedRow { line, reason, raw }) => {
                 assert_eq!(*line, 3);
-                assert!(reason.contains("3 fields where the header has 2"), "{reason}");
+                assert!(
+                    reason.contains("3 fields where the header has 2"),
+                    "{reason}"
+                );
                 assert_eq!(raw.len(), 3);
             }
             other => panic!("expected a malformed row, got {other:?}"),

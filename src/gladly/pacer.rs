@@ -68,7 +68,10 @@ mod tests {
         let pacer = Pacer::new(60_000, 1);
         let first = pacer.acquire().await;
         let second = tokio::time::timeout(Duration::from_millis(100), pacer.acquire()).await;
-        assert!(second.is_err(), "a second slot was granted while the first was held");
+        assert!(
+            second.is_err(),
+            "a second slot was granted while the first was held"
+        );
         drop(first);
         let _third = tokio::time::timeout(Duration::from_secs(1), pacer.acquire())
             .await

@@ -78,8 +78,14 @@ mod tests {
             assert!(samples.iter().all(|d| *d <= b.cap(retry)));
             let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / 2000.0;
             let expected = b.cap(retry).as_secs_f64() / 2.0;
-            assert!((mean - expected).abs() < expected * 0.1, "{mean} vs {expected}");
-            assert!(mean > prev_mean * 1.5, "retry {retry}: {mean} after {prev_mean}");
+            assert!(
+                (mean - expected).abs() < expected * 0.1,
+                "{mean} vs {expected}"
+            );
+            assert!(
+                mean > prev_mean * 1.5,
+                "retry {retry}: {mean} after {prev_mean}"
+            );
             prev_mean = mean;
         }
     }

@@ -92,7 +92,9 @@ impl GladlySettings {
     /// Checks every value, naming the key (`gladly.<key>`) and the fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let key = |k: &str| format!("gladly.{k}");
-        let url = self.parsed_host().map_err(|m| ConfigError::invalid(key("host"), m))?;
+        let url = self
+            .parsed_host()
+            .map_err(|m| ConfigError::invalid(key("host"), m))?;
         let simulated = url.scheme() == "http";
         if !self.email.contains('@') {
             return Err(ConfigError::invalid(
@@ -179,7 +181,9 @@ impl GladlySettings {
     /// The host as a URL, or what is wrong with it.
     pub(crate) fn parsed_host(&self) -> Result<reqwest::Url, String> {
         if self.host.trim().is_empty() {
-            return Err("is empty: set your organization's URL, e.g. https://acme.gladly.com".into());
+            return Err(
+                "is empty: set your organization's URL, e.g. https://acme.gladly.com".into(),
+            );
         }
         let url = reqwest::Url::parse(self.host.trim()).map_err(|e| {
             format!(
@@ -193,7 +197,7 @@ impl GladlySettings {
                 self.host
             ));
         }
-        if url.path().trim_end_matches('/') != "" {
+        if !url.path().trim_end_matches('/').is_empty() {
             return Err(format!(
                 "{:?} has a path: give only the organization's base URL, e.g. https://acme.gladly.com (the client adds /api/v1/...)",
                 self.host

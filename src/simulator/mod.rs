@@ -152,7 +152,10 @@ pub struct SimStats {
 impl SimStats {
     /// Report requests of both endpoints.
     pub fn report_requests(&self) -> u64 {
-        self.requests.get("work-session-events").copied().unwrap_or(0)
+        self.requests
+            .get("work-session-events")
+            .copied()
+            .unwrap_or(0)
             + self.requests.get("reports").copied().unwrap_or(0)
     }
 }
@@ -319,7 +322,9 @@ impl Simulator {
             }
             if l.admitted.len() >= limits.per_minute as usize {
                 let oldest = *l.admitted.front().expect("non-empty");
-                return Err(Some(limits.minute.saturating_sub(now.duration_since(oldest))));
+                return Err(Some(
+                    limits.minute.saturating_sub(now.duration_since(oldest)),
+                ));
             }
             l.admitted.push_back(now);
         }

@@ -207,9 +207,13 @@ impl Model {
         if h < 0 {
             return 0;
         }
-        let mut r = Rng::new(mix(self.seed ^ 0x4855_5253 ^ (h as u64).wrapping_mul(0x1000_0001)));
+        let mut r = Rng::new(mix(self.seed
+            ^ 0x4855_5253
+            ^ (h as u64).wrapping_mul(0x1000_0001)));
         let factor = if self.diurnal {
-            let hod = (self.origin_ms + h * HOUR_MS).div_euclid(HOUR_MS).rem_euclid(24) as f64;
+            let hod = (self.origin_ms + h * HOUR_MS)
+                .div_euclid(HOUR_MS)
+                .rem_euclid(24) as f64;
             let daily = 1.0 + 0.6 * (std::f64::consts::TAU * (hod - 9.0) / 24.0).sin();
             daily * (0.9 + 0.2 * r.f64())
         } else {
@@ -224,8 +228,8 @@ impl Model {
         let n = ((h as u64) << 24) | u64::from(j);
         let mut r = Rng::new(mix(self.seed ^ mix(n ^ 0xC0FF_EE00)));
         let hour_start = self.origin_ms + h * HOUR_MS;
-        let created_ms =
-            hour_start + ((f64::from(j) + r.f64()) / f64::from(count.max(1)) * HOUR_MS as f64) as i64;
+        let created_ms = hour_start
+            + ((f64::from(j) + r.f64()) / f64::from(count.max(1)) * HOUR_MS as f64) as i64;
         let channel = CHANNELS[r.weighted(&CHANNELS.map(|c| c.1))].0;
         let inbound = match channel {
             "PHONE_CALL" | "EMAIL" | "SMS" => r.f64() >= 0.15,
@@ -429,7 +433,13 @@ mod tests {
 
     #[test]
     fn timestamps_match_chrono() {
-        for ms in [0i64, 951_782_400_123, 1_710_410_531_000, 4_102_444_799_999, -1] {
+        for ms in [
+            0i64,
+            951_782_400_123,
+            1_710_410_531_000,
+            4_102_444_799_999,
+            -1,
+        ] {
             let want = Utc
                 .timestamp_millis_opt(ms)
                 .unwrap()

@@ -160,7 +160,11 @@ impl Plan {
                         .map(|d| d.format("%Y%m%dT%H%MZ").to_string())
                         .unwrap_or_default()
                 };
-                format!("WorkSessionEventsReport-{}-{}.csv", f(*start_ms), f(*end_ms))
+                format!(
+                    "WorkSessionEventsReport-{}-{}.csv",
+                    f(*start_ms),
+                    f(*end_ms)
+                )
             }
             Plan::Contacts { start, end, .. } => format!(
                 "ContactExportReportV3-{}-{}.csv",
@@ -286,7 +290,11 @@ impl RowSource for WorkSessionRows {
         let slot = work.get(k);
         let ended = c.ended_ms <= as_of;
         if ended {
-            m.push_id(&mut cells[0], Kind::WorkSession, c.n * 4 + slot.map_or(3, |_| k as u64));
+            m.push_id(
+                &mut cells[0],
+                Kind::WorkSession,
+                c.n * 4 + slot.map_or(3, |_| k as u64),
+            );
         }
         m.push_id(&mut cells[1], Kind::Contact, c.n);
         push_ts(&mut cells[2], c.created_ms);
@@ -355,7 +363,10 @@ pub fn local_midnight(tz: Tz, date: NaiveDate) -> i64 {
         LocalResult::None => tz
             .from_local_datetime(&(naive + Duration::hours(1)))
             .earliest()
-            .map_or_else(|| naive.and_utc().timestamp_millis(), |t| t.timestamp_millis()),
+            .map_or_else(
+                || naive.and_utc().timestamp_millis(),
+                |t| t.timestamp_millis(),
+            ),
     }
 }
 
@@ -511,7 +522,9 @@ pub fn buckets(tz: Tz, start: NaiveDate, end: NaiveDate, level: Level) -> Vec<i6
                     Level::Daily => d + Duration::days(1),
                     Level::Weekly => d + Duration::days(7),
                     Level::Monthly => d.checked_add_months(chrono::Months::new(1)).expect("month"),
-                    _ => d.checked_add_months(chrono::Months::new(3)).expect("quarter"),
+                    _ => d
+                        .checked_add_months(chrono::Months::new(3))
+                        .expect("quarter"),
                 };
             }
         }
@@ -631,10 +644,19 @@ fn agent_summary(
                 fmt_local(tz, *bs),
                 fmt_local(tz, *be),
                 format!("{first} {last}"),
-                format!("{}.{}{a}@example.com", first.to_lowercase(), last.to_lowercase()),
+                format!(
+                    "{}.{}{a}@example.com",
+                    first.to_lowercase(),
+                    last.to_lowercase()
+                ),
                 model.id(Kind::Agent, u64::from(a)),
                 "Active".to_string(),
-                if a % 10 == 0 { "Agent, Team Lead" } else { "Agent" }.to_string(),
+                if a % 10 == 0 {
+                    "Agent, Team Lead"
+                } else {
+                    "Agent"
+                }
+                .to_string(),
                 format!("Inbox {}, Inbox {}", a % inboxes, (a + 1) % inboxes),
                 format!("Team {}", ["North", "South", "East"][a as usize % 3]),
                 ins.to_string(),

@@ -123,7 +123,14 @@ async fn work_sessions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    report(sim, "work-session-events", WORK_SESSIONS_PATH, headers, body).await
+    report(
+        sim,
+        "work-session-events",
+        WORK_SESSIONS_PATH,
+        headers,
+        body,
+    )
+    .await
 }
 
 async fn reports(State(sim): State<Arc<Simulator>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -196,7 +203,11 @@ async fn answer(sim: &Arc<Simulator>, path: &str, headers: &HeaderMap, body: &[u
         Err(e) => {
             return errors(
                 StatusCode::BAD_REQUEST,
-                vec![err(None, "invalid", format!("request body is not JSON: {e}"))],
+                vec![err(
+                    None,
+                    "invalid",
+                    format!("request body is not JSON: {e}"),
+                )],
             )
         }
     };
@@ -266,7 +277,11 @@ fn field<'a>(body: &'a Value, name: &str) -> Result<Option<&'a str>, ApiError> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(err(Some(name), "invalid", format!("{name} must be a string"))),
+        Some(_) => Err(err(
+            Some(name),
+            "invalid",
+            format!("{name} must be a string"),
+        )),
     }
 }
 
@@ -289,14 +304,23 @@ fn minute_instant(name: &str, s: &str) -> Result<DateTime<FixedOffset>, ApiError
 }
 
 fn date(name: &str, s: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| err(Some(name), "invalid", format!("{name} must be a date like 2024-03-14")))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        err(
+            Some(name),
+            "invalid",
+            format!("{name} must be a date like 2024-03-14"),
+        )
+    })
 }
 
 /// Validates a request body for `path` the way Gladly does; `Err` is the 400 body.
 pub(super) fn plan(cfg: &SimConfig, path: &str, body: &Value) -> Result<Plan, Vec<ApiError>> {
     if !body.is_object() {
-        return Err(vec![err(None, "invalid", "request body must be a JSON object")]);
+        return Err(vec![err(
+            None,
+            "invalid",
+            "request body must be a JSON object",
+        )]);
     }
     if path == WORK_SESSIONS_PATH {
         let start = required(body, "startAtTime").and_then(|s| minute_instant("startAtTime", s));
@@ -347,7 +371,9 @@ pub(super) fn plan(cfg: &SimConfig, path: &str, body: &Value) -> Result<Plan, Ve
             "endAt must not be before startAt",
         )]);
     }
-    let tz_name = field(body, "timezone").map_err(|e| vec![e])?.unwrap_or("UTC");
+    let tz_name = field(body, "timezone")
+        .map_err(|e| vec![e])?
+        .unwrap_or("UTC");
     let tz: Tz = tz_name.parse().map_err(|_| {
         vec![err(
             Some("timezone"),
@@ -357,7 +383,11 @@ pub(super) fn plan(cfg: &SimConfig, path: &str, body: &Value) -> Result<Plan, Ve
     })?;
     if let Some(filters) = body.get("filters") {
         if !filters.is_object() {
-            return Err(vec![err(Some("filters"), "invalid", "filters must be an object")]);
+            return Err(vec![err(
+                Some("filters"),
+                "invalid",
+                "filters must be an object",
+            )]);
         }
     }
     if is_contacts {

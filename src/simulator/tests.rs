@@ -48,7 +48,9 @@ fn by_key(rows: &[Row]) -> BTreeMap<Key, Row> {
 }
 
 fn secs(r: &Row, col: &str) -> Option<f64> {
-    r.get(col).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap())
+    r.get(col)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
 }
 
 #[test]
@@ -197,23 +199,36 @@ fn contacts_req(day: &str, tz: &str) -> ReportRequest {
 fn contact_export_has_one_row_per_contact_filled_at_start_or_end() {
     let (sim, _) = sim_at("2024-03-05T15:00:00Z");
     let (header, rows) = sim.truth(&contacts_req("2024-03-05", "America/New_York"));
-    assert_eq!(&header.names()[..4], ["Queued At", "Customer ID", "Conversation ID", "Contact ID"]);
+    assert_eq!(
+        &header.names()[..4],
+        ["Queued At", "Customer ID", "Conversation ID", "Contact ID"]
+    );
     let ids: BTreeSet<&str> = rows.iter().map(|r| r.get("Contact ID").unwrap()).collect();
     assert_eq!(ids.len(), rows.len(), "one row per contact");
     let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
     let mut open = 0;
     for r in &rows {
         let queued = t(r.get("Queued At").unwrap());
-        assert_eq!(queued.with_timezone(&tz).date_naive().to_string(), "2024-03-05");
+        assert_eq!(
+            queued.with_timezone(&tz).date_naive().to_string(),
+            "2024-03-05"
+        );
         if r.get("Ended At") == Some("") {
             open += 1;
-            for col in ["Agent ID", "Status", "Handle Time in seconds", "Wait Time in seconds"] {
+            for col in [
+                "Agent ID",
+                "Status",
+                "Handle Time in seconds",
+                "Wait Time in seconds",
+            ] {
                 assert_eq!(r.get(col), Some(""), "{col} fills at the end");
             }
         }
     }
     assert!(open > 0);
-    assert!(rows.iter().any(|r| r.get("Final IVR Selection").unwrap().contains('\n')));
+    assert!(rows
+        .iter()
+        .any(|r| r.get("Final IVR Selection").unwrap().contains('\n')));
 }
 
 #[test]
@@ -237,7 +252,10 @@ fn agent_summary_buckets_cover_the_range_and_todays_keep_growing() {
         assert_eq!(rows.len(), agents, "{level}");
     }
     let (_, q) = sim.truth(&req("quarterly"));
-    assert!(q[0].get("Bucket Beginning").unwrap().starts_with("2024-01-01T00:00:00"));
+    assert!(q[0]
+        .get("Bucket Beginning")
+        .unwrap()
+        .starts_with("2024-01-01T00:00:00"));
     let total = |rows: &[Row], col: &str| -> u64 {
         rows.iter()
             .map(|r| r.get(col).unwrap().parse::<u64>().unwrap())
