@@ -1,0 +1,311 @@
+//! The Gladly HTTP client: Basic auth, one pacer, retries, streaming report bodies.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::StatusCode;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::csv_stream::RowStream;
+use super::error::{ApiErrors, GladlyError};
+use super::pacer::Pacer;
+use super::retry::{parse_retry_after, Backoff};
+use super::settings::{GladlySettings, Secret};
+use super::ReportRequest;
+
+/// How many recent retries [`ClientStats::recent_retries`] keeps.
+const RECENT_RETRIES: usize = 64;
+/// Longest error body kept for messages.
+const ERROR_BODY_LIMIT: usize = 2000;
+
+/// One retry the client made: why, and how long it waited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryEvent {
+    /// Which request, e.g. `work-session-events`.
+    pub what: String,
+    /// The attempt that failed (1 = the first try).
+    pub attempt: u32,
+    /// The backoff cap for this retry (doubles per retry).
+    pub cap: Duration,
+    /// The wait actually taken: `Retry-After` when the server sent one, else jitter below `cap`.
+    pub delay: Duration,
+    /// The `Retry-After` the server asked for.
+    pub retry_after: Option<Duration>,
+    /// The error that caused the retry.
+    pub reason: String,
+}
+
+/// Counters of a [`Client`], shared by its clones (exported as metrics by the service).
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Report requests sent (each attempt counts).
+    pub requests: AtomicU64,
+    /// Retries made.
+    pub retries: AtomicU64,
+    /// 429 answers.
+    pub rate_limited: AtomicU64,
+    /// 5xx answers.
+    pub server_errors: AtomicU64,
+    /// Requests that got no response (connect errors, resets, read timeouts).
+    pub transport_errors: AtomicU64,
+    /// Bodies that broke off while the header was read.
+    pub body_errors: AtomicU64,
+    /// Milliseconds spent waiting before retries.
+    pub retry_wait_ms: AtomicU64,
+    responses: Mutex<BTreeMap<u16, u64>>,
+    recent: Mutex<VecDeque<RetryEvent>>,
+}
+
+impl ClientStats {
+    /// Responses received, by HTTP status.
+    pub fn responses(&self) -> BTreeMap<u16, u64> {
+        self.responses.lock().expect("stats lock").clone()
+    }
+
+    /// The most recent retries, oldest first.
+    pub fn recent_retries(&self) -> Vec<RetryEvent> {
+        self.recent
+            .lock()
+            .expect("stats lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn count_response(&self, status: StatusCode) {
+        *self
+            .responses
+            .lock()
+            .expect("stats lock")
+            .entry(status.as_u16())
+            .or_default() += 1;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        } else if status.is_server_error() {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn record_retry(&self, event: RetryEvent) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.retry_wait_ms
+            .fetch_add(event.delay.as_millis() as u64, Ordering::Relaxed);
+        let mut recent = self.recent.lock().expect("stats lock");
+        if recent.len() == RECENT_RETRIES {
+            recent.pop_front();
+        }
+        recent.push_back(event);
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    host: String,
+    email: String,
+    token: Secret,
+    pacer: Pacer,
+    backoff: Backoff,
+    max_attempts: u32,
+    stats: Arc<ClientStats>,
+}
+
+/// A Gladly API client. Cheap to clone; clones share one pacer (the org-wide budget) and
+/// one set of [`ClientStats`].
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.inner.host)
+            .field("email", &self.inner.email)
+            .field("token", &self.inner.token)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for `settings` (the token is read now, from `token` or `token_file`).
+    pub fn new(settings: &GladlySettings) -> Result<Client, GladlyError> {
+        let url = settings.parsed_host().map_err(GladlyError::Setup)?;
+        let token = settings.resolve_token().map_err(GladlyError::Setup)?;
+        if settings.max_attempts == 0 {
+            return Err(GladlyError::Setup(
+                "gladly.max_attempts must be at least 1".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
+            .read_timeout(Duration::from_secs(settings.read_timeout_secs.max(1)))
+            .user_agent(concat!("gladly-kafka/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GladlyError::Setup(format!("cannot build the HTTP client: {e}")))?;
+        let base = url.as_str().trim_end_matches('/').to_string();
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                host: base.clone(),
+                base,
+                email: settings.email.clone(),
+                token,
+                pacer: Pacer::new(
+                    settings.requests_per_minute,
+                    settings.max_concurrent_reports,
+                ),
+                backoff: Backoff {
+                    initial: Duration::from_millis(settings.initial_backoff_ms.max(1)),
+                    max: Duration::from_secs(settings.max_backoff_secs.max(1)),
+                },
+                max_attempts: settings.max_attempts,
+                stats: Arc::new(ClientStats::default()),
+            }),
+        })
+    }
+
+    /// The client's counters.
+    pub fn stats(&self) -> Arc<ClientStats> {
+        self.inner.stats.clone()
+    }
+
+    /// Requests a report: paced, retried on 429/5xx/timeouts/resets (honouring `Retry-After`)
+    /// until a 200 arrives and its header line is read, then returns the streaming rows.
+    ///
+    /// Errors inside the body after that (a cut connection, a malformed row) are `Err` items
+    /// of the stream, never a short success; see [`RowStream`].
+    pub async fn report(&self, req: &ReportRequest) -> Result<RowStream, GladlyError> {
+        let inner = &self.inner;
+        let what = req.describe();
+        let url = format!("{}{}", inner.base, req.path());
+        let body = req.body();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let permit = inner.pacer.acquire().await;
+            let err = match self.attempt(&url, &what, &body, permit).await {
+                Ok(rows) => return Ok(rows),
+                Err(e) => e,
+            };
+            if !err.is_retryable() {
+                return Err(err);
+            }
+            if attempt >= inner.max_attempts {
+                return Err(GladlyError::RetriesExhausted {
+                    attempts: attempt,
+                    last: Box::new(err),
+                });
+            }
+            let cap = inner.backoff.cap(attempt);
+            let retry_after = err.retry_after();
+            let delay = retry_after
+                .unwrap_or_else(|| inner.backoff.delay(attempt, &mut rand::thread_rng()));
+            tracing::warn!(report = %what, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying Gladly report request");
+            inner.stats.record_retry(RetryEvent {
+                what: what.clone(),
+                attempt,
+                cap,
+                delay,
+                retry_after,
+                reason: err.to_string(),
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        what: &str,
+        body: &serde_json::Value,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<RowStream, GladlyError> {
+        let inner = &self.inner;
+        inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = inner
+            .http
+            .post(url)
+            .basic_auth(&inner.email, Some(inner.token.expose()))
+            .header(ACCEPT, "text/csv, application/json")
+            .json(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(source) => {
+                inner.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(GladlyError::Transport {
+                    url: url.to_string(),
+                    source,
+                });
+            }
+        };
+        let status = resp.status();
+        inner.stats.count_response(status);
+        if status.is_success() {
+            let body_url = url.to_string();
+            let chunks = resp
+                .bytes_stream()
+                .map(move |r| {
+                    r.map_err(|source| GladlyError::Body {
+                        url: body_url.clone(),
+                        rows: 0,
+                        source,
+                    })
+                })
+                .boxed();
+            return RowStream::from_body(chunks, Some(permit))
+                .await
+                .inspect_err(|_| {
+                    inner.stats.body_errors.fetch_add(1, Ordering::Relaxed);
+                });
+        }
+        drop(permit);
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let text = match resp.bytes().await {
+            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(ERROR_BODY_LIMIT)]).into_owned(),
+            Err(_) => String::new(),
+        };
+        Err(match status {
+            StatusCode::BAD_REQUEST => GladlyError::BadRequest {
+                what: what.to_string(),
+                errors: serde_json::from_str::<ApiErrors>(&text)
+                    .map(|e| e.errors)
+                    .unwrap_or_default(),
+                body: text,
+            },
+            StatusCode::UNAUTHORIZED => GladlyError::Unauthorized {
+                host: inner.host.clone(),
+                email: inner.email.clone(),
+            },
+            StatusCode::FORBIDDEN => GladlyError::Forbidden {
+                host: inner.host.clone(),
+                email: inner.email.clone(),
+            },
+            StatusCode::NOT_FOUND => GladlyError::NotFound {
+                url: url.to_string(),
+            },
+            StatusCode::TOO_MANY_REQUESTS => GladlyError::RateLimited { retry_after },
+            s if s.is_server_error() => GladlyError::Server {
+                status: s.as_u16(),
+                url: url.to_string(),
+                body: text,
+                retry_after,
+            },
+            s => GladlyError::Status {
+                status: s.as_u16(),
+                url: url.to_string(),
+                body: text,
+            },
+        })
+    }
+}

@@ -1,0 +1,287 @@
+//! The simulator's semantics, checked on its ground truth.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+
+use super::*;
+use crate::clock::ManualClock;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn sim_at(now: &str) -> (Arc<Simulator>, ManualClock) {
+    let clock = ManualClock::new(t(now));
+    let sim = Simulator::new(
+        SimConfig {
+            long_open_fraction: 0.1,
+            ..SimConfig::default()
+        },
+        Arc::new(clock.clone()),
+    );
+    (sim, clock)
+}
+
+fn ws(start: &str, end: &str) -> ReportRequest {
+    ReportRequest::WorkSessions {
+        start: t(start),
+        end: t(end),
+    }
+}
+
+type Key = (String, String);
+
+fn by_key(rows: &[Row]) -> BTreeMap<Key, Row> {
+    rows.iter()
+        .map(|r| {
+            (
+                (
+                    r.get("contact_session_id").unwrap().to_string(),
+                    r.get("agent_id").unwrap().to_string(),
+                ),
+                r.clone(),
+            )
+        })
+        .collect()
+}
+
+fn secs(r: &Row, col: &str) -> Option<f64> {
+    r.get(col)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+}
+
+#[test]
+fn rows_are_anchored_at_end_else_creation_and_ids_appear_at_the_end() {
+    let (sim, _) = sim_at("2024-03-05T12:00:00Z");
+    let as_of = sim.as_of();
+    let start = t("2024-03-05T08:00:00Z");
+    let end = t("2024-03-05T10:59:00Z");
+    let (header, rows) = sim.truth(&ws("2024-03-05T08:00:00Z", "2024-03-05T10:59:00Z"));
+    assert_eq!(header.names(), reports::WORK_SESSION_COLUMNS);
+    assert!(rows.len() > 100, "{}", rows.len());
+    let (mut open, mut ended) = (0, 0);
+    for r in &rows {
+        let created = t(r.get("contact_session_created_at").unwrap());
+        let anchor = match r.get("contact_session_ended_at").unwrap() {
+            "" => {
+                open += 1;
+                assert_eq!(r.get("id"), Some(""), "open contacts have no id");
+                assert_eq!(r.get("work_session_handle_time_sec"), Some(""));
+                created
+            }
+            e => {
+                ended += 1;
+                assert!(!r.get("id").unwrap().is_empty());
+                t(e)
+            }
+        };
+        assert!(anchor >= start && anchor < end + Duration::minutes(1));
+        assert!(anchor <= as_of, "nothing after now - data delay");
+    }
+    assert!(open > 0 && ended > 0, "open {open} ended {ended}");
+}
+
+#[test]
+fn an_open_contact_moves_to_its_end_window_like_gladlys_worked_example() {
+    // find a contact created in 11:00-12:00 that is still open at 13:00 (as of)
+    let (sim, clock) = sim_at("2024-03-05T14:00:00Z");
+    let window = ws("2024-03-05T11:00:00Z", "2024-03-05T12:00:00Z");
+    let (_, rows) = sim.truth(&window);
+    let open: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.get("contact_session_ended_at") == Some(""))
+        .map(|r| r.get("contact_session_id").unwrap().to_string())
+        .collect();
+    assert!(!open.is_empty(), "some contacts stay open for hours");
+    // a day later every one of them has ended and moved out of the 11:00-12:00 window...
+    clock.advance(Duration::hours(24));
+    let (_, later) = sim.truth(&window);
+    let later_ids: BTreeSet<String> = later
+        .iter()
+        .map(|r| r.get("contact_session_id").unwrap().to_string())
+        .collect();
+    let moved: Vec<&String> = open.iter().filter(|id| !later_ids.contains(*id)).collect();
+    assert!(!moved.is_empty());
+    // ...into a window that covers its end
+    let (_, wide) = sim.truth(&ws("2024-03-05T12:01:00Z", "2024-03-06T13:00:00Z"));
+    for id in moved {
+        let row = wide
+            .iter()
+            .find(|r| r.get("contact_session_id") == Some(id.as_str()))
+            .expect("the contact is found at its end time");
+        assert!(!row.get("id").unwrap().is_empty());
+        assert!(t(row.get("contact_session_ended_at").unwrap()) > t("2024-03-05T12:01:00Z"));
+    }
+}
+
+#[test]
+fn work_sessions_only_grow_and_after_contact_time_keeps_growing() {
+    let (sim, clock) = sim_at("2024-03-04T06:00:00Z");
+    let all = ws("2024-03-01T00:00:00Z", "2024-03-09T00:00:00Z");
+    let mut before = by_key(&sim.truth(&all).1);
+    let mut grew = 0;
+    for _ in 0..6 {
+        clock.advance(Duration::minutes(20));
+        let after = by_key(&sim.truth(&all).1);
+        for ((contact, agent), old) in &before {
+            if agent.is_empty() {
+                continue; // the agent-less row is replaced once an agent accepts
+            }
+            let new = after
+                .get(&(contact.clone(), agent.clone()))
+                .expect("a work session never disappears");
+            for col in [
+                "work_session_after_contact_time_sec",
+                "work_session_unknown_time_sec",
+            ] {
+                match (secs(old, col), secs(new, col)) {
+                    (Some(a), Some(b)) => {
+                        assert!(b >= a, "{col} shrank");
+                        if b > a {
+                            grew += 1;
+                        }
+                    }
+                    (Some(_), None) => panic!("{col} vanished"),
+                    _ => {}
+                }
+            }
+            if old.get("contact_session_ended_at") != Some("") {
+                assert_eq!(old.get("id"), new.get("id"), "final ids are stable");
+                assert_eq!(
+                    old.get("work_session_handle_time_sec"),
+                    new.get("work_session_handle_time_sec")
+                );
+            }
+        }
+        before = after;
+    }
+    assert!(grew > 0, "after-contact/unknown time grows after the end");
+}
+
+#[test]
+fn content_is_a_pure_function_of_seed_and_now() {
+    let (sim, clock) = sim_at("2024-03-06T09:30:00Z");
+    let req = ws("2024-03-06T05:00:00Z", "2024-03-06T08:30:00Z");
+    let first: Vec<_> = sim.truth(&req).1.iter().map(Row::to_map).collect();
+    clock.advance(Duration::days(30));
+    let _ = sim.truth(&req);
+    clock.set(t("2024-03-06T09:30:00Z"));
+    let again: Vec<_> = sim.truth(&req).1.iter().map(Row::to_map).collect();
+    assert_eq!(first, again);
+    // a fresh simulator (a restart) agrees too
+    let (other, _) = sim_at("2024-03-06T09:30:00Z");
+    let fresh: Vec<_> = other.truth(&req).1.iter().map(Row::to_map).collect();
+    assert_eq!(first, fresh);
+    let (seeded, _) = sim_at("2024-03-06T09:30:00Z");
+    let seeded = Simulator::new(
+        seeded.config().clone().with_seed(99),
+        Arc::new(ManualClock::new(t("2024-03-06T09:30:00Z"))),
+    );
+    let different: Vec<_> = seeded.truth(&req).1.iter().map(Row::to_map).collect();
+    assert_ne!(first, different);
+}
+
+fn contacts_req(day: &str, tz: &str) -> ReportRequest {
+    let d: NaiveDate = day.parse().unwrap();
+    ReportRequest::MetricSet {
+        metric_set: crate::gladly::CONTACT_EXPORT.into(),
+        start: d,
+        end: d,
+        timezone: tz.into(),
+        aggregation_level: None,
+    }
+}
+
+#[test]
+fn contact_export_has_one_row_per_contact_filled_at_start_or_end() {
+    let (sim, _) = sim_at("2024-03-05T15:00:00Z");
+    let (header, rows) = sim.truth(&contacts_req("2024-03-05", "America/New_York"));
+    assert_eq!(
+        &header.names()[..4],
+        ["Queued At", "Customer ID", "Conversation ID", "Contact ID"]
+    );
+    let ids: BTreeSet<&str> = rows.iter().map(|r| r.get("Contact ID").unwrap()).collect();
+    assert_eq!(ids.len(), rows.len(), "one row per contact");
+    let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let mut open = 0;
+    for r in &rows {
+        let queued = t(r.get("Queued At").unwrap());
+        assert_eq!(
+            queued.with_timezone(&tz).date_naive().to_string(),
+            "2024-03-05"
+        );
+        if r.get("Ended At") == Some("") {
+            open += 1;
+            for col in [
+                "Agent ID",
+                "Status",
+                "Handle Time in seconds",
+                "Wait Time in seconds",
+            ] {
+                assert_eq!(r.get(col), Some(""), "{col} fills at the end");
+            }
+        }
+    }
+    assert!(open > 0);
+    assert!(rows
+        .iter()
+        .any(|r| r.get("Final IVR Selection").unwrap().contains('\n')));
+}
+
+#[test]
+fn agent_summary_buckets_cover_the_range_and_todays_keep_growing() {
+    let (sim, clock) = sim_at("2024-03-05T15:00:00Z");
+    let req = |level: &str| ReportRequest::MetricSet {
+        metric_set: crate::gladly::AGENT_SUMMARY.into(),
+        start: "2024-03-04".parse().unwrap(),
+        end: "2024-03-05".parse().unwrap(),
+        timezone: "UTC".into(),
+        aggregation_level: Some(level.into()),
+    };
+    let agents = sim.config().agents;
+    let (_, daily) = sim.truth(&req("daily"));
+    assert_eq!(daily.len(), 2 * agents);
+    let (_, half) = sim.truth(&req("halfHourly"));
+    // 48 buckets of the 4th, and of the 5th those started by 14:00 (as of): 29
+    assert_eq!(half.len(), (48 + 29) * agents);
+    for level in ["weekly", "monthly", "quarterly"] {
+        let (_, rows) = sim.truth(&req(level));
+        assert_eq!(rows.len(), agents, "{level}");
+    }
+    let (_, q) = sim.truth(&req("quarterly"));
+    assert!(q[0]
+        .get("Bucket Beginning")
+        .unwrap()
+        .starts_with("2024-01-01T00:00:00"));
+    let total = |rows: &[Row], col: &str| -> u64 {
+        rows.iter()
+            .map(|r| r.get(col).unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let today = |rows: &[Row]| -> Vec<Row> {
+        rows.iter()
+            .filter(|r| r.get("Bucket Beginning").unwrap().starts_with("2024-03-05"))
+            .cloned()
+            .collect()
+    };
+    let before = today(&daily);
+    clock.advance(Duration::hours(3));
+    let after = today(&sim.truth(&req("daily")).1);
+    assert!(total(&after, "Contacts Accepted") > total(&before, "Contacts Accepted"));
+    assert!(
+        total(&after, "Logged In Time in seconds") > total(&before, "Logged In Time in seconds")
+    );
+}
+
+#[test]
+fn truth_never_shows_rows_before_the_origin() {
+    let (sim, _) = sim_at("2024-03-01T03:00:00Z");
+    let (_, rows) = sim.truth(&ws("2024-02-28T00:00:00Z", "2024-03-01T03:00:00Z"));
+    assert!(rows
+        .iter()
+        .all(|r| t(r.get("contact_session_created_at").unwrap()) >= sim.config().origin));
+    let _ = Utc.timestamp_opt(0, 0);
+}
