@@ -9,9 +9,11 @@
 //! - [`kafka`]: the sink — producer, topic admin, schema registry client.
 //! - [`pipeline`]: windows, checkpoints, the poll loop, backfill.
 //! - [`simulator`]: a Gladly API simulator for tests, the demo and benchmarks.
+//! - [`demo`]: `simulate` and `demo`, the simulator behind the command line.
 
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod gladly;
 pub mod kafka;
 pub mod observe;

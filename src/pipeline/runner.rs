@@ -586,10 +586,24 @@ impl Pipeline {
                     s.rows += 1;
                     wc.push(&row, &mut out);
                 }
-                Err(e) => match records::dead_letter_from_error(&e) {
-                    Some(dl) => out.push(Output::DeadLetter(dl)),
-                    None => return Err(Failure::Gladly(e)),
-                },
+                Err(GladlyError::MalformedRow { line, reason, raw }) => {
+                    // a row with the wrong number of fields: dead-lettered, the window goes on
+                    let header = rows.header();
+                    let raw = raw
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, cell)| {
+                            let name = header.names().get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
+                            (name, cell)
+                        })
+                        .collect();
+                    out.push(Output::DeadLetter(records::DeadLetter {
+                        line,
+                        reason: format!("malformed row: {reason}"),
+                        raw,
+                    }));
+                }
+                Err(e) => return Err(Failure::Gladly(e)),
             }
             self.emit(job, publisher, &mut out, &mut s, window_headers, &meta, &dl_topic)
                 .map_err(Failure::Sink)?;

@@ -100,8 +100,11 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
 
 /// Waits `d` or until shutdown; true when shutting down.
 async fn wait(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
     tokio::select! {
-        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = tokio::time::sleep(d) => false,
         _ = stop.wait_for(|s| *s) => true,
     }
 }

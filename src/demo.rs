@@ -1,0 +1,219 @@
+//! `simulate` (serve the built-in Gladly simulator) and `demo` (run the real pipeline against
+//! it and print what landed in Kafka).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DurationRound, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use tokio::sync::watch;
+
+use crate::clock::{ManualClock, ScaledClock, SharedClock, SystemClock};
+use crate::config::Config;
+use crate::gladly::Secret;
+use crate::kafka::producer::client_config;
+use crate::observe::Metrics;
+use crate::pipeline::runner::Pipeline;
+use crate::pipeline::service;
+use crate::report::Report;
+use crate::simulator::{SimConfig, Simulator};
+
+/// `gladly-kafka simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    /// Seed of the generated contact center.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulated seconds per real second (1 = real time; 3600 = an hour a second).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Days of history before now.
+    #[arg(long, default_value_t = 7)]
+    pub history_days: i64,
+    /// Mean contacts per hour.
+    #[arg(long, default_value_t = 60.0)]
+    pub contacts_per_hour: f64,
+    /// Basic-auth user the simulator accepts.
+    #[arg(long, default_value = "api@example.com")]
+    pub email: String,
+    /// Basic-auth token the simulator accepts.
+    #[arg(long, default_value = "simulator-token")]
+    pub token: String,
+    /// Turn Gladly's report limits (10/min, 2 concurrent) off.
+    #[arg(long)]
+    pub no_limits: bool,
+}
+
+/// Serves the simulator until Ctrl-C.
+pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let clock: SharedClock = if (args.speed - 1.0).abs() < f64::EPSILON {
+        Arc::new(SystemClock)
+    } else {
+        Arc::new(ScaledClock::new(now, args.speed))
+    };
+    let mut cfg = SimConfig {
+        seed: args.seed,
+        origin: now - chrono::Duration::days(args.history_days),
+        contacts_per_hour: args.contacts_per_hour,
+        email: args.email.clone(),
+        token: args.token.clone(),
+        ..SimConfig::default()
+    };
+    if args.no_limits {
+        cfg = cfg.without_limits();
+    }
+    let sim = Simulator::new(cfg, clock);
+    let server = sim.serve(args.listen).await.context("starting the simulator")?;
+    println!("Gladly simulator on {}", server.url);
+    println!("  [gladly]\n  host = \"{}\"\n  email = \"{}\"\n  token = \"{}\"", server.url, args.email, args.token);
+    tokio::signal::ctrl_c().await.ok();
+    server.shutdown().await;
+    Ok(())
+}
+
+/// `gladly-kafka demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Hours of simulated history to publish.
+    #[arg(long, default_value_t = 24)]
+    pub hours: i64,
+    /// Poll cycles after the first one, each two simulated hours later.
+    #[arg(long, default_value_t = 2)]
+    pub cycles: u32,
+    /// Seed of the simulated contact center.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Starts the simulator, points the pipeline at it and the configured Kafka and registry, runs
+/// a few poll cycles over simulated time, and prints what each topic holds.
+pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
+    let now = Utc::now()
+        .duration_trunc(chrono::Duration::hours(1))
+        .expect("an hour boundary");
+    let clock = ManualClock::new(now);
+    let sim_cfg = SimConfig {
+        seed: args.seed,
+        origin: now - chrono::Duration::hours(args.hours + 48),
+        contacts_per_hour: 40.0,
+        ..SimConfig::default()
+    }
+    .without_limits();
+    let sim = Simulator::new(sim_cfg.clone(), Arc::new(clock.clone()));
+    let server = sim
+        .serve("127.0.0.1:0".parse().expect("an address"))
+        .await
+        .context("starting the simulator")?;
+    println!("simulator: {} (simulated now {now})", server.url);
+
+    config.gladly.host = server.url.clone();
+    config.gladly.email = sim_cfg.email.clone();
+    config.gladly.token = Some(Secret::new(sim_cfg.token.clone()));
+    config.gladly.token_file = None;
+    config.gladly.requests_per_minute = 600;
+    config.reports.work_sessions.start = Some(now - chrono::Duration::hours(args.hours));
+    let first_day = (now - chrono::Duration::hours(args.hours)).date_naive();
+    config.reports.contacts.start = Some(first_day);
+    config.reports.agent_summary.start = Some(first_day);
+    config.observe.listen = String::new();
+    config
+        .validate()
+        .context("the demo configuration (kafka.bootstrap_servers, registry.url)")?;
+
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let pipeline = Pipeline::connect(config.clone(), Arc::new(clock.clone()), stop_rx, Arc::new(Metrics::default()))
+        .await
+        .context("connecting to Kafka and the schema registry")?;
+    for cycle in 0..=args.cycles {
+        if cycle > 0 {
+            clock.advance(chrono::Duration::hours(2));
+        }
+        println!("\ncycle {cycle} at simulated {}", clock_now(&clock));
+        for (report, res) in service::once(&pipeline, None).await {
+            match res {
+                Ok(s) => println!(
+                    "  {report:<14} {:>3} windows {:>6} rows -> {:>6} records ({} tombstones), {} dead letters",
+                    s.windows, s.rows, s.records, s.tombstones, s.dead_letters
+                ),
+                Err(e) => anyhow::bail!("{report}: {e}"),
+            }
+        }
+    }
+    server.shutdown().await;
+
+    println!("\nwhat the topics hold (read_committed, last value per key):");
+    for report in config.enabled_reports() {
+        let topic = config.topics.report_topic(report);
+        let kafka = config.kafka.clone();
+        let (count, keys, sample) = tokio::task::spawn_blocking(move || summarize_topic(&kafka, &topic, report)).await??;
+        println!("  {:<28} {count:>6} records, {keys:>6} live keys", config.topics.report_topic(report));
+        if let Some(s) = sample {
+            println!("    e.g. {s}");
+        }
+    }
+    println!(
+        "\nconsume them with any Avro consumer (schemas in {}), e.g. kafka-avro-console-consumer --topic {}",
+        config.registry.url,
+        config.topics.report_topic(Report::WorkSessions)
+    );
+    Ok(())
+}
+
+fn clock_now(c: &ManualClock) -> String {
+    use crate::clock::Clock;
+    c.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Records, live keys and one decoded value of a topic.
+fn summarize_topic(
+    kafka: &crate::kafka::KafkaSettings,
+    topic: &str,
+    report: Report,
+) -> anyhow::Result<(u64, usize, Option<String>)> {
+    let consumer: BaseConsumer = client_config(kafka)
+        .set("group.id", format!("gladly-kafka-demo-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let parts = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    consumer.subscribe(&[topic])?;
+    let mut eof = std::collections::HashSet::new();
+    let mut last: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>> = Default::default();
+    let mut count = 0u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while eof.len() < parts && std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                count += 1;
+                last.insert(m.key().unwrap_or_default().to_vec(), m.payload().map(<[u8]>::to_vec));
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            _ => {}
+        }
+    }
+    let live: Vec<&Vec<u8>> = last.values().flatten().collect();
+    let sample = live.first().and_then(|v| {
+        let schema = apache_avro::Schema::parse_str(crate::records::schemas::value_schema(report)).ok()?;
+        let value = apache_avro::from_avro_datum(&schema, &mut &v[5..], None).ok()?;
+        let json: serde_json::Value = value.try_into().ok()?;
+        let mut s = json.to_string();
+        if s.len() > 400 {
+            s.truncate(400);
+            s.push('…');
+        }
+        Some(s)
+    });
+    Ok((count, live.len(), sample))
+}
