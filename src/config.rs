@@ -293,7 +293,11 @@ impl Config {
     pub fn report_timezone(&self, report: Report) -> chrono_tz::Tz {
         match report {
             Report::WorkSessions => chrono_tz::UTC,
-            r => self.date_settings(r).timezone.parse().unwrap_or(chrono_tz::UTC),
+            r => self
+                .date_settings(r)
+                .timezone
+                .parse()
+                .unwrap_or(chrono_tz::UTC),
         }
     }
 

@@ -70,9 +70,15 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         cfg = cfg.without_limits();
     }
     let sim = Simulator::new(cfg, clock);
-    let server = sim.serve(args.listen).await.context("starting the simulator")?;
+    let server = sim
+        .serve(args.listen)
+        .await
+        .context("starting the simulator")?;
     println!("Gladly simulator on {}", server.url);
-    println!("  [gladly]\n  host = \"{}\"\n  email = \"{}\"\n  token = \"{}\"", server.url, args.email, args.token);
+    println!(
+        "  [gladly]\n  host = \"{}\"\n  email = \"{}\"\n  token = \"{}\"",
+        server.url, args.email, args.token
+    );
     tokio::signal::ctrl_c().await.ok();
     server.shutdown().await;
     Ok(())
@@ -128,9 +134,14 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         .context("the demo configuration (kafka.bootstrap_servers, registry.url)")?;
 
     let (_stop_tx, stop_rx) = watch::channel(false);
-    let pipeline = Pipeline::connect(config.clone(), Arc::new(clock.clone()), stop_rx, Arc::new(Metrics::default()))
-        .await
-        .context("connecting to Kafka and the schema registry")?;
+    let pipeline = Pipeline::connect(
+        config.clone(),
+        Arc::new(clock.clone()),
+        stop_rx,
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .context("connecting to Kafka and the schema registry")?;
     for cycle in 0..=args.cycles {
         if cycle > 0 {
             clock.advance(chrono::Duration::hours(2));
@@ -152,8 +163,12 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     for report in config.enabled_reports() {
         let topic = config.topics.report_topic(report);
         let kafka = config.kafka.clone();
-        let (count, keys, sample) = tokio::task::spawn_blocking(move || summarize_topic(&kafka, &topic, report)).await??;
-        println!("  {:<28} {count:>6} records, {keys:>6} live keys", config.topics.report_topic(report));
+        let (count, keys, sample) =
+            tokio::task::spawn_blocking(move || summarize_topic(&kafka, &topic, report)).await??;
+        println!(
+            "  {:<28} {count:>6} records, {keys:>6} live keys",
+            config.topics.report_topic(report)
+        );
         if let Some(s) = sample {
             println!("    e.g. {s}");
         }
@@ -178,14 +193,21 @@ fn summarize_topic(
     report: Report,
 ) -> anyhow::Result<(u64, usize, Option<String>)> {
     let consumer: BaseConsumer = client_config(kafka)
-        .set("group.id", format!("gladly-kafka-demo-{}", uuid::Uuid::new_v4()))
+        .set(
+            "group.id",
+            format!("gladly-kafka-demo-{}", uuid::Uuid::new_v4()),
+        )
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .create()?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let parts = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    let parts = md
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
     consumer.subscribe(&[topic])?;
     let mut eof = std::collections::HashSet::new();
     let mut last: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>> = Default::default();
@@ -195,7 +217,10 @@ fn summarize_topic(
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
                 count += 1;
-                last.insert(m.key().unwrap_or_default().to_vec(), m.payload().map(<[u8]>::to_vec));
+                last.insert(
+                    m.key().unwrap_or_default().to_vec(),
+                    m.payload().map(<[u8]>::to_vec),
+                );
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 eof.insert(p);
@@ -205,7 +230,8 @@ fn summarize_topic(
     }
     let live: Vec<&Vec<u8>> = last.values().flatten().collect();
     let sample = live.first().and_then(|v| {
-        let schema = apache_avro::Schema::parse_str(crate::records::schemas::value_schema(report)).ok()?;
+        let schema =
+            apache_avro::Schema::parse_str(crate::records::schemas::value_schema(report)).ok()?;
         let value = apache_avro::from_avro_datum(&schema, &mut &v[5..], None).ok()?;
         let json: serde_json::Value = value.try_into().ok()?;
         let mut s = json.to_string();

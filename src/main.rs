@@ -113,12 +113,16 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
-            return gladly_kafka::demo::simulate(args).await.map(|_| ExitCode::SUCCESS);
+            return gladly_kafka::demo::simulate(args)
+                .await
+                .map(|_| ExitCode::SUCCESS);
         }
         Command::Demo(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
             let config = load_config_lenient(cli.config.as_deref())?;
-            return gladly_kafka::demo::demo(config, args).await.map(|_| ExitCode::SUCCESS);
+            return gladly_kafka::demo::demo(config, args)
+                .await
+                .map(|_| ExitCode::SUCCESS);
         }
         _ => {}
     }
@@ -136,7 +140,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await??;
             if lines.is_empty() {
-                println!("no checkpoints yet in topic {}", config.topics.checkpoint_topic());
+                println!(
+                    "no checkpoints yet in topic {}",
+                    config.topics.checkpoint_topic()
+                );
             }
             for l in lines {
                 let c = &l.checkpoint;
@@ -145,7 +152,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     l.key,
                     c.position.to_string(),
                     format_lag(l.lag),
-                    c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    c.updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     c.run_id,
                     if c.complete { " (complete)" } else { "" }
                 );
@@ -154,14 +162,23 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check => {
             let ok = gladly_kafka::pipeline::check::check(&config, clock.clone()).await;
-            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         _ => {}
     }
 
     let _server = observe::serve(&config.observe.listen, metrics.clone())
         .await
-        .with_context(|| format!("cannot listen on observe.listen = {:?}", config.observe.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on observe.listen = {:?}",
+                config.observe.listen
+            )
+        })?;
     spawn_signal_handler(stop_tx, config.pipeline.shutdown_grace_secs);
     let pipeline = Pipeline::connect(config, clock, stop_rx.clone(), metrics).await?;
     match cli.command {
@@ -192,7 +209,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Backfill { report, from, to } => {
             let from = BackfillBound::parse(&from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
@@ -235,7 +256,10 @@ fn load_config_lenient(path: Option<&std::path::Path>) -> anyhow::Result<Config>
 fn spawn_signal_handler(stop: watch::Sender<bool>, grace_secs: u64) {
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!(grace_secs, "signal received: aborting the open window and stopping");
+        tracing::info!(
+            grace_secs,
+            "signal received: aborting the open window and stopping"
+        );
         let _ = stop.send(true);
         tokio::time::sleep(std::time::Duration::from_secs(grace_secs)).await;
         tracing::warn!("did not stop within the grace period; exiting (the broker aborts any open transaction)");

@@ -59,18 +59,23 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// A metric's name and label pairs.
+type SeriesKey = (&'static str, Vec<(&'static str, String)>);
+
 #[derive(Debug, Default)]
 struct MetricValues {
     /// (name, labels) -> value
-    counters: std::collections::BTreeMap<(&'static str, Vec<(&'static str, String)>), f64>,
-    gauges: std::collections::BTreeMap<(&'static str, Vec<(&'static str, String)>), f64>,
-    histograms: std::collections::BTreeMap<(&'static str, Vec<(&'static str, String)>), Histogram>,
+    counters: std::collections::BTreeMap<SeriesKey, f64>,
+    gauges: std::collections::BTreeMap<SeriesKey, f64>,
+    histograms: std::collections::BTreeMap<SeriesKey, Histogram>,
     /// report -> (last cycle ok, when the report's loop started)
     ready: std::collections::BTreeMap<String, bool>,
 }
 
 /// Window durations in seconds: buckets from 50 ms to 10 min.
-const DURATION_BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
+const DURATION_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0,
+];
 
 #[derive(Debug, Clone, Default)]
 struct Histogram {
@@ -81,21 +86,81 @@ struct Histogram {
 
 /// Help text of each metric.
 const HELP: &[(&str, &str, &str)] = &[
-    ("gladly_kafka_rows_fetched_total", "counter", "CSV rows read from Gladly reports"),
-    ("gladly_kafka_records_produced_total", "counter", "Records (tombstones included) published to report topics"),
-    ("gladly_kafka_tombstones_total", "counter", "Tombstones published (provisional work-session keys deleted)"),
-    ("gladly_kafka_dead_letters_total", "counter", "Rows sent to the dead-letter topic, by report and reason"),
-    ("gladly_kafka_windows_total", "counter", "Windows published with their checkpoint"),
-    ("gladly_kafka_window_failures_total", "counter", "Window attempts that failed and were retried"),
-    ("gladly_kafka_window_splits_total", "counter", "Windows split because they reached the row cap"),
-    ("gladly_kafka_transactions_committed_total", "counter", "Windows committed (exactly-once: Kafka transactions)"),
-    ("gladly_kafka_transactions_aborted_total", "counter", "Windows aborted (exactly-once: Kafka transactions)"),
-    ("gladly_kafka_window_duration_seconds", "histogram", "Time to fetch and publish one window"),
-    ("gladly_kafka_window_lag_seconds", "gauge", "Now minus the report's checkpoint"),
-    ("gladly_kafka_checkpoint_timestamp_seconds", "gauge", "The report's checkpoint as Unix time"),
-    ("gladly_kafka_backfill_windows_done", "gauge", "Windows of the running backfill that are done"),
-    ("gladly_kafka_backfill_windows_total", "gauge", "Windows of the running backfill"),
-    ("gladly_kafka_report_ready", "gauge", "1 when the report's last cycle succeeded"),
+    (
+        "gladly_kafka_rows_fetched_total",
+        "counter",
+        "CSV rows read from Gladly reports",
+    ),
+    (
+        "gladly_kafka_records_produced_total",
+        "counter",
+        "Records (tombstones included) published to report topics",
+    ),
+    (
+        "gladly_kafka_tombstones_total",
+        "counter",
+        "Tombstones published (provisional work-session keys deleted)",
+    ),
+    (
+        "gladly_kafka_dead_letters_total",
+        "counter",
+        "Rows sent to the dead-letter topic, by report and reason",
+    ),
+    (
+        "gladly_kafka_windows_total",
+        "counter",
+        "Windows published with their checkpoint",
+    ),
+    (
+        "gladly_kafka_window_failures_total",
+        "counter",
+        "Window attempts that failed and were retried",
+    ),
+    (
+        "gladly_kafka_window_splits_total",
+        "counter",
+        "Windows split because they reached the row cap",
+    ),
+    (
+        "gladly_kafka_transactions_committed_total",
+        "counter",
+        "Windows committed (exactly-once: Kafka transactions)",
+    ),
+    (
+        "gladly_kafka_transactions_aborted_total",
+        "counter",
+        "Windows aborted (exactly-once: Kafka transactions)",
+    ),
+    (
+        "gladly_kafka_window_duration_seconds",
+        "histogram",
+        "Time to fetch and publish one window",
+    ),
+    (
+        "gladly_kafka_window_lag_seconds",
+        "gauge",
+        "Now minus the report's checkpoint",
+    ),
+    (
+        "gladly_kafka_checkpoint_timestamp_seconds",
+        "gauge",
+        "The report's checkpoint as Unix time",
+    ),
+    (
+        "gladly_kafka_backfill_windows_done",
+        "gauge",
+        "Windows of the running backfill that are done",
+    ),
+    (
+        "gladly_kafka_backfill_windows_total",
+        "gauge",
+        "Windows of the running backfill",
+    ),
+    (
+        "gladly_kafka_report_ready",
+        "gauge",
+        "1 when the report's last cycle succeeded",
+    ),
 ];
 
 impl Metrics {
@@ -105,19 +170,28 @@ impl Metrics {
 
     /// Adds `by` to a counter.
     pub fn count(&self, name: &'static str, labels: &[(&'static str, &str)], by: f64) {
-        let key = (name, labels.iter().map(|(k, v)| (*k, v.to_string())).collect());
+        let key = (
+            name,
+            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        );
         self.with(|m| *m.counters.entry(key).or_default() += by);
     }
 
     /// Sets a gauge.
     pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
-        let key = (name, labels.iter().map(|(k, v)| (*k, v.to_string())).collect());
+        let key = (
+            name,
+            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        );
         self.with(|m| m.gauges.insert(key, value));
     }
 
     /// Observes a duration in a histogram.
     pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], secs: f64) {
-        let key = (name, labels.iter().map(|(k, v)| (*k, v.to_string())).collect());
+        let key = (
+            name,
+            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        );
         self.with(|m| {
             let h = m.histograms.entry(key).or_default();
             for (i, b) in DURATION_BUCKETS.iter().enumerate() {
@@ -136,7 +210,10 @@ impl Metrics {
             m.counters
                 .iter()
                 .filter(|((n, l), _)| {
-                    *n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+                    *n == name
+                        && labels
+                            .iter()
+                            .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
                 })
                 .map(|(_, v)| *v)
                 .sum()
@@ -160,7 +237,11 @@ impl Metrics {
         self.count("gladly_kafka_windows_total", &l, 1.0);
         self.set_ready(report, true);
         self.count("gladly_kafka_transactions_committed_total", &l, 1.0);
-        self.observe("gladly_kafka_window_duration_seconds", &l, took.as_secs_f64());
+        self.observe(
+            "gladly_kafka_window_duration_seconds",
+            &l,
+            took.as_secs_f64(),
+        );
         let at = match position {
             crate::pipeline::window::Position::Instant(t) => t,
             crate::pipeline::window::Position::Date(d) => (d + chrono::Duration::days(1))
@@ -168,24 +249,44 @@ impl Metrics {
                 .expect("midnight")
                 .and_utc(),
         };
-        self.gauge("gladly_kafka_checkpoint_timestamp_seconds", &l, at.timestamp() as f64);
-        self.gauge("gladly_kafka_window_lag_seconds", &l, (now - at).num_seconds().max(0) as f64);
+        self.gauge(
+            "gladly_kafka_checkpoint_timestamp_seconds",
+            &l,
+            at.timestamp() as f64,
+        );
+        self.gauge(
+            "gladly_kafka_window_lag_seconds",
+            &l,
+            (now - at).num_seconds().max(0) as f64,
+        );
     }
 
     /// A window attempt failed and will be retried: the report is not ready until one succeeds.
     pub fn window_failed(&self, report: crate::report::Report) {
         self.set_ready(report, false);
-        self.count("gladly_kafka_window_failures_total", &[("report", report.name())], 1.0);
+        self.count(
+            "gladly_kafka_window_failures_total",
+            &[("report", report.name())],
+            1.0,
+        );
     }
 
     /// A window was split at the row cap.
     pub fn window_split(&self, report: crate::report::Report) {
-        self.count("gladly_kafka_window_splits_total", &[("report", report.name())], 1.0);
+        self.count(
+            "gladly_kafka_window_splits_total",
+            &[("report", report.name())],
+            1.0,
+        );
     }
 
     /// A window's transaction was aborted.
     pub fn transaction_aborted(&self, report: crate::report::Report) {
-        self.count("gladly_kafka_transactions_aborted_total", &[("report", report.name())], 1.0);
+        self.count(
+            "gladly_kafka_transactions_aborted_total",
+            &[("report", report.name())],
+            1.0,
+        );
     }
 
     /// A row went to the dead-letter topic. The reason label is the reason's first word
@@ -193,12 +294,20 @@ impl Metrics {
     pub fn dead_letter(&self, report: crate::report::Report, reason: &str) {
         let kind = reason.split(':').next().unwrap_or(reason).trim();
         let kind: String = kind.chars().take(60).collect();
-        self.count("gladly_kafka_dead_letters_total", &[("report", report.name()), ("reason", &kind)], 1.0);
+        self.count(
+            "gladly_kafka_dead_letters_total",
+            &[("report", report.name()), ("reason", &kind)],
+            1.0,
+        );
     }
 
     /// Marks a report's last cycle as succeeded or failed (drives `/health/ready`).
     pub fn set_ready(&self, report: crate::report::Report, ok: bool) {
-        self.gauge("gladly_kafka_report_ready", &[("report", report.name())], if ok { 1.0 } else { 0.0 });
+        self.gauge(
+            "gladly_kafka_report_ready",
+            &[("report", report.name())],
+            if ok { 1.0 } else { 0.0 },
+        );
         self.with(|m| m.ready.insert(report.name().to_string(), ok));
     }
 
@@ -228,7 +337,14 @@ impl Metrics {
         let labels = |l: &[(&'static str, String)], extra: Option<(&str, String)>| {
             let mut parts: Vec<String> = l
                 .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}=\"{}\"",
+                        v.replace('\\', "\\\\")
+                            .replace('"', "\\\"")
+                            .replace('\n', "\\n")
+                    )
+                })
                 .collect();
             if let Some((k, v)) = extra {
                 parts.push(format!("{k}=\"{v}\""));
@@ -255,9 +371,19 @@ impl Metrics {
                 _ => {
                     for ((n, l), h) in m.histograms.iter().filter(|((n, _), _)| n == name) {
                         for (i, b) in DURATION_BUCKETS.iter().enumerate() {
-                            let _ = writeln!(out, "{n}_bucket{} {}", labels(l, Some(("le", b.to_string()))), h.counts[i]);
+                            let _ = writeln!(
+                                out,
+                                "{n}_bucket{} {}",
+                                labels(l, Some(("le", b.to_string()))),
+                                h.counts[i]
+                            );
                         }
-                        let _ = writeln!(out, "{n}_bucket{} {}", labels(l, Some(("le", "+Inf".into()))), h.count);
+                        let _ = writeln!(
+                            out,
+                            "{n}_bucket{} {}",
+                            labels(l, Some(("le", "+Inf".into()))),
+                            h.count
+                        );
                         let _ = writeln!(out, "{n}_sum{} {}", labels(l, None), h.sum);
                         let _ = writeln!(out, "{n}_count{} {}", labels(l, None), h.count);
                     }
@@ -305,7 +431,10 @@ pub async fn serve(
                 let m = m1.clone();
                 async move {
                     (
-                        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
                         m.render(),
                     )
                 }
@@ -320,7 +449,10 @@ pub async fn serve(
                     if m.is_ready() {
                         (StatusCode::OK, "ready")
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not ready: a report's last window failed")
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: a report's last window failed",
+                        )
                     }
                 }
             }),

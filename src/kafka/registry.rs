@@ -378,10 +378,13 @@ mod tests {
     use axum::routing::{get, post};
     use axum::{Json, Router};
 
+    /// (subject, Authorization, Content-Type) of a registration.
+    type Request = (String, Option<String>, Option<String>);
+
     /// A fake registry behind a path prefix, recording what it was sent.
     #[derive(Default)]
     struct Seen {
-        requests: Mutex<Vec<(String, Option<String>, Option<String>)>>,
+        requests: Mutex<Vec<Request>>,
     }
 
     async fn fake() -> (String, Arc<Seen>) {

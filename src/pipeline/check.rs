@@ -48,7 +48,10 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
                         None => line(
                             true,
                             "gladly",
-                            format!("{} answered a work-session report ({n} rows) for {}", config.gladly.host, config.gladly.email),
+                            format!(
+                                "{} answered a work-session report ({n} rows) for {}",
+                                config.gladly.host, config.gladly.email
+                            ),
                         ),
                         Some(e) => line(false, "gladly", format!("reading the report failed: {e}")),
                     }
@@ -62,17 +65,27 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
     let admin: Result<AdminClient<DefaultClientContext>, _> = client_config(&config.kafka).create();
     let admin = match admin {
         Err(e) => {
-            line(false, "kafka", format!("cannot create a client: {e} (check kafka.properties)"));
+            line(
+                false,
+                "kafka",
+                format!("cannot create a client: {e} (check kafka.properties)"),
+            );
             None
         }
         Ok(a) => {
-            let md = tokio::task::block_in_place(|| a.inner().fetch_metadata(None, Duration::from_secs(15)));
+            let md = tokio::task::block_in_place(|| {
+                a.inner().fetch_metadata(None, Duration::from_secs(15))
+            });
             match md {
                 Ok(md) => {
                     line(
                         true,
                         "kafka",
-                        format!("{} reachable ({} broker(s))", config.kafka.bootstrap_servers, md.brokers().len()),
+                        format!(
+                            "{} reachable ({} broker(s))",
+                            config.kafka.bootstrap_servers,
+                            md.brokers().len()
+                        ),
                     );
                     Some((a, md))
                 }
@@ -102,7 +115,14 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
                 }
             }
             if all {
-                line(true, "registry", format!("{} accepts the schemas of every enabled report", config.registry.url));
+                line(
+                    true,
+                    "registry",
+                    format!(
+                        "{} accepts the schemas of every enabled report",
+                        config.registry.url
+                    ),
+                );
             }
         }
     }
@@ -110,10 +130,16 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
     // Topics: existing ones must be compacted where the contract needs it.
     if let Some((admin, md)) = admin {
         let specs = topic_specs(&config.topics, &config.enabled_reports());
-        let existing: std::collections::HashSet<&str> = md.topics().iter().map(|t| t.name()).collect();
-        let (present, missing): (Vec<_>, Vec<_>) = specs.iter().partition(|s| existing.contains(s.name.as_str()));
+        let existing: std::collections::HashSet<&str> =
+            md.topics().iter().map(|t| t.name()).collect();
+        let (present, missing): (Vec<_>, Vec<_>) = specs
+            .iter()
+            .partition(|s| existing.contains(s.name.as_str()));
         let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
-        let resources: Vec<ResourceSpecifier<'_>> = present.iter().map(|s| ResourceSpecifier::Topic(&s.name)).collect();
+        let resources: Vec<ResourceSpecifier<'_>> = present
+            .iter()
+            .map(|s| ResourceSpecifier::Topic(&s.name))
+            .collect();
         let mut problems = Vec::new();
         if !resources.is_empty() {
             match admin.describe_configs(resources.iter(), &opts).await {
@@ -123,8 +149,12 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
                         match res {
                             Err(code) => problems.push(format!("{}: {code}", spec.name)),
                             Ok(r) => {
-                                let policy = r.get("cleanup.policy").and_then(|e| e.value.clone()).unwrap_or_default();
-                                if spec.compact && !policy.split(',').any(|p| p.trim() == "compact") {
+                                let policy = r
+                                    .get("cleanup.policy")
+                                    .and_then(|e| e.value.clone())
+                                    .unwrap_or_default();
+                                if spec.compact && !policy.split(',').any(|p| p.trim() == "compact")
+                                {
                                     problems.push(format!(
                                         "{} has cleanup.policy={policy}, needs compact (fix the topic or change {})",
                                         spec.name, spec.setting

@@ -11,7 +11,9 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
-use super::window::{cut_dates, cut_instants, plan_dates, plan_instants, Buckets, Position, Window};
+use super::window::{
+    cut_dates, cut_instants, plan_dates, plan_instants, Buckets, Position, Window,
+};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::gladly::{self, GladlyError, ReportRequest};
@@ -255,7 +257,9 @@ impl Pipeline {
             aggregation_level: cfg.reports.agent_summary.aggregation_level(report),
         };
         let ids = *self.inner.ids.get(&report).ok_or_else(|| {
-            PipelineError::Setup(format!("report {report} is not enabled in [reports.{report}]"))
+            PipelineError::Setup(format!(
+                "report {report} is not enabled in [reports.{report}]"
+            ))
         })?;
         Ok(ReportJob {
             report,
@@ -302,20 +306,33 @@ impl Pipeline {
                     .start
                     .unwrap_or(today - chrono::Duration::days(i64::from(s.horizon_days)));
                 let buckets = Buckets::from_level(s.aggregation_level(r).as_deref());
-                plan_dates(checkpoint, first, today, s.horizon_days, s.max_window_days, buckets)
-                    .into_iter()
-                    .map(Window::Dates)
-                    .collect()
+                plan_dates(
+                    checkpoint,
+                    first,
+                    today,
+                    s.horizon_days,
+                    s.max_window_days,
+                    buckets,
+                )
+                .into_iter()
+                .map(Window::Dates)
+                .collect()
             }
         }
     }
 
     /// The windows of a backfill over `[from, to]` (dates inclusive, or instants).
-    pub fn plan_backfill(&self, report: Report, from: BackfillBound, to: BackfillBound) -> Vec<Window> {
+    pub fn plan_backfill(
+        &self,
+        report: Report,
+        from: BackfillBound,
+        to: BackfillBound,
+    ) -> Vec<Window> {
         let cfg = &self.inner.config;
         match report {
             Report::WorkSessions => {
-                let max = chrono::Duration::minutes(cfg.reports.work_sessions.max_window_minutes as i64);
+                let max =
+                    chrono::Duration::minutes(cfg.reports.work_sessions.max_window_minutes as i64);
                 cut_instants(from.start_instant(), to.end_instant(), max)
                     .into_iter()
                     .map(Window::Instants)
@@ -420,7 +437,8 @@ impl Pipeline {
                         }
                         last = msg;
                         if attempt < attempts {
-                            let wait = backoff(attempt, self.inner.config.pipeline.retry_backoff_ms);
+                            let wait =
+                                backoff(attempt, self.inner.config.pipeline.retry_backoff_ms);
                             if self.sleep_or_shutdown(wait).await {
                                 return Err(PipelineError::Shutdown);
                             }
@@ -498,11 +516,7 @@ impl Pipeline {
                     tracing::warn!(report = %job.report, error = %e, "aborting the window failed; the producer will be recreated");
                     job.publisher = None;
                 }
-                if matches!(f, Failure::Sink(_)) {
-                    inner.metrics.transaction_aborted(job.report);
-                } else {
-                    inner.metrics.transaction_aborted(job.report);
-                }
+                inner.metrics.transaction_aborted(job.report);
                 return Err(f);
             }
         };
@@ -539,7 +553,13 @@ impl Pipeline {
             return Err(Failure::Sink(e));
         }
         job.position = Some(new_position);
-        inner.metrics.window_published(job.report, &summary, started.elapsed(), new_position, inner.clock.now());
+        inner.metrics.window_published(
+            job.report,
+            &summary,
+            started.elapsed(),
+            new_position,
+            inner.clock.now(),
+        );
         tracing::info!(
             report = %job.report,
             window = %window,
@@ -569,8 +589,12 @@ impl Pipeline {
         let inner = &self.inner;
         let cap = inner.config.pipeline.row_cap;
         let dl_topic = inner.config.topics.dead_letter_topic();
-        let mut rows = inner.gladly.report(request).await.map_err(Failure::Gladly)?;
-        let mut wc = job.converter.window(meta.clone());
+        let mut rows = inner
+            .gladly
+            .report(request)
+            .await
+            .map_err(Failure::Gladly)?;
+        let mut wc = job.converter.window(meta);
         let mut out: Vec<Output> = Vec::with_capacity(16);
         let mut s = Summary::default();
         let mut shutdown = inner.shutdown.clone();
@@ -593,7 +617,11 @@ impl Pipeline {
                         .into_iter()
                         .enumerate()
                         .map(|(i, cell)| {
-                            let name = header.names().get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
+                            let name = header
+                                .names()
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| format!("column_{}", i + 1));
                             (name, cell)
                         })
                         .collect();
@@ -605,15 +633,31 @@ impl Pipeline {
                 }
                 Err(e) => return Err(Failure::Gladly(e)),
             }
-            self.emit(job, publisher, &mut out, &mut s, window_headers, &meta, &dl_topic)
-                .map_err(Failure::Sink)?;
+            self.emit(
+                job,
+                publisher,
+                &mut out,
+                &mut s,
+                window_headers,
+                &meta,
+                &dl_topic,
+            )
+            .map_err(Failure::Sink)?;
             if s.rows >= cap {
                 return Ok((s, true));
             }
         }
         wc.finish(&mut out);
-        self.emit(job, publisher, &mut out, &mut s, window_headers, &meta, &dl_topic)
-            .map_err(Failure::Sink)?;
+        self.emit(
+            job,
+            publisher,
+            &mut out,
+            &mut s,
+            window_headers,
+            &meta,
+            &dl_topic,
+        )
+        .map_err(Failure::Sink)?;
         Ok((s, false))
     }
 
@@ -644,8 +688,12 @@ impl Pipeline {
                     }
                 }
                 Output::DeadLetter(dl) => {
-                    let value =
-                        records::encode_dead_letter(job.report, &dl, meta, self.inner.dead_letter_id);
+                    let value = records::encode_dead_letter(
+                        job.report,
+                        &dl,
+                        meta,
+                        self.inner.dead_letter_id,
+                    );
                     let line = dl.line.to_string();
                     let h = window_headers
                         .clone()
@@ -661,7 +709,9 @@ impl Pipeline {
                         topic: dl_topic,
                         key: Some(job.report.name().as_bytes()),
                         value: Some(&value),
-                        timestamp_ms: meta.fetched_at.timestamp_millis(),
+                        // wall-clock time: the dead-letter topic's retention counts from when
+                        // the row failed, whatever business time the window covers
+                        timestamp_ms: Utc::now().timestamp_millis(),
                         headers: &h,
                     })?;
                     s.dead_letters += 1;
@@ -694,7 +744,12 @@ impl Pipeline {
     }
 
     /// Writes a checkpoint outside a window (for `reset` and a finished backfill).
-    pub async fn write_checkpoint(&self, job: &mut ReportJob, position: Position, complete: bool) -> Result<(), PipelineError> {
+    pub async fn write_checkpoint(
+        &self,
+        job: &mut ReportJob,
+        position: Position,
+        complete: bool,
+    ) -> Result<(), PipelineError> {
         let cfg = &self.inner.config;
         let publisher = match &job.publisher {
             Some(p) => p,
@@ -764,7 +819,10 @@ impl BackfillBound {
 
     fn end_instant(self) -> DateTime<Utc> {
         match self {
-            BackfillBound::Date(d) => (d + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+            BackfillBound::Date(d) => (d + chrono::Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc(),
             BackfillBound::Instant(t) => t,
         }
     }
@@ -830,7 +888,11 @@ impl Progress {
     pub fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = self.rows as f64 / secs;
-        let pct = if self.total == 0 { 100.0 } else { self.done as f64 * 100.0 / self.total as f64 };
+        let pct = if self.total == 0 {
+            100.0
+        } else {
+            self.done as f64 * 100.0 / self.total as f64
+        };
         let eta = if self.done == 0 {
             "?".to_string()
         } else {
@@ -863,7 +925,9 @@ fn format_duration(d: Duration) -> String {
 /// Exponential backoff with full jitter: a random wait below `base · 2^(attempt−1)`, capped at 60 s.
 fn backoff(attempt: u32, base_ms: u64) -> Duration {
     use rand::Rng;
-    let cap = base_ms.saturating_mul(1u64 << attempt.min(16).saturating_sub(1)).min(60_000);
+    let cap = base_ms
+        .saturating_mul(1u64 << attempt.min(16).saturating_sub(1))
+        .min(60_000);
     Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap.max(1)))
 }
 
@@ -879,7 +943,11 @@ fn sink_failure(report: Report, e: SinkError) -> PipelineError {
     }
 }
 
-async fn new_publisher(cfg: &Config, transactional_id: &str, report: Report) -> Result<Publisher, PipelineError> {
+async fn new_publisher(
+    cfg: &Config,
+    transactional_id: &str,
+    report: Report,
+) -> Result<Publisher, PipelineError> {
     let kafka = cfg.kafka.clone();
     let id = transactional_id.to_string();
     tokio::task::spawn_blocking(move || Publisher::new(&kafka, &id))
@@ -907,7 +975,10 @@ fn window_start_instant(w: &Window, cfg: &Config, report: Report) -> DateTime<Ut
 fn window_end_instant(w: &Window, cfg: &Config, report: Report) -> DateTime<Utc> {
     match w {
         Window::Instants(w) => w.end(),
-        Window::Dates(d) => midnight(d.end() + chrono::Duration::days(1), cfg.report_timezone(report)),
+        Window::Dates(d) => midnight(
+            d.end() + chrono::Duration::days(1),
+            cfg.report_timezone(report),
+        ),
     }
 }
 
@@ -930,7 +1001,10 @@ mod tests {
             BackfillBound::parse("2024-03-14").unwrap(),
             BackfillBound::Date(NaiveDate::from_ymd_opt(2024, 3, 14).unwrap())
         );
-        assert!(matches!(BackfillBound::parse("2024-03-14T10:00:00Z").unwrap(), BackfillBound::Instant(_)));
+        assert!(matches!(
+            BackfillBound::parse("2024-03-14T10:00:00Z").unwrap(),
+            BackfillBound::Instant(_)
+        ));
         let err = BackfillBound::parse("yesterday").unwrap_err();
         assert!(err.contains("2024-03-14"), "{err}");
     }
@@ -949,7 +1023,10 @@ mod tests {
         let mut p = Progress::new("backfill work_sessions", 4, Duration::from_secs(3600));
         p.window_done(1000);
         let line = p.line();
-        assert!(line.starts_with("backfill work_sessions: 1/4 windows (25.0%), 1000 rows"), "{line}");
+        assert!(
+            line.starts_with("backfill work_sessions: 1/4 windows (25.0%), 1000 rows"),
+            "{line}"
+        );
         assert!(line.contains("rows/s") && line.contains("ETA"), "{line}");
     }
 }

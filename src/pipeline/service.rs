@@ -31,7 +31,10 @@ pub async fn once(
             pipeline.poll(&mut job).await
         }
         .await;
-        let fatal = res.as_ref().err().is_some_and(|e| e.is_fatal() || matches!(e, PipelineError::Shutdown));
+        let fatal = res
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.is_fatal() || matches!(e, PipelineError::Shutdown));
         out.insert(report, res);
         if fatal {
             break;
@@ -131,10 +134,20 @@ pub async fn backfill(
     if windows.len() < total {
         tracing::info!(%report, done = total - windows.len(), total, "resuming the backfill from its checkpoint");
     }
-    let mut progress = Progress::new(format!("backfill {report}"), windows.len() as u64, Duration::from_secs(5));
+    let mut progress = Progress::new(
+        format!("backfill {report}"),
+        windows.len() as u64,
+        Duration::from_secs(5),
+    );
     let metrics = pipeline.metrics();
-    metrics.gauge("gladly_kafka_backfill_windows_total", &[("report", report.name())], total as f64);
-    let summary = pipeline.publish_windows(&mut job, windows, Some(&mut progress)).await?;
+    metrics.gauge(
+        "gladly_kafka_backfill_windows_total",
+        &[("report", report.name())],
+        total as f64,
+    );
+    let summary = pipeline
+        .publish_windows(&mut job, windows, Some(&mut progress))
+        .await?;
     tracing::info!("{}", progress.line());
     if let Some(p) = job.position() {
         pipeline.write_checkpoint(&mut job, p, true).await?;
@@ -155,14 +168,21 @@ pub struct StatusLine {
 
 /// Reads every checkpoint and computes lags against `now`.
 pub fn status(config: &Config, now: DateTime<Utc>) -> Result<Vec<StatusLine>, PipelineError> {
-    let all = read_checkpoints(&config.kafka, &config.topics.checkpoint_topic(), Duration::from_secs(30))
-        .map_err(|e| PipelineError::Setup(e.to_string()))?;
+    let all = read_checkpoints(
+        &config.kafka,
+        &config.topics.checkpoint_topic(),
+        Duration::from_secs(30),
+    )
+    .map_err(|e| PipelineError::Setup(e.to_string()))?;
     Ok(all
         .into_iter()
         .map(|(key, checkpoint)| {
             let at = match checkpoint.position {
                 Position::Instant(t) => t,
-                Position::Date(d) => (d + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+                Position::Date(d) => (d + chrono::Duration::days(1))
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc(),
             };
             StatusLine {
                 key,
@@ -175,7 +195,11 @@ pub fn status(config: &Config, now: DateTime<Utc>) -> Result<Vec<StatusLine>, Pi
 
 /// Moves a report's `run` checkpoint. The producer takes the report's transactional id, so a
 /// running instance is fenced and stops: restart it afterwards.
-pub async fn reset(pipeline: &Pipeline, report: Report, to: BackfillBound) -> Result<Position, PipelineError> {
+pub async fn reset(
+    pipeline: &Pipeline,
+    report: Report,
+    to: BackfillBound,
+) -> Result<Position, PipelineError> {
     let mut job = pipeline.open(report, Scope::Run).await?;
     let position = match (report, to) {
         (Report::WorkSessions, BackfillBound::Instant(t)) => Position::Instant(t),

@@ -60,7 +60,7 @@ pub(crate) fn convert(ctx: &Ctx<'_>, row: &Row, vals: &[Val<'_>]) -> Result<Reco
     avro::string(&mut key, vals[AGENT].as_str().expect("required field"));
     avro::long(&mut key, bucket_start);
     avro::string(&mut key, level);
-    let mut value = ctx.value_start(&vals[..FIELDS.len()]);
+    let mut value = ctx.value_start(row, &vals[..FIELDS.len()]);
     avro::string(&mut value, level);
     ctx.value_end(&mut value, row);
     Ok(Record {

@@ -91,6 +91,8 @@ pub(crate) struct Layout {
     pub pos: Vec<Option<usize>>,
     /// Positions of columns no field claimed, in header order.
     pub extra: Vec<usize>,
+    /// Total length of the extra columns' names (to size value buffers).
+    pub extra_name_bytes: usize,
 }
 
 impl Layout {
@@ -105,10 +107,16 @@ impl Layout {
                 (0..norm.len()).find(|&i| norm[i] == c && !pos[..f].contains(&Some(i)))
             });
         }
-        let extra = (0..norm.len())
+        let extra: Vec<usize> = (0..norm.len())
             .filter(|i| !pos.contains(&Some(*i)))
             .collect();
-        Layout { header, pos, extra }
+        let extra_name_bytes = extra.iter().map(|&p| header.names()[p].len() + 2).sum();
+        Layout {
+            header,
+            pos,
+            extra,
+            extra_name_bytes,
+        }
     }
 
     /// True if this layout was built for `header` (same allocation).
@@ -141,7 +149,7 @@ impl Layout {
                 |e: parse::Invalid| format!("column `{}`: {cell:?} is not {}", col(), e.expected);
             vals[i] = match field.kind {
                 Kind::Id => {
-                    let t = cell.trim();
+                    let t = parse::trim(cell);
                     if t.is_empty() {
                         return Err(format!(
                             "column `{}` is empty, but a value is required",
@@ -151,7 +159,7 @@ impl Layout {
                     Val::Str(t)
                 }
                 Kind::Str => {
-                    if cell.trim().is_empty() {
+                    if parse::trim(cell).is_empty() {
                         Val::Null
                     } else {
                         Val::Str(cell)

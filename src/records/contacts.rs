@@ -34,7 +34,7 @@ pub(crate) fn convert(ctx: &Ctx<'_>, row: &Row, vals: &[Val<'_>]) -> Result<Reco
     let queued_at = vals[QUEUED_AT].as_long().expect("required field");
     let mut key = ctx.key_start();
     avro::string(&mut key, vals[CONTACT].as_str().expect("required field"));
-    let mut value = ctx.value_start(&vals[..FIELDS.len()]);
+    let mut value = ctx.value_start(row, &vals[..FIELDS.len()]);
     ctx.value_end(&mut value, row);
     Ok(Record {
         key,

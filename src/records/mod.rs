@@ -19,7 +19,7 @@ mod contacts;
 mod dead_letter;
 mod work_sessions;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -113,6 +113,8 @@ struct Inner {
     aggregation_level: String,
     ids: SchemaIds,
     fields: &'static [Field],
+    /// Cleared work-session states, reused by later windows (saves re-growing them).
+    spare_sessions: Mutex<Vec<work_sessions::State>>,
 }
 
 impl Converter {
@@ -136,6 +138,7 @@ impl Converter {
                     .unwrap_or_else(|| "daily".to_string()),
                 ids,
                 fields,
+                spare_sessions: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -155,7 +158,14 @@ impl Converter {
             inner: Arc::clone(&self.inner),
             meta_bytes,
             layout: None,
-            sessions: work_sessions::State::default(),
+            sessions: self
+                .inner
+                .spare_sessions
+                .lock()
+                .map(|mut spare| spare.pop())
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         }
     }
 }
@@ -179,8 +189,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// A value buffer with the Confluent header and the typed fields written.
-    fn value_start(&self, vals: &[Val<'_>]) -> Vec<u8> {
-        let mut value = Vec::with_capacity(256);
+    fn value_start(&self, row: &Row, vals: &[Val<'_>]) -> Vec<u8> {
+        // Room for every cell's text plus framing, so the buffer is allocated once.
+        let cells = row.record();
+        let mut value = Vec::with_capacity(
+            cells.as_slice().len() + 8 * cells.len() + self.layout.extra_name_bytes + 64,
+        );
         avro::header(&mut value, self.inner.ids.value);
         Layout::encode_fields(&mut value, self.inner.fields, vals);
         value
@@ -193,7 +207,7 @@ impl Ctx<'_> {
     }
 
     fn key_start(&self) -> Vec<u8> {
-        let mut key = Vec::with_capacity(64);
+        let mut key = Vec::with_capacity(128);
         avro::header(&mut key, self.inner.ids.key);
         key
     }
@@ -248,9 +262,14 @@ impl WindowConverter {
 
     /// Ends the window: appends the work-session tombstones deferred until every row of each
     /// contact was seen (nothing for the other reports).
-    pub fn finish(self, out: &mut Vec<Output>) {
+    pub fn finish(mut self, out: &mut Vec<Output>) {
         if self.inner.report == Report::WorkSessions {
             self.sessions.finish(self.inner.ids.key, out);
+            if let Ok(mut spare) = self.inner.spare_sessions.lock() {
+                if spare.len() < 4 {
+                    spare.push(std::mem::take(&mut self.sessions));
+                }
+            }
         }
     }
 }

@@ -66,19 +66,42 @@ const fn invalid(expected: Expected) -> Invalid {
     Invalid { expected }
 }
 
-/// True for cells that mean "no value": empty, whitespace, or `null` in any case.
+/// `s` without surrounding whitespace; skips the Unicode-aware scan when both ends are
+/// plain ASCII non-space characters (nearly every cell).
+#[inline]
+pub fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&b))
+            if a.is_ascii()
+                && b.is_ascii()
+                && !a.is_ascii_whitespace()
+                && !b.is_ascii_whitespace() =>
+        {
+            s
+        }
+        _ => s.trim(),
+    }
+}
+
+/// The trimmed cell, or `None` for cells that mean "no value": empty, whitespace, or `null`
+/// in any case.
+#[inline]
+pub fn present(s: &str) -> Option<&str> {
+    let t = trim(s);
+    (!t.is_empty() && !t.eq_ignore_ascii_case("null")).then_some(t)
+}
+
+/// True for cells that mean "no value" (see [`present`]).
 #[inline]
 pub fn is_null(s: &str) -> bool {
-    let t = s.trim();
-    t.is_empty() || t.eq_ignore_ascii_case("null")
+    present(s).is_none()
 }
 
 /// Parses an instant to epoch milliseconds (`None` for an empty cell).
 pub fn timestamp_millis(s: &str, zone: Zone) -> Result<Option<i64>, Invalid> {
-    if is_null(s) {
+    let Some(t) = present(s) else {
         return Ok(None);
-    }
-    let t = s.trim();
+    };
     if let Some(ms) = fast_timestamp(t.as_bytes(), zone) {
         return Ok(Some(ms));
     }
@@ -89,10 +112,9 @@ pub fn timestamp_millis(s: &str, zone: Zone) -> Result<Option<i64>, Invalid> {
 
 /// Parses a duration in seconds: a decimal number, or `H:MM:SS[.f]`.
 pub fn seconds(s: &str) -> Result<Option<f64>, Invalid> {
-    if is_null(s) {
+    let Some(t) = present(s) else {
         return Ok(None);
-    }
-    let t = s.trim();
+    };
     if let Ok(v) = t.parse::<f64>() {
         return if v.is_finite() {
             Ok(Some(v))
@@ -117,10 +139,9 @@ pub fn seconds(s: &str) -> Result<Option<f64>, Invalid> {
 
 /// Parses a count: an integer, or a decimal with no fractional part (`3.0`).
 pub fn count(s: &str) -> Result<Option<i64>, Invalid> {
-    if is_null(s) {
+    let Some(t) = present(s) else {
         return Ok(None);
-    }
-    let t = s.trim();
+    };
     if let Ok(v) = t.parse::<i64>() {
         return Ok(Some(v));
     }
@@ -132,10 +153,9 @@ pub fn count(s: &str) -> Result<Option<i64>, Invalid> {
 
 /// Parses a boolean: true/false, t/f, yes/no, y/n, 1/0 (any case).
 pub fn boolean(s: &str) -> Result<Option<bool>, Invalid> {
-    if is_null(s) {
+    let Some(t) = present(s) else {
         return Ok(None);
-    }
-    let t = s.trim();
+    };
     const TRUE: [&str; 5] = ["true", "t", "yes", "y", "1"];
     const FALSE: [&str; 5] = ["false", "f", "no", "n", "0"];
     if TRUE.iter().any(|w| t.eq_ignore_ascii_case(w)) {

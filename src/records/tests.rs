@@ -845,3 +845,40 @@ fn every_field_and_schema_is_documented() {
         }
     }
 }
+
+#[test]
+fn many_interleaved_contacts_get_exactly_their_tombstones_window_after_window() {
+    // Enough contacts to grow the state's table many times; rows of a contact far apart.
+    const N: usize = 5_000;
+    let conv = Converter::new(Report::WorkSessions, ConvertSettings::default(), IDS);
+    let rows: Vec<Row> = (0..3)
+        .flat_map(|agent| {
+            (0..N).map(move |c| {
+                let contact = format!("C{c}");
+                let agent = format!("A{agent}");
+                if c % 2 == 0 {
+                    final_row(&contact, &format!("w{c}-{agent}"), &agent)
+                } else {
+                    open_row(&contact, &agent)
+                }
+            })
+        })
+        .collect();
+    let mut previous: Option<Vec<Output>> = None;
+    for _ in 0..2 {
+        let mut w = conv.window(meta());
+        let mut out = Vec::new();
+        for r in &rows {
+            w.push(r, &mut out);
+        }
+        w.finish(&mut out);
+        let tombstones = records(&out).iter().filter(|r| r.value.is_none()).count();
+        // Ended: 3 agents + agent-less; open with agents: agent-less only.
+        assert_eq!(tombstones, N / 2 * 4 + N / 2);
+        assert_eq!(records(&out).len(), 3 * N + tombstones);
+        if let Some(prev) = &previous {
+            assert_eq!(prev, &out, "a reused state gives the same result");
+        }
+        previous = Some(out);
+    }
+}

@@ -4,6 +4,8 @@
 //! fail and say how to start the stack. Each test gets its own topics via [`unique_name`].
 #![allow(dead_code)]
 
+pub mod pipeline;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 

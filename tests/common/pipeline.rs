@@ -1,0 +1,227 @@
+//! Pipeline fixture: the in-process simulator on a manual clock, a config pointing the real
+//! pipeline at it and at the stack's Kafka and registry, and the comparison of what the topics
+//! hold (read_committed, last value per key, tombstones drop keys) with the simulator's truth.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use gladly_kafka::clock::ManualClock;
+use gladly_kafka::config::Config;
+use gladly_kafka::gladly::{ReportRequest, Secret};
+use gladly_kafka::kafka::registry::RegistryClient;
+use gladly_kafka::observe::Metrics;
+use gladly_kafka::pipeline::runner::Pipeline;
+use gladly_kafka::records::{self, ConvertSettings, Converter, Output, WindowMeta};
+use gladly_kafka::report::Report;
+use gladly_kafka::simulator::{SimConfig, SimServer, Simulator};
+use tokio::sync::watch;
+
+/// Where simulated polling starts.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 11, 0, 0, 0).unwrap()
+}
+
+/// A simulator, its server and clock, and a config for the pipeline.
+pub struct World {
+    pub clock: ManualClock,
+    pub sim: Arc<Simulator>,
+    pub server: SimServer,
+    pub config: Config,
+    pub stop: watch::Sender<bool>,
+}
+
+/// A simulated contact center from two days before [`t0`], with limits off.
+pub async fn world(contacts_per_hour: f64) -> World {
+    let clock = ManualClock::new(t0());
+    let sim_cfg = SimConfig {
+        seed: 7,
+        origin: t0() - Duration::days(2),
+        contacts_per_hour,
+        agents: 12,
+        ..SimConfig::default()
+    }
+    .without_limits();
+    let sim = Simulator::new(sim_cfg.clone(), Arc::new(clock.clone()));
+    let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut config = Config::default();
+    config.gladly.host = server.url.clone();
+    config.gladly.email = sim_cfg.email.clone();
+    config.gladly.token = Some(Secret::new(sim_cfg.token.clone()));
+    config.gladly.requests_per_minute = 60_000;
+    config.gladly.initial_backoff_ms = 20;
+    config.gladly.max_backoff_secs = 1;
+    config.gladly.read_timeout_secs = 10;
+    config.kafka.bootstrap_servers = super::kafka_bootstrap();
+    config.kafka.transaction_timeout_secs = 60;
+    config.kafka.transactional_id_prefix = Some(super::unique_name("txn"));
+    config.registry.url = super::schema_registry_url();
+    config.topics.prefix = super::unique_name("pipe");
+    config.topics.partitions = 2;
+    // the first poll reaches back one lookback, like every later one
+    config.reports.work_sessions.start = Some(t0() - Duration::days(1));
+    config.reports.work_sessions.lookback_minutes = 24 * 60;
+    // date reports re-pull a horizon of two days, so the first poll does too
+    config.reports.contacts.start = Some(t0().date_naive() - Duration::days(2));
+    config.reports.contacts.horizon_days = 2;
+    config.reports.agent_summary.start = Some(t0().date_naive() - Duration::days(2));
+    config.reports.agent_summary.horizon_days = 2;
+    config.pipeline.retry_backoff_ms = 20;
+    config.observe.listen = String::new();
+    config.validate().expect("a valid test config");
+    let (stop, _) = watch::channel(false);
+    World {
+        clock,
+        sim,
+        server,
+        config,
+        stop,
+    }
+}
+
+impl World {
+    /// Connects a pipeline on the world's clock.
+    pub async fn pipeline(&self) -> Pipeline {
+        Pipeline::connect(
+            self.config.clone(),
+            Arc::new(self.clock.clone()),
+            self.stop.subscribe(),
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .expect("pipeline connects")
+    }
+
+    /// The request whose truth covers everything polled since [`t0`].
+    pub fn truth_request(&self, report: Report) -> ReportRequest {
+        use gladly_kafka::clock::Clock;
+        let now = self.clock.now();
+        match report {
+            Report::WorkSessions => ReportRequest::WorkSessions {
+                start: self.config.reports.work_sessions.start.expect("set"),
+                end: gladly_kafka::pipeline::window::floor_minute(now),
+            },
+            r => {
+                let s = self.config.date_settings(r);
+                ReportRequest::MetricSet {
+                    metric_set: s.metric_set(r),
+                    start: s.start.expect("set"),
+                    end: now.date_naive(),
+                    timezone: s.timezone.clone(),
+                    aggregation_level: s.aggregation_level(r),
+                }
+            }
+        }
+    }
+
+    /// Asserts that the report's topic, upserted by key, equals the simulator's truth (minus
+    /// rows the bad-cell fault made unconvertible). Returns the number of live keys.
+    pub async fn assert_converged(&self, report: Report) -> usize {
+        let topic = self.config.topics.report_topic(report);
+        let registry = RegistryClient::new(&self.config.registry).unwrap();
+        let ids = registry.register_report(&topic, report).await.unwrap();
+        let (_, rows) = self.sim.truth(&self.truth_request(report));
+        let bad: BTreeSet<String> = self.sim.bad_rows().keys;
+        let settings = ConvertSettings {
+            timezone: self.config.report_timezone(report),
+            aggregation_level: self.config.reports.agent_summary.aggregation_level(report),
+        };
+        let converter = Converter::new(report, settings, ids);
+        let meta = WindowMeta {
+            window_start: t0(),
+            window_end: t0(),
+            fetched_at: t0(),
+        };
+        let mut wc = converter.window(meta);
+        let mut out = Vec::new();
+        for row in &rows {
+            let key = match report {
+                Report::WorkSessions => format!(
+                    "work_sessions:{}/{}",
+                    row.get("contact_session_id").unwrap_or(""),
+                    row.get("agent_id").unwrap_or("")
+                ),
+                Report::Contacts => format!("contacts:{}", row.get("Contact ID").unwrap_or("")),
+                Report::AgentSummary => format!(
+                    "agent_summary:{}/{}",
+                    row.get("Agent ID").unwrap_or(""),
+                    row.get("Bucket Beginning").unwrap_or("")
+                ),
+            };
+            if !bad.contains(&key) {
+                wc.push(row, &mut out);
+            }
+        }
+        wc.finish(&mut out);
+        let mut truth: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for o in out {
+            match o {
+                Output::Record(r) => {
+                    truth.insert(r.key, r.value);
+                }
+                Output::DeadLetter(d) => panic!("truth row did not convert: {d:?}"),
+            }
+        }
+        let truth: BTreeMap<Vec<u8>, serde_json::Value> = truth
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, comparable(report, &v))))
+            .collect();
+
+        let t = topic.clone();
+        let records = tokio::task::spawn_blocking(move || super::kafka::read_all(&t))
+            .await
+            .unwrap();
+        let mut state: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for r in records {
+            state.insert(r.key.expect("keyed"), r.value);
+        }
+        let state: BTreeMap<Vec<u8>, serde_json::Value> = state
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, comparable(report, &v))))
+            .collect();
+
+        let missing: Vec<_> = truth
+            .keys()
+            .filter(|k| !state.contains_key(*k))
+            .take(3)
+            .collect();
+        let extra: Vec<_> = state
+            .keys()
+            .filter(|k| !truth.contains_key(*k))
+            .take(3)
+            .collect();
+        let differing: Vec<_> = truth
+            .iter()
+            .filter(|(k, v)| state.get(*k).is_some_and(|s| s != *v))
+            .take(2)
+            .map(|(k, v)| (v.clone(), state[k].clone()))
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty() && differing.is_empty(),
+            "{report}: topic != truth ({} truth keys, {} topic keys)\nmissing: {missing:?}\nextra: {extra:?}\ndiffering (truth, topic): {differing:#?}",
+            truth.len(),
+            state.len()
+        );
+        assert!(!truth.is_empty(), "{report}: the truth is not empty");
+        truth.len()
+    }
+}
+
+/// A value decoded with apache-avro against the schema file, without the fetch metadata.
+pub fn comparable(report: Report, bytes: &[u8]) -> serde_json::Value {
+    let schema = apache_avro::Schema::parse_str(records::schemas::value_schema(report)).unwrap();
+    assert_eq!(bytes[0], 0, "Confluent magic byte");
+    let value = apache_avro::from_avro_datum(&schema, &mut &bytes[5..], None).expect("decodes");
+    let mut json: serde_json::Value = value.try_into().expect("as JSON");
+    if let Some(o) = json.as_object_mut() {
+        for k in ["fetched_at", "window_start", "window_end"] {
+            o.remove(k);
+        }
+    }
+    json
+}
+
+/// A date helper.
+pub fn day(d: DateTime<Utc>) -> NaiveDate {
+    d.date_naive()
+}
