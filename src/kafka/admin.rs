@@ -141,7 +141,11 @@ pub async fn ensure_topics(
     }
     // topics created just now have the policy we gave them (and a describe right after the
     // create may not see their configs yet): check the ones that were already there
-    let existing: Vec<TopicSpec> = specs.iter().filter(|s| !created.contains(&s.name)).cloned().collect();
+    let existing: Vec<TopicSpec> = specs
+        .iter()
+        .filter(|s| !created.contains(&s.name))
+        .cloned()
+        .collect();
     if existing.is_empty() {
         return Ok(());
     }
