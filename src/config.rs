@@ -689,6 +689,42 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_documents_a_valid_config() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let c: Config = load_from(
+            Some(&path),
+            env(&[("GLADLY_KAFKA__GLADLY__TOKEN", "t0ken")]),
+        )
+        .expect("config/example.toml parses");
+        c.validate().expect("config/example.toml is valid");
+        assert_eq!(c.reports.work_sessions.lookback_minutes, 120);
+        assert_eq!(c.pipeline.row_cap, 100_000);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for section in [
+            "[gladly]",
+            "[kafka]",
+            "[kafka.properties]",
+            "[registry]",
+            "[topics]",
+            "[reports.work_sessions]",
+            "[reports.contacts]",
+            "[reports.agent_summary]",
+            "[pipeline]",
+            "[observe]",
+        ] {
+            assert!(text.contains(section), "example lacks {section}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_value_in_the_whole_config_names_the_key() {
+        let err = load_from::<Config>(None, env(&[("GLADLY_KAFKA__KAFKA__DELIVERY", "twice")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kafka.delivery"), "{err}");
+    }
+
+    #[test]
     fn syntax_error_names_the_file() {
         let f = file("[reports\n");
         let err = load_from::<Probe>(Some(f.path()), env(&[]))
