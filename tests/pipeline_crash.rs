@@ -1,0 +1,256 @@
+//! Crash safety and fencing with the real binary and the real broker: a backfill killed with
+//! SIGKILL at random moments (mid-transaction included) and restarted still ends equal to the
+//! truth, skips no window, and never shows a read_committed consumer a key twice within one
+//! window's transaction. Two instances with one config: the newer publishes, the older stops
+//! with a message saying it was fenced.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use gladly_kafka::pipeline::checkpoint::Scope;
+use gladly_kafka::pipeline::runner::PipelineError;
+use gladly_kafka::report::Report;
+use rand::Rng;
+
+use common::pipeline::{t0, world, World};
+
+/// The world's config as a TOML file the binary can read (the token comes from the env).
+fn config_file(w: &World) -> tempfile::NamedTempFile {
+    let c = &w.config;
+    let text = format!(
+        r#"
+[gladly]
+host = "{host}"
+email = "{email}"
+requests_per_minute = 60000
+initial_backoff_ms = 20
+max_backoff_secs = 1
+read_timeout_secs = 10
+
+[kafka]
+bootstrap_servers = "{bootstrap}"
+transactional_id_prefix = "{txn}"
+transaction_timeout_secs = 60
+
+[registry]
+url = "{registry}"
+
+[topics]
+prefix = "{prefix}"
+partitions = 2
+
+[reports.work_sessions]
+max_window_minutes = 60
+
+[pipeline]
+retry_backoff_ms = 20
+
+[observe]
+listen = ""
+"#,
+        host = c.gladly.host,
+        email = c.gladly.email,
+        bootstrap = c.kafka.bootstrap_servers,
+        txn = c.kafka.transactional_id_prefix.as_deref().unwrap(),
+        registry = c.registry.url,
+        prefix = c.topics.prefix,
+    );
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f
+}
+
+fn backfill_command(w: &World, config: &std::path::Path, from: &str, to: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gladly-kafka"));
+    cmd.arg("--config")
+        .arg(config)
+        .args([
+            "backfill",
+            "--report",
+            "work_sessions",
+            "--from",
+            from,
+            "--to",
+            to,
+        ])
+        .env("GLADLY_KAFKA__GLADLY__TOKEN", w.sim.config().token.clone())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
+    let w = world(30.0).await;
+    // the simulator's clock stands two days after the backfilled range: everything has ended
+    w.clock.set(t0() + Span::days(4));
+    let config = config_file(&w);
+    let (from, to) = ("2024-03-11", "2024-03-12");
+    let mut rng = rand::thread_rng();
+    let mut killed_mid_run = 0;
+    for _ in 0..20 {
+        let mut child = backfill_command(&w, config.path(), from, to)
+            .spawn()
+            .expect("the binary runs");
+        let after = Duration::from_millis(rng.gen_range(300..2500));
+        tokio::time::sleep(after).await;
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    assert!(
+        killed_mid_run >= 10,
+        "most runs were killed while working ({killed_mid_run}/20)"
+    );
+    let status = tokio::task::spawn_blocking({
+        let mut cmd = backfill_command(&w, config.path(), from, to);
+        move || cmd.status().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "the last run completes the backfill");
+
+    // equal to the truth of the whole range (end inclusive: the day after `to` at 00:00)
+    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let records = {
+        let t = topic.clone();
+        tokio::task::spawn_blocking(move || common::kafka::read_all(&t))
+            .await
+            .unwrap()
+    };
+    let truth_end = t0() + Span::days(2);
+    let live = converged_against(&w, &records, t0(), truth_end).await;
+    assert!(live > 100, "{live} keys");
+
+    // no key twice within one window's transaction
+    let mut per_txn: BTreeMap<(Vec<u8>, Vec<u8>, Vec<u8>), HashSet<Vec<u8>>> = BTreeMap::new();
+    for r in &records {
+        let h = |name: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let txn = (
+            h("gladly.run_id"),
+            h("gladly.window.start"),
+            h("gladly.fetched_at"),
+        );
+        let fresh = per_txn
+            .entry(txn)
+            .or_default()
+            .insert(r.key.clone().unwrap());
+        assert!(fresh, "a key appears twice in one window's transaction");
+    }
+
+    // no window skipped: the backfill checkpoint says complete at the range's end
+    let cps = gladly_kafka::pipeline::checkpoint::read_checkpoints(
+        &w.config.kafka,
+        &w.config.topics.checkpoint_topic(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let key = gladly_kafka::pipeline::checkpoint::checkpoint_key(
+        Report::WorkSessions,
+        &Scope::Backfill {
+            from: from.into(),
+            to: to.into(),
+        },
+    );
+    let cp = cps.get(&key).expect("the backfill checkpoint");
+    assert!(cp.complete, "{cp:?}");
+    assert_eq!(
+        cp.position,
+        gladly_kafka::pipeline::window::Position::Instant(truth_end)
+    );
+}
+
+/// Compares the read records (last value per key) with the truth of `[start, end]`.
+async fn converged_against(
+    w: &World,
+    records: &[common::kafka::ReadRecord],
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    use gladly_kafka::records::{ConvertSettings, Converter, Output, WindowMeta};
+    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let registry = gladly_kafka::kafka::registry::RegistryClient::new(&w.config.registry).unwrap();
+    let ids = registry
+        .register_report(&topic, Report::WorkSessions)
+        .await
+        .unwrap();
+    let (_, rows) = w
+        .sim
+        .truth(&gladly_kafka::gladly::ReportRequest::WorkSessions { start, end });
+    let converter = Converter::new(Report::WorkSessions, ConvertSettings::default(), ids);
+    let mut wc = converter.window(WindowMeta {
+        window_start: start,
+        window_end: end,
+        fetched_at: end,
+    });
+    let mut out = Vec::new();
+    for r in &rows {
+        wc.push(r, &mut out);
+    }
+    wc.finish(&mut out);
+    let mut truth = BTreeMap::new();
+    for o in out {
+        if let Output::Record(r) = o {
+            truth.insert(r.key, r.value);
+        }
+    }
+    let truth: BTreeMap<Vec<u8>, serde_json::Value> = truth
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, common::pipeline::comparable(Report::WorkSessions, &v))))
+        .collect();
+    let mut state = BTreeMap::new();
+    for r in records {
+        state.insert(r.key.clone().unwrap(), r.value.clone());
+    }
+    let state: BTreeMap<Vec<u8>, serde_json::Value> = state
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, common::pipeline::comparable(Report::WorkSessions, &v))))
+        .collect();
+    assert_eq!(truth.len(), state.len(), "as many live keys as the truth");
+    assert!(truth == state, "the topic equals the truth");
+    truth.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_fences_the_first_which_stops_with_a_clear_message() {
+    let w = world(10.0).await;
+    w.clock.set(t0() + Span::hours(6));
+    let first = w.pipeline().await;
+    let second = w.pipeline().await;
+    let mut old = first.open(Report::WorkSessions, Scope::Run).await.unwrap();
+    first
+        .poll(&mut old)
+        .await
+        .expect("the first instance publishes");
+    let mut new = second.open(Report::WorkSessions, Scope::Run).await.unwrap();
+    w.clock.advance(Span::hours(1));
+    let err = first
+        .poll(&mut old)
+        .await
+        .expect_err("the older instance is fenced");
+    assert!(matches!(err, PipelineError::Fenced { .. }), "{err:?}");
+    assert!(err.is_fatal(), "a fenced instance stops");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("another instance") && msg.contains("transactional id"),
+        "{msg}"
+    );
+    let s = second
+        .poll(&mut new)
+        .await
+        .expect("the newer instance keeps publishing");
+    assert!(s.windows > 0);
+}
