@@ -56,28 +56,8 @@ fn rows(header: &[&str], cells: impl Iterator<Item = Vec<String>>) -> Vec<Row> {
 /// Work-session rows: contacts with 1–3 agents, three in four ended (final rows with ids,
 /// handle times), the rest open (provisional rows); one unknown column.
 fn work_sessions() -> Vec<Row> {
-    let header = [
-        "id",
-        "contact_session_id",
-        "contact_session_created_at",
-        "customer_id",
-        "conversation_id",
-        "inbox_id",
-        "channel",
-        "direction",
-        "agent_accepted_at",
-        "contact_session_routed_at",
-        "agent_id",
-        "sla_fulfilled_at",
-        "contact_session_ended_at",
-        "status",
-        "within_sla",
-        "work_session_handle_time_sec",
-        "work_session_after_contact_time_sec",
-        "work_session_unknown_time_sec",
-        "accepted_inbox_id",
-        "new_column",
-    ];
+    let mut header = gladly_kafka::report::WORK_SESSION_COLUMNS.to_vec();
+    header.push("new_column");
     let mut out = Vec::with_capacity(ROWS);
     let mut c = 0;
     while out.len() < ROWS {

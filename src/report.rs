@@ -60,6 +60,29 @@ impl FromStr for Report {
     }
 }
 
+/// The work-session report's 19 columns, in the order Gladly documents them (V2 endpoint).
+pub const WORK_SESSION_COLUMNS: [&str; 19] = [
+    "id",
+    "contact_session_id",
+    "contact_session_created_at",
+    "customer_id",
+    "conversation_id",
+    "inbox_id",
+    "channel",
+    "direction",
+    "agent_accepted_at",
+    "contact_session_routed_at",
+    "agent_id",
+    "sla_fulfilled_at",
+    "contact_session_ended_at",
+    "status",
+    "within_sla",
+    "work_session_handle_time_sec",
+    "work_session_after_contact_time_sec",
+    "work_session_unknown_time_sec",
+    "accepted_inbox_id",
+];
+
 /// A CSV header: column names in response order, with a name → position index.
 ///
 /// A leading UTF-8 BOM and surrounding whitespace are stripped from names, so `\u{feff}id`

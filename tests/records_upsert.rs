@@ -103,27 +103,7 @@ fn opt(v: &Value) -> Option<String> {
 
 // --- the work-session model ----------------------------------------------------------------
 
-const WS_COLUMNS: [&str; 19] = [
-    "id",
-    "contact_session_id",
-    "contact_session_created_at",
-    "customer_id",
-    "conversation_id",
-    "inbox_id",
-    "channel",
-    "direction",
-    "agent_accepted_at",
-    "contact_session_routed_at",
-    "agent_id",
-    "sla_fulfilled_at",
-    "contact_session_ended_at",
-    "status",
-    "within_sla",
-    "work_session_handle_time_sec",
-    "work_session_after_contact_time_sec",
-    "work_session_unknown_time_sec",
-    "accepted_inbox_id",
-];
+const WS_COLUMNS: [&str; 19] = gladly_kafka::report::WORK_SESSION_COLUMNS;
 
 #[derive(Debug, Clone)]
 struct Contact {

@@ -108,27 +108,7 @@ fn key_of(report: Report, rec: &Record) -> Vec<Value> {
         .collect()
 }
 
-const WS_HEADER: [&str; 19] = [
-    "id",
-    "contact_session_id",
-    "contact_session_created_at",
-    "customer_id",
-    "conversation_id",
-    "inbox_id",
-    "channel",
-    "direction",
-    "agent_accepted_at",
-    "contact_session_routed_at",
-    "agent_id",
-    "sla_fulfilled_at",
-    "contact_session_ended_at",
-    "status",
-    "within_sla",
-    "work_session_handle_time_sec",
-    "work_session_after_contact_time_sec",
-    "work_session_unknown_time_sec",
-    "accepted_inbox_id",
-];
+const WS_HEADER: [&str; 19] = crate::report::WORK_SESSION_COLUMNS;
 
 /// A complete final work-session row; `edit` overrides cells by column name.
 fn ws_row(edit: &[(&str, &str)]) -> Row {

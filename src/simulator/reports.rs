@@ -9,27 +9,7 @@ use chrono_tz::Tz;
 use super::model::{push_ts, Contact, Kind, Model, MINUTE_MS};
 
 /// Work-session columns, in Gladly's documented order.
-pub const WORK_SESSION_COLUMNS: [&str; 19] = [
-    "id",
-    "contact_session_id",
-    "contact_session_created_at",
-    "customer_id",
-    "conversation_id",
-    "inbox_id",
-    "channel",
-    "direction",
-    "agent_accepted_at",
-    "contact_session_routed_at",
-    "agent_id",
-    "sla_fulfilled_at",
-    "contact_session_ended_at",
-    "status",
-    "within_sla",
-    "work_session_handle_time_sec",
-    "work_session_after_contact_time_sec",
-    "work_session_unknown_time_sec",
-    "accepted_inbox_id",
-];
+pub use crate::report::WORK_SESSION_COLUMNS;
 
 /// Contact Export columns: the documented ones, then plausible further ones.
 pub const CONTACT_EXPORT_COLUMNS: [&str; 18] = [
