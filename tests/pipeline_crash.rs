@@ -130,7 +130,9 @@ async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
     assert!(live > 100, "{live} keys");
 
     // no key twice within one window's transaction
-    let mut per_txn: BTreeMap<(Vec<u8>, Vec<u8>, Vec<u8>), HashSet<Vec<u8>>> = BTreeMap::new();
+    // (run id, window start, fetch time) name one window's transaction
+    type Txn = (Vec<u8>, Vec<u8>, Vec<u8>);
+    let mut per_txn: BTreeMap<Txn, HashSet<Vec<u8>>> = BTreeMap::new();
     for r in &records {
         let h = |name: &str| {
             r.headers
