@@ -97,6 +97,22 @@ pub enum CheckpointError {
     },
 }
 
+/// Consumer context that does not log reaching the end of a partition as an error (the reader
+/// asks for exactly that).
+pub struct QuietEof;
+
+impl rdkafka::ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF);
+        if !eof {
+            tracing::warn!(target: "librdkafka", error = %error, "{reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietEof {}
+
 /// Reads the whole checkpoint topic (`read_committed`) and returns the latest value per key.
 /// Blocking. Unreadable values are logged and skipped; tombstones remove a key.
 pub fn read_checkpoints(
@@ -108,12 +124,12 @@ pub fn read_checkpoints(
         topic: topic.to_string(),
         source,
     };
-    let consumer: BaseConsumer = client_config(kafka)
+    let consumer: BaseConsumer<QuietEof> = client_config(kafka)
         .set("group.id", "gladly-kafka-checkpoint-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
-        .create()
+        .create_with_context(QuietEof)
         .map_err(err)?;
     let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
     let partitions: Vec<i32> = md

@@ -543,7 +543,9 @@ impl Pipeline {
                 topic: &ckpt_topic,
                 key: Some(key.as_bytes()),
                 value: Some(&value),
-                timestamp_ms: fetched_at.timestamp_millis(),
+                // wall-clock time: brokers refuse timestamps far in the future
+                // (log.message.timestamp.after.max.ms), whatever clock the pipeline runs on
+                timestamp_ms: Utc::now().timestamp_millis(),
                 headers: &window_headers,
             })
         });
@@ -780,7 +782,7 @@ impl Pipeline {
                 topic: &topic,
                 key: Some(key.as_bytes()),
                 value: Some(&value),
-                timestamp_ms: c.updated_at.timestamp_millis(),
+                timestamp_ms: Utc::now().timestamp_millis(),
                 headers: &h,
             })
         })
