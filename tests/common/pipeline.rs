@@ -33,15 +33,24 @@ pub struct World {
 
 /// A simulated contact center from two days before [`t0`], with limits off.
 pub async fn world(contacts_per_hour: f64) -> World {
+    world_with(contacts_per_hour, None).await
+}
+
+/// Like [`world`]; with `minute`, the simulator enforces Gladly's report limits (10 per
+/// minute, 2 concurrent) with a "minute" that lasts `minute` of real time.
+pub async fn world_with(contacts_per_hour: f64, minute: Option<std::time::Duration>) -> World {
     let clock = ManualClock::new(t0());
-    let sim_cfg = SimConfig {
+    let base = SimConfig {
         seed: 7,
         origin: t0() - Duration::days(2),
         contacts_per_hour,
         agents: 12,
         ..SimConfig::default()
-    }
-    .without_limits();
+    };
+    let sim_cfg = match minute {
+        Some(m) => base.with_scaled_limits(m),
+        None => base.without_limits(),
+    };
     let sim = Simulator::new(sim_cfg.clone(), Arc::new(clock.clone()));
     let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut config = Config::default();

@@ -1,0 +1,53 @@
+//! Gladly's report limit is shared by the whole organization, so a healthy run must never see
+//! a 429 and must not waste requests. With the simulator enforcing the real limit (10 per
+//! minute, 2 concurrent; a "minute" scaled to one real second) and the client paced at its
+//! default budget (8 per minute, one in flight, scaled alike), a 30-day backfill of work
+//! sessions and contact export issues at most 1.1× the minimum number of requests and gets no
+//! 429.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use gladly_kafka::pipeline::runner::BackfillBound;
+use gladly_kafka::pipeline::service;
+use gladly_kafka::report::Report;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_30_day_backfill_gets_no_429_and_wastes_no_requests() {
+    let minute = Duration::from_secs(1);
+    let mut w = common::pipeline::world_with(2.0, Some(minute)).await;
+    // the client's default budget, in the scaled minute: 8 per "minute", one in flight
+    w.config.gladly.requests_per_minute = 8 * 60;
+    w.config.gladly.max_concurrent_reports = 1;
+    w.clock.set(common::pipeline::t0() + Span::days(31));
+    let p = w.pipeline().await;
+    let from = BackfillBound::parse("2024-03-11").unwrap();
+    let to = BackfillBound::parse("2024-04-09").unwrap(); // 30 days
+    let ws = service::backfill(&p, Report::WorkSessions, from, to)
+        .await
+        .expect("work sessions");
+    let contacts = service::backfill(&p, Report::Contacts, from, to)
+        .await
+        .expect("contacts");
+    // minimum: one request per window: 30 days of 6-hour work-session windows, one per day of contacts
+    let minimum = 30 * 24 / 6 + 30;
+    assert_eq!(
+        ws.windows + contacts.windows,
+        minimum as u64,
+        "windows planned"
+    );
+    let stats = w.sim.stats();
+    assert_eq!(stats.rate_limited, 0, "no 429: {stats:?}");
+    let requests = stats.report_requests();
+    assert!(
+        requests as f64 <= 1.1 * minimum as f64,
+        "{requests} requests for a minimum of {minimum}"
+    );
+    assert!(stats.max_concurrency <= 1, "one report request in flight");
+    eprintln!(
+        "30-day backfill: {requests} report requests (minimum {minimum}), {} 429s",
+        stats.rate_limited
+    );
+}
