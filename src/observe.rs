@@ -242,13 +242,7 @@ impl Metrics {
             &l,
             took.as_secs_f64(),
         );
-        let at = match position {
-            crate::pipeline::window::Position::Instant(t) => t,
-            crate::pipeline::window::Position::Date(d) => (d + chrono::Duration::days(1))
-                .and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc(),
-        };
+        let at = position.covered_until();
         self.gauge(
             "gladly_kafka_checkpoint_timestamp_seconds",
             &l,

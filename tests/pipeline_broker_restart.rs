@@ -29,6 +29,7 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
     let mut w = common::pipeline::world(20.0).await;
     w.config.pipeline.window_attempts = 3;
     let p = w.pipeline().await;
+    let metrics = p.metrics();
     let clock = w.clock.clone();
     let poller = tokio::spawn(async move {
         let mut failed_cycles = 0;
@@ -50,7 +51,11 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
         }
         failed_cycles
     });
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // stop the broker once the pipeline is publishing
+    common::eventually_async(Duration::from_secs(60), "a first published window", || {
+        (metrics.counter_value("gladly_kafka_windows_total", &[]) > 0.0).then_some(())
+    })
+    .await;
     tokio::task::spawn_blocking(|| stack("stop-broker"))
         .await
         .unwrap();

@@ -6,7 +6,6 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::types::RDKafkaErrorCode as Code;
 
 use super::config::{KafkaSettings, TopicSettings};
 use super::producer::client_config;
@@ -130,7 +129,7 @@ pub async fn ensure_topics(
                 tracing::info!(topic = %name, "created topic");
                 created.insert(name);
             }
-            Err((_, Code::TopicAlreadyExists)) => {}
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
                 return Err(TopicError::Admin {
                     topic,

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::gladly::{self, ReportRequest};
-use crate::kafka::admin::topic_specs;
+use crate::kafka::admin::{check_policies, topic_specs};
 use crate::kafka::producer::client_config;
 use crate::kafka::registry::RegistryClient;
 
@@ -135,38 +135,15 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
         let (present, missing): (Vec<_>, Vec<_>) = specs
             .iter()
             .partition(|s| existing.contains(s.name.as_str()));
-        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(15)));
-        let resources: Vec<ResourceSpecifier<'_>> = present
-            .iter()
-            .map(|s| ResourceSpecifier::Topic(&s.name))
-            .collect();
-        let mut problems = Vec::new();
-        if !resources.is_empty() {
-            match admin.describe_configs(resources.iter(), &opts).await {
-                Err(e) => problems.push(format!("cannot describe topic configs: {e}")),
-                Ok(results) => {
-                    for (spec, res) in present.iter().zip(results) {
-                        match res {
-                            Err(code) => problems.push(format!("{}: {code}", spec.name)),
-                            Ok(r) => {
-                                let policy = r
-                                    .get("cleanup.policy")
-                                    .and_then(|e| e.value.clone())
-                                    .unwrap_or_default();
-                                if spec.compact && !policy.split(',').any(|p| p.trim() == "compact")
-                                {
-                                    problems.push(format!(
-                                        "{} has cleanup.policy={policy}, needs compact (fix the topic or change {})",
-                                        spec.name, spec.setting
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if problems.is_empty() {
+        let present: Vec<_> = present.into_iter().cloned().collect();
+        let checked = if present.is_empty() {
+            Ok(())
+        } else {
+            check_policies(&admin, &present).await
+        };
+        if let Err(e) = checked {
+            line(false, "topics", e.to_string());
+        } else {
             let missing: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();
             line(
                 true,
@@ -177,8 +154,6 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
                     format!("configs fine; will be created: {}", missing.join(", "))
                 },
             );
-        } else {
-            line(false, "topics", problems.join("; "));
         }
     }
     ok

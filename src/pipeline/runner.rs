@@ -167,6 +167,8 @@ enum Attempt {
 enum Failure {
     Gladly(GladlyError),
     Sink(SinkError),
+    /// The producer could not be recreated (broker unreachable): retried like a sink error.
+    Producer(String),
     Shutdown,
 }
 
@@ -425,6 +427,7 @@ impl Pipeline {
                         let msg = match &f {
                             Failure::Gladly(e) => e.to_string(),
                             Failure::Sink(e) => e.to_string(),
+                            Failure::Producer(e) => e.clone(),
                             Failure::Shutdown => unreachable!("handled above"),
                         };
                         total.retries += 1;
@@ -474,10 +477,7 @@ impl Pipeline {
                 .await
                 .map_err(|e| match e {
                     PipelineError::Fenced { source, .. } => Failure::Sink(source),
-                    other => Failure::Sink(SinkError::Undelivered {
-                        failed: 0,
-                        first: other.to_string(),
-                    }),
+                    other => Failure::Producer(other.to_string()),
                 })?;
             job.publisher = Some(p);
         }
@@ -821,10 +821,9 @@ impl BackfillBound {
 
     fn end_instant(self) -> DateTime<Utc> {
         match self {
-            BackfillBound::Date(d) => (d + chrono::Duration::days(1))
-                .and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc(),
+            BackfillBound::Date(d) => {
+                BackfillBound::Date(d + chrono::Duration::days(1)).start_instant()
+            }
             BackfillBound::Instant(t) => t,
         }
     }

@@ -177,13 +177,7 @@ pub fn status(config: &Config, now: DateTime<Utc>) -> Result<Vec<StatusLine>, Pi
     Ok(all
         .into_iter()
         .map(|(key, checkpoint)| {
-            let at = match checkpoint.position {
-                Position::Instant(t) => t,
-                Position::Date(d) => (d + chrono::Duration::days(1))
-                    .and_hms_opt(0, 0, 0)
-                    .expect("midnight")
-                    .and_utc(),
-            };
+            let at = checkpoint.position.covered_until();
             StatusLine {
                 key,
                 lag: (now - at).max(chrono::Duration::zero()),

@@ -156,6 +156,20 @@ pub enum Position {
     Date(NaiveDate),
 }
 
+impl Position {
+    /// The instant up to which rows are covered: the instant itself, or the midnight (UTC)
+    /// after the day.
+    pub fn covered_until(self) -> DateTime<Utc> {
+        match self {
+            Position::Instant(t) => t,
+            Position::Date(d) => (d + Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc(),
+        }
+    }
+}
+
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

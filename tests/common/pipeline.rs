@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use gladly_kafka::clock::ManualClock;
 use gladly_kafka::config::Config;
 use gladly_kafka::gladly::{ReportRequest, Secret};
@@ -228,9 +228,4 @@ pub fn comparable(report: Report, bytes: &[u8]) -> serde_json::Value {
         }
     }
     json
-}
-
-/// A date helper.
-pub fn day(d: DateTime<Utc>) -> NaiveDate {
-    d.date_naive()
 }
