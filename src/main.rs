@@ -128,6 +128,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
     observe::init_logging(cli.log_format.unwrap_or(config.observe.log_format));
+    // secrets print as *** (their Debug impls redact them)
+    tracing::debug!(?config, "configuration");
     let (stop_tx, stop_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::default());
 

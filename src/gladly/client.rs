@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
@@ -16,6 +16,7 @@ use super::pacer::Pacer;
 use super::retry::{parse_retry_after, Backoff};
 use super::settings::{GladlySettings, Secret};
 use super::ReportRequest;
+use crate::observe::{Histogram, REQUEST_BUCKETS};
 
 /// How many recent retries [`ClientStats::recent_retries`] keeps.
 const RECENT_RETRIES: usize = 64;
@@ -57,6 +58,7 @@ pub struct ClientStats {
     /// Milliseconds spent waiting before retries.
     pub retry_wait_ms: AtomicU64,
     responses: Mutex<BTreeMap<u16, u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
     recent: Mutex<VecDeque<RetryEvent>>,
 }
 
@@ -64,6 +66,12 @@ impl ClientStats {
     /// Responses received, by HTTP status.
     pub fn responses(&self) -> BTreeMap<u16, u64> {
         self.responses.lock().expect("stats lock").clone()
+    }
+
+    /// Time from sending a request until its response headers arrived (Gladly generates a
+    /// report before it answers), by request (`work-session-events` or the metric set).
+    pub fn latency(&self) -> BTreeMap<String, Histogram> {
+        self.latency.lock().expect("stats lock").clone()
     }
 
     /// The most recent retries, oldest first.
@@ -88,6 +96,15 @@ impl ClientStats {
         } else if status.is_server_error() {
             self.server_errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn observe_latency(&self, what: &str, took: Duration) {
+        self.latency
+            .lock()
+            .expect("stats lock")
+            .entry(what.to_string())
+            .or_insert_with(|| Histogram::new(REQUEST_BUCKETS))
+            .observe(took.as_secs_f64());
     }
 
     fn record_retry(&self, event: RetryEvent) {
@@ -227,6 +244,7 @@ impl Client {
     ) -> Result<RowStream, GladlyError> {
         let inner = &self.inner;
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let sent = inner
             .http
             .post(url)
@@ -247,6 +265,7 @@ impl Client {
         };
         let status = resp.status();
         inner.stats.count_response(status);
+        inner.stats.observe_latency(what, started.elapsed());
         if status.is_success() {
             let body_url = url.to_string();
             let chunks = resp

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
 use super::window::{
@@ -182,6 +183,7 @@ impl Pipeline {
     ) -> Result<Pipeline, PipelineError> {
         let gladly = gladly::Client::new(&config.gladly)
             .map_err(|e| PipelineError::Setup(format!("Gladly client: {e}")))?;
+        metrics.attach(clock.clone(), gladly.stats());
         let registry = RegistryClient::new(&config.registry)
             .map_err(|e| PipelineError::Setup(format!("schema registry: {e}")))?;
         let reports = config.enabled_reports();
@@ -254,6 +256,9 @@ impl Pipeline {
         let position = checkpoints
             .get(&checkpoint_key(report, &scope))
             .map(|c| c.position);
+        if let (Scope::Run, Some(p)) = (&scope, position) {
+            self.inner.metrics.checkpoint_moved(report, p);
+        }
         let settings = ConvertSettings {
             timezone: cfg.report_timezone(report),
             aggregation_level: cfg.reports.agent_summary.aggregation_level(report),
@@ -381,6 +386,9 @@ impl Pipeline {
                         total.add(&s);
                         if let Some(p) = progress.as_deref_mut() {
                             p.window_done(s.rows);
+                            self.inner
+                                .metrics
+                                .backfill_progress(job.report, p.done(), p.planned());
                         }
                         done = true;
                         break;
@@ -396,6 +404,11 @@ impl Pipeline {
                                 queue.push_front(a);
                                 if let Some(p) = progress.as_deref_mut() {
                                     p.add_windows(1);
+                                    self.inner.metrics.backfill_progress(
+                                        job.report,
+                                        p.done(),
+                                        p.planned(),
+                                    );
                                 }
                             }
                             None => {
@@ -469,7 +482,23 @@ impl Pipeline {
         }
     }
 
+    /// One attempt at a window, inside a `window` span (report, window, rows, duration_secs).
     async fn try_window(&self, job: &mut ReportJob, window: Window) -> Result<Attempt, Failure> {
+        let span = tracing::info_span!(
+            "window",
+            report = %job.report,
+            window = %window,
+            rows = tracing::field::Empty,
+            duration_secs = tracing::field::Empty,
+        );
+        self.try_window_in_span(job, window).instrument(span).await
+    }
+
+    async fn try_window_in_span(
+        &self,
+        job: &mut ReportJob,
+        window: Window,
+    ) -> Result<Attempt, Failure> {
         let inner = &self.inner;
         let cfg = &inner.config;
         if job.publisher.is_none() {
@@ -508,6 +537,8 @@ impl Pipeline {
         let summary = match outcome {
             Ok((s, capped)) if capped => {
                 let _ = block(|| publisher.abort());
+                inner.metrics.transaction_aborted(job.report);
+                tracing::Span::current().record("rows", s.rows);
                 return Ok(Attempt::Capped(s));
             }
             Ok((s, _)) => s,
@@ -555,21 +586,18 @@ impl Pipeline {
             return Err(Failure::Sink(e));
         }
         job.position = Some(new_position);
-        inner.metrics.window_published(
-            job.report,
-            &summary,
-            started.elapsed(),
-            new_position,
-            inner.clock.now(),
-        );
+        let took = started.elapsed();
+        inner.metrics.window_published(job.report, &summary, took);
+        if job.scope == Scope::Run {
+            inner.metrics.checkpoint_moved(job.report, new_position);
+        }
+        let span = tracing::Span::current();
+        span.record("rows", summary.rows);
+        span.record("duration_secs", took.as_secs_f64());
         tracing::info!(
-            report = %job.report,
-            window = %window,
-            rows = summary.rows,
             records = summary.records,
             tombstones = summary.tombstones,
             dead_letters = summary.dead_letters,
-            secs = started.elapsed().as_secs_f64(),
             "window published"
         );
         Ok(Attempt::Done(Summary {
@@ -788,6 +816,9 @@ impl Pipeline {
         })
         .map_err(|e| sink_failure(report, e))?;
         job.position = Some(position);
+        if job.scope == Scope::Run {
+            self.inner.metrics.checkpoint_moved(report, position);
+        }
         Ok(())
     }
 }
@@ -849,7 +880,10 @@ impl BackfillBound {
 #[derive(Debug)]
 pub struct Progress {
     label: String,
+    /// Windows this run publishes.
     total: u64,
+    /// Windows published by earlier runs (a resumed backfill).
+    done_before: u64,
     done: u64,
     rows: u64,
     started: Instant,
@@ -864,12 +898,29 @@ impl Progress {
         Progress {
             label: label.into(),
             total,
+            done_before: 0,
             done: 0,
             rows: 0,
             started: now,
             last_line: now,
             every,
         }
+    }
+
+    /// Counts `n` windows as published by an earlier run (a resumed backfill).
+    pub fn resumed(mut self, n: u64) -> Self {
+        self.done_before = n;
+        self
+    }
+
+    /// Windows published, earlier runs included.
+    pub fn done(&self) -> u64 {
+        self.done_before + self.done
+    }
+
+    /// Windows in all, earlier runs included (grows when a window is split).
+    pub fn planned(&self) -> u64 {
+        self.done_before + self.total
     }
 
     fn add_windows(&mut self, n: u64) {
@@ -885,14 +936,15 @@ impl Progress {
         }
     }
 
-    /// The progress line: `<label>: 12/720 windows (1.7%), 1234567 rows, 152300 rows/s, ETA 4m12s`.
+    /// The progress line: `<label>: 12/720 windows (1.7%), 1234567 rows, 152300 rows/s, ETA 4m12s`
+    /// (windows count earlier runs of a resumed backfill; rows and rate this run's).
     pub fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = self.rows as f64 / secs;
-        let pct = if self.total == 0 {
+        let pct = if self.planned() == 0 {
             100.0
         } else {
-            self.done as f64 * 100.0 / self.total as f64
+            self.done() as f64 * 100.0 / self.planned() as f64
         };
         let eta = if self.done == 0 {
             "?".to_string()
@@ -902,7 +954,10 @@ impl Progress {
         };
         format!(
             "{}: {}/{} windows ({pct:.1}%), {} rows, {rate:.0} rows/s, ETA {eta}",
-            self.label, self.done, self.total, self.rows
+            self.label,
+            self.done(),
+            self.planned(),
+            self.rows
         )
     }
 
@@ -1029,5 +1084,15 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("rows/s") && line.contains("ETA"), "{line}");
+    }
+
+    #[test]
+    fn a_resumed_backfill_counts_earlier_windows() {
+        let mut p = Progress::new("backfill contacts", 2, Duration::from_secs(3600)).resumed(6);
+        assert_eq!((p.done(), p.planned()), (6, 8));
+        p.window_done(10);
+        p.add_windows(1);
+        assert_eq!((p.done(), p.planned()), (7, 9));
+        assert!(p.line().contains(": 7/9 windows"), "{}", p.line());
     }
 }

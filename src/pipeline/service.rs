@@ -31,6 +31,11 @@ pub async fn once(
             pipeline.poll(&mut job).await
         }
         .await;
+        if !matches!(res, Err(PipelineError::Shutdown)) {
+            pipeline
+                .metrics()
+                .cycle_done(report, res.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        }
         let fatal = res
             .as_ref()
             .err()
@@ -45,18 +50,31 @@ pub async fn once(
 
 /// Polls every enabled report on its cadence until shutdown. Returns `Ok` on shutdown, `Err`
 /// when a report hit an error that retrying cannot fix (fenced, refused credentials).
+///
+/// Each report counts as ready (`/health/ready`) during its first cadence, then while its
+/// last cycle succeeded and no window of the running cycle has failed.
 pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
     let mut tasks = tokio::task::JoinSet::new();
+    for report in pipeline.config().enabled_reports() {
+        pipeline
+            .metrics()
+            .expect_report(report, pipeline.config().cadence(report));
+    }
     for report in pipeline.config().enabled_reports() {
         let p = pipeline.clone();
         let mut stop = shutdown.clone();
         tasks.spawn(async move {
             let cadence = p.config().cadence(report);
+            let metrics = p.metrics();
             let mut job = loop {
                 match p.open(report, Scope::Run).await {
                     Ok(job) => break job,
-                    Err(e) if e.is_fatal() => return Err(e),
+                    Err(e) if e.is_fatal() => {
+                        metrics.cycle_done(report, Err(e.to_string()));
+                        return Err(e);
+                    }
                     Err(e) => {
+                        metrics.cycle_done(report, Err(e.to_string()));
                         tracing::error!(%report, error = %e, "cannot start the report; retrying in 30 s");
                         if wait(&mut stop, Duration::from_secs(30)).await {
                             return Ok(());
@@ -67,16 +85,16 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
             loop {
                 match p.poll(&mut job).await {
                     Ok(s) => {
-                        p.metrics().set_ready(report, true);
+                        metrics.cycle_done(report, Ok(()));
                         tracing::info!(%report, windows = s.windows, rows = s.rows, records = s.records, "cycle done");
                     }
                     Err(PipelineError::Shutdown) => return Ok(()),
                     Err(e) if e.is_fatal() => {
-                        p.metrics().set_ready(report, false);
+                        metrics.cycle_done(report, Err(e.to_string()));
                         return Err(e);
                     }
                     Err(e) => {
-                        p.metrics().set_ready(report, false);
+                        metrics.cycle_done(report, Err(e.to_string()));
                         tracing::error!(%report, error = %e, "cycle failed; the next cycle retries from the checkpoint");
                     }
                 }
@@ -138,13 +156,11 @@ pub async fn backfill(
         format!("backfill {report}"),
         windows.len() as u64,
         Duration::from_secs(5),
-    );
-    let metrics = pipeline.metrics();
-    metrics.gauge(
-        "gladly_kafka_backfill_windows_total",
-        &[("report", report.name())],
-        total as f64,
-    );
+    )
+    .resumed((total - windows.len()) as u64);
+    pipeline
+        .metrics()
+        .backfill_progress(report, progress.done(), progress.planned());
     let summary = pipeline
         .publish_windows(&mut job, windows, Some(&mut progress))
         .await?;
