@@ -347,7 +347,8 @@ impl Metrics {
         sum_matching(&self.snapshot().gauges, name, labels)
     }
 
-    /// A window was published (committed with its checkpoint).
+    /// A window was published (committed with its checkpoint): its rows, records, tombstones
+    /// and dead letters count now, never those of an aborted attempt.
     pub fn window_published(
         &self,
         report: crate::report::Report,
@@ -360,6 +361,13 @@ impl Metrics {
         self.count("gladly_kafka_tombstones_total", &l, s.tombstones as f64);
         self.count("gladly_kafka_windows_total", &l, 1.0);
         self.count("gladly_kafka_transactions_committed_total", &l, 1.0);
+        for (reason, n) in &s.dead_letter_reasons {
+            self.count(
+                "gladly_kafka_dead_letters_total",
+                &[("report", report.name()), ("reason", reason)],
+                *n as f64,
+            );
+        }
         self.observe(
             "gladly_kafka_window_duration_seconds",
             &l,
@@ -409,16 +417,6 @@ impl Metrics {
         self.count(
             "gladly_kafka_transactions_aborted_total",
             &[("report", report.name())],
-            1.0,
-        );
-    }
-
-    /// A row went to the dead-letter topic. The reason label is the reason's first part
-    /// (before `:`), so the label set stays small.
-    pub fn dead_letter(&self, report: crate::report::Report, reason: &str) {
-        self.count(
-            "gladly_kafka_dead_letters_total",
-            &[("report", report.name()), ("reason", &reason_label(reason))],
             1.0,
         );
     }
@@ -888,7 +886,12 @@ mod tests {
         };
         m.window_published(Report::WorkSessions, &s, Duration::from_millis(20));
         m.window_published(Report::WorkSessions, &s, Duration::from_millis(20));
-        m.dead_letter(Report::Contacts, "Queued At: \"soon\" is not a timestamp");
+        let dl = Summary {
+            dead_letter_reasons: [(reason_label("Queued At: \"soon\" is not a timestamp"), 1)]
+                .into(),
+            ..Summary::default()
+        };
+        m.window_published(Report::Contacts, &dl, Duration::ZERO);
         let text = m.render();
         for line in [
             "gladly_kafka_rows_fetched_total{report=\"work_sessions\"} 20",

@@ -102,6 +102,8 @@ pub struct Summary {
     pub tombstones: u64,
     /// Dead letters produced.
     pub dead_letters: u64,
+    /// Dead letters by reason label (see [`crate::observe::reason_label`]).
+    pub dead_letter_reasons: BTreeMap<String, u64>,
     /// Windows split because they reached the row cap.
     pub splits: u64,
     /// Window attempts that failed and were retried.
@@ -115,6 +117,9 @@ impl Summary {
         self.records += o.records;
         self.tombstones += o.tombstones;
         self.dead_letters += o.dead_letters;
+        for (reason, n) in &o.dead_letter_reasons {
+            *self.dead_letter_reasons.entry(reason.clone()).or_default() += n;
+        }
         self.splits += o.splits;
         self.retries += o.retries;
     }
@@ -745,7 +750,9 @@ impl Pipeline {
                         headers: &h,
                     })?;
                     s.dead_letters += 1;
-                    self.inner.metrics.dead_letter(job.report, &dl.reason);
+                    *s.dead_letter_reasons
+                        .entry(crate::observe::reason_label(&dl.reason))
+                        .or_default() += 1;
                     tracing::warn!(report = %job.report, line = dl.line, reason = %dl.reason, "row sent to the dead-letter topic");
                 }
             }

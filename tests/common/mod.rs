@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod pipeline;
+pub mod service;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
