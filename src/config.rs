@@ -716,6 +716,112 @@ mod tests {
         }
     }
 
+    /// The fields serde accepts in `section` (dotted; "" = top level), read from its
+    /// "unknown field" error: the real list, whatever the docs say.
+    fn fields_of(section: &str) -> Vec<String> {
+        let mut var = ENV_PREFIX.to_string();
+        for part in section.split('.').filter(|p| !p.is_empty()) {
+            var.push_str(&part.to_ascii_uppercase());
+            var.push_str("__");
+        }
+        var.push_str("ZZ_PROBE");
+        let err = load_from::<Config>(None, vec![(var, "1".to_string())])
+            .unwrap_err()
+            .to_string();
+        let expected = err
+            .split("expected")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{err}"));
+        let fields: Vec<String> = expected
+            .lines()
+            .next()
+            .unwrap()
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect();
+        assert!(!fields.is_empty(), "{err}");
+        fields
+    }
+
+    /// Keys of `config/example.toml` per section, set or commented out (`# key = ...`), and
+    /// set keys without a comment line right above them.
+    fn example_keys(text: &str) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+        let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut uncommented = Vec::new();
+        let mut section = String::new();
+        let mut prev = "";
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_string();
+            } else {
+                let commented = line.strip_prefix('#').map(str::trim_start);
+                let body = commented.unwrap_or(line);
+                if let Some((key, _)) = body.split_once(" = ") {
+                    if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                        keys.entry(section.clone())
+                            .or_default()
+                            .push(key.to_string());
+                        if commented.is_none() && !prev.starts_with('#') {
+                            uncommented.push(format!("{section}.{key}"));
+                        }
+                    }
+                }
+            }
+            prev = line;
+        }
+        (keys, uncommented)
+    }
+
+    #[test]
+    fn every_key_is_in_the_example_with_a_comment_and_in_the_readme() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(dir.join("config/example.toml")).unwrap();
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let (keys, uncommented) = example_keys(&example);
+        assert!(
+            uncommented.is_empty(),
+            "keys without a comment above them in config/example.toml: {uncommented:?}"
+        );
+        let mut sections = vec![];
+        for top in fields_of("") {
+            if top == "reports" {
+                sections.extend(
+                    fields_of("reports")
+                        .into_iter()
+                        .map(|r| format!("reports.{r}")),
+                );
+            } else {
+                sections.push(top);
+            }
+        }
+        assert!(sections.len() >= 9, "{sections:?}");
+        let mut missing = vec![];
+        for section in &sections {
+            assert!(
+                example.contains(&format!("[{section}]")),
+                "config/example.toml lacks [{section}]"
+            );
+            for field in fields_of(section) {
+                if section == "kafka" && field == "properties" {
+                    assert!(example.contains("[kafka.properties]"));
+                    continue;
+                }
+                let dotted = format!("{section}.{field}");
+                // shared with agent_summary, refused for contacts: documented in the README only
+                let not_for_contacts = dotted == "reports.contacts.aggregation_level";
+                if !not_for_contacts && !keys.get(section).is_some_and(|k| k.contains(&field)) {
+                    missing.push(format!("{dotted} (config/example.toml)"));
+                }
+                if !readme.contains(&format!("`{dotted}`")) {
+                    missing.push(format!("{dotted} (README configuration reference)"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented keys: {missing:#?}");
+    }
+
     #[test]
     fn a_wrong_value_in_the_whole_config_names_the_key() {
         let err = load_from::<Config>(None, env(&[("GLADLY_KAFKA__KAFKA__DELIVERY", "twice")]))
