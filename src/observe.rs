@@ -460,16 +460,6 @@ impl Metrics {
         });
     }
 
-    /// Marks a report ready or not, as a finished cycle would.
-    pub fn set_ready(&self, report: crate::report::Report, ok: bool) {
-        let health = if ok {
-            Health::Ok
-        } else {
-            Health::Failed("marked not ready".into())
-        };
-        self.with(|m| m.health.insert(report.name().to_string(), health));
-    }
-
     /// `Ok` when every report is ready at `now`, else why not (one line per report).
     pub fn readiness_at(&self, now: Instant) -> Result<(), String> {
         let problems: Vec<String> = self.with(|m| {
