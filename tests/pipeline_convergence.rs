@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use chrono::Duration;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
@@ -19,15 +21,27 @@ async fn poll_days(
     polls: u32,
     every: Duration,
 ) -> u64 {
+    poll_days_counting(w, p, polls, every).await.0
+}
+
+/// Like [`poll_days`], also returning the records each report's cycles say they published.
+async fn poll_days_counting(
+    w: &common::pipeline::World,
+    p: &gladly_kafka::pipeline::runner::Pipeline,
+    polls: u32,
+    every: Duration,
+) -> (u64, BTreeMap<Report, u64>) {
     let mut windows = 0;
+    let mut records = BTreeMap::new();
     for _ in 0..polls {
         w.clock.advance(every);
         for (report, res) in service::once(p, None).await {
             let s = res.unwrap_or_else(|e| panic!("{report}: {e}"));
             windows += s.windows;
+            *records.entry(report).or_default() += s.records;
         }
     }
-    windows
+    (windows, records)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +97,7 @@ async fn faults_do_not_change_the_result() {
         f.row_cap = Some(100);
     });
     let p = w.pipeline().await;
-    poll_days(&w, &p, 12, Duration::hours(6)).await;
+    let (_, records) = poll_days_counting(&w, &p, 12, Duration::hours(6)).await;
     let stats = w.sim.stats();
     assert!(stats.rate_limited >= 5, "429s were served: {stats:?}");
     assert!(
@@ -96,6 +110,13 @@ async fn faults_do_not_change_the_result() {
         &[("report", "work_sessions")],
     );
     assert!(splits > 0.0, "capped windows were split");
+    // what the cycles report as published is what the topic holds: aborted attempts (capped,
+    // cut, failed) count for nothing
+    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let committed = tokio::task::spawn_blocking(move || common::kafka::read_all(&topic).len())
+        .await
+        .unwrap();
+    assert_eq!(records[&Report::WorkSessions], committed as u64);
     for report in Report::ALL {
         w.assert_converged(report).await;
     }

@@ -386,7 +386,8 @@ impl Pipeline {
                         break;
                     }
                     Ok(Attempt::Capped(s)) => {
-                        total.add(&s);
+                        // the attempt was aborted: its rows are published by the halves, so
+                        // only the split counts here
                         total.splits += 1;
                         match window.halves() {
                             Some((a, b)) => {
@@ -508,6 +509,7 @@ impl Pipeline {
         let summary = match outcome {
             Ok((s, capped)) if capped => {
                 let _ = block(|| publisher.abort());
+                inner.metrics.transaction_aborted(job.report);
                 return Ok(Attempt::Capped(s));
             }
             Ok((s, _)) => s,
