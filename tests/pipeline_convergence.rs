@@ -9,6 +9,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::Duration;
+use gladly_kafka::gladly::ReportRequest;
+use gladly_kafka::pipeline::runner::BackfillBound;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
 use gladly_kafka::simulator::RetryAfter;
@@ -151,4 +153,43 @@ async fn unconvertible_rows_go_to_the_dead_letter_topic_and_the_run_goes_on() {
     for report in Report::ALL {
         w.assert_converged(report).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_window_shrinks_the_rest_of_its_cycle() {
+    let mut w = world(20.0).await;
+    w.clock.advance(Duration::days(2));
+    let first = common::pipeline::t0() - Duration::days(2);
+    let rows = |start, hours| {
+        let req = ReportRequest::WorkSessions {
+            start,
+            end: start + Duration::hours(hours),
+        };
+        w.sim.truth(&req).1.len() as u64
+    };
+    // a cap every day reaches and no half-day does: the first day is split, and the other
+    // days are fetched in halves straight away instead of each reaching the cap first
+    let days: Vec<_> = (0..4).map(|d| first + Duration::days(d)).collect();
+    let cap = days.iter().map(|&d| rows(d, 24)).min().unwrap();
+    let halves = days
+        .iter()
+        .flat_map(|&d| [d, d + Duration::hours(12)])
+        .map(|h| rows(h, 12));
+    assert!(halves.clone().all(|n| n < cap), "the cap fits a half-day");
+    w.config.reports.work_sessions.max_window_minutes = 24 * 60;
+    w.config.pipeline.row_cap = cap;
+    let p = w.pipeline().await;
+    let from = BackfillBound::parse(&first.date_naive().to_string()).unwrap();
+    let to = BackfillBound::parse(&days[3].date_naive().to_string()).unwrap();
+    let s = service::backfill(&p, Report::WorkSessions, from, to)
+        .await
+        .unwrap();
+    assert_eq!((s.splits, s.windows), (1, 8), "{s:?}");
+    assert_eq!(
+        s.rows,
+        halves.sum::<u64>(),
+        "every row of the four days, once"
+    );
+    let requests = w.sim.stats().report_requests();
+    assert_eq!(requests, 9, "one capped request, then one per half-day");
 }

@@ -393,10 +393,18 @@ impl Pipeline {
                             Some((a, b)) => {
                                 tracing::warn!(report = %job.report, %window, rows = s.rows, cap, "window reached the row cap: splitting it in two");
                                 self.inner.metrics.window_split(job.report);
+                                let before = queue.len();
+                                if let Window::Instants(half) = a {
+                                    // the rest of this cycle's windows get the half's size
+                                    // too, rather than each being fetched to the cap and
+                                    // thrown away (a request of Gladly's scarce budget)
+                                    let max = half.end() - half.start();
+                                    queue = queue.iter().flat_map(|w| w.cut_to(max)).collect();
+                                }
                                 queue.push_front(b);
                                 queue.push_front(a);
                                 if let Some(p) = progress.as_deref_mut() {
-                                    p.add_windows(1);
+                                    p.add_windows((queue.len() - before - 1) as u64);
                                 }
                             }
                             None => {

@@ -122,6 +122,18 @@ impl Window {
         }
     }
 
+    /// This window cut into contiguous pieces of at most `max` (work-session windows; a date
+    /// window stays whole, as it holds whole buckets).
+    pub fn cut_to(&self, max: Duration) -> Vec<Window> {
+        match self {
+            Window::Instants(w) if w.end - w.start > max => cut_instants(w.start, w.end, max)
+                .into_iter()
+                .map(Window::Instants)
+                .collect(),
+            _ => vec![*self],
+        }
+    }
+
     /// Where the checkpoint stands once this window is published.
     pub fn end_position(&self) -> Position {
         match self {
@@ -472,6 +484,22 @@ mod tests {
                 prop_assert_eq!((f.start(), l.end()), (a, b));
             }
             prop_assert!(w.iter().all(|w| w.end() - w.start() <= Duration::minutes(max)));
+        }
+
+        #[test]
+        fn cutting_a_window_keeps_its_span(len in 1i64..50_000, max in 1i64..2_000) {
+            let w = InstantWindow::new(t(0, 0), t(0, 0) + Duration::minutes(len)).unwrap();
+            let pieces = Window::Instants(w).cut_to(Duration::minutes(max));
+            let spans: Vec<_> = pieces.iter().map(|p| match p {
+                Window::Instants(p) => (p.start(), p.end()),
+                Window::Dates(_) => unreachable!("an instant window stays one"),
+            }).collect();
+            prop_assert_eq!(spans.first().unwrap().0, w.start());
+            prop_assert_eq!(spans.last().unwrap().1, w.end());
+            for pair in spans.windows(2) {
+                prop_assert_eq!(pair[0].1, pair[1].0);
+            }
+            prop_assert!(spans.iter().all(|(a, b)| *b - *a <= Duration::minutes(max)));
         }
 
         #[test]
