@@ -29,8 +29,9 @@ mod settings;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+pub use crate::report::{Conversation, CustomAttribute};
 pub use client::{Client, ClientStats, RetryEvent};
-pub use conversation::{Conversation, ConversationLookup, CustomAttribute, CONVERSATIONS_PATH};
+pub use conversation::{ConversationLookup, CONVERSATIONS_PATH};
 pub use csv_stream::{BodyChunks, RowStream};
 pub use error::{ApiError, ApiErrors, GladlyError};
 pub use pacer::Pacer;
