@@ -161,6 +161,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "gauge",
         "1 when the report's last cycle succeeded",
     ),
+    (
+        "gladly_kafka_conversations_fetched_total",
+        "counter",
+        "GET Conversation answers, by outcome (found, deleted, dead_letter)",
+    ),
 ];
 
 impl Metrics {

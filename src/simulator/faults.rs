@@ -84,10 +84,10 @@ pub struct FaultState {
     pub bad_cell_rate: f64,
     /// Silently truncate bodies after this many rows (overrides the config's `row_cap`).
     pub row_cap: Option<usize>,
-    /// Answer `conversation_error_status` to this many GET Conversation requests…
+    /// Answer `conversation_error_status` to this many next GET Conversation requests…
     pub conversation_error_next: u32,
-    /// …after letting this many more through first.
-    pub conversation_error_skip: u32,
+    /// …counting only those of this conversation id, when set.
+    pub conversation_error_only: Option<String>,
     /// The 5xx of those answers (0 means 503).
     pub conversation_error_status: u16,
 }
@@ -177,14 +177,14 @@ impl Faults {
         d
     }
 
-    /// Takes one GET Conversation's share of the faults: the 5xx to answer, if any.
-    pub(crate) fn take_conversation(&self) -> Option<u16> {
+    /// Takes the share of the faults of one GET of conversation `id`: the 5xx to answer, if any.
+    pub(crate) fn take_conversation(&self, id: &str) -> Option<u16> {
         let mut f = self.state.lock().expect("faults lock");
-        if f.conversation_error_next == 0 {
-            return None;
-        }
-        if f.conversation_error_skip > 0 {
-            f.conversation_error_skip -= 1;
+        if f.conversation_error_next == 0
+            || f.conversation_error_only
+                .as_deref()
+                .is_some_and(|only| only != id)
+        {
             return None;
         }
         f.conversation_error_next -= 1;

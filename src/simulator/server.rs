@@ -450,7 +450,7 @@ fn conversation_answer(sim: &Simulator, headers: &HeaderMap, id: &str) -> Respon
             return resp;
         }
     };
-    if let Some(status) = sim.faults.take_conversation() {
+    if let Some(status) = sim.faults.take_conversation(id) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, "simulated server error").into_response();
     }

@@ -39,6 +39,18 @@ pub async fn world(contacts_per_hour: f64) -> World {
 /// Like [`world`]; with `minute`, the simulator enforces Gladly's report limits (10 per
 /// minute, 2 concurrent) with a "minute" that lasts `minute` of real time.
 pub async fn world_with(contacts_per_hour: f64, minute: Option<std::time::Duration>) -> World {
+    world_where(contacts_per_hour, |base| match minute {
+        Some(m) => base.with_scaled_limits(m),
+        None => base.without_limits(),
+    })
+    .await
+}
+
+/// Like [`world`], with the simulator's config (limits on by default) edited by `sim`.
+pub async fn world_where(
+    contacts_per_hour: f64,
+    sim: impl FnOnce(SimConfig) -> SimConfig,
+) -> World {
     let clock = ManualClock::new(t0());
     let base = SimConfig {
         seed: 7,
@@ -47,10 +59,7 @@ pub async fn world_with(contacts_per_hour: f64, minute: Option<std::time::Durati
         agents: 12,
         ..SimConfig::default()
     };
-    let sim_cfg = match minute {
-        Some(m) => base.with_scaled_limits(m),
-        None => base.without_limits(),
-    };
+    let sim_cfg = sim(base);
     let sim = Simulator::new(sim_cfg.clone(), Arc::new(clock.clone()));
     let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut config = Config::default();
