@@ -737,6 +737,29 @@ mod tests {
     }
 
     #[test]
+    fn conversations_need_work_sessions() {
+        let mut c: Config = load_from(
+            None,
+            env(&[
+                ("GLADLY_KAFKA__GLADLY__HOST", "https://acme.gladly.com"),
+                ("GLADLY_KAFKA__GLADLY__EMAIL", "api@acme.com"),
+                ("GLADLY_KAFKA__GLADLY__TOKEN", "t"),
+                ("GLADLY_KAFKA__REGISTRY__URL", "http://127.0.0.1:8081"),
+                ("GLADLY_KAFKA__CONVERSATIONS__ENABLED", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(!ConversationsSettings::default().enabled, "off by default");
+        c.validate().unwrap();
+        c.reports.work_sessions.enabled = false;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("conversations.enabled") && err.contains("reports.work_sessions.enabled"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_wrong_value_in_the_whole_config_names_the_key() {
         let err = load_from::<Config>(None, env(&[("GLADLY_KAFKA__KAFKA__DELIVERY", "twice")]))
             .unwrap_err()

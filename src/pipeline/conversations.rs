@@ -65,6 +65,18 @@ pub async fn register_schemas(
     Ok(SchemaIds { key, value })
 }
 
+/// Most conversations one window may fetch. Exactly-once: the GETs must end within the
+/// window's transaction, so at the paced rate they may take half of its timeout (the rest is
+/// for the report body and the commit). At-least-once: no bound.
+pub fn max_per_window(
+    delivery: Delivery,
+    per_second: u32,
+    transaction_timeout_secs: u64,
+) -> Option<usize> {
+    (delivery == Delivery::ExactlyOnce)
+        .then(|| (u64::from(per_second.max(1)) * transaction_timeout_secs / 2).max(1) as usize)
+}
+
 /// What publishing a window's conversations did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ConversationSummary {
@@ -128,10 +140,7 @@ impl ConversationSource {
         }
         let topic = config.topics.conversations_topic();
         let ids = register_schemas(registry, &topic).await?;
-        let per_second = config.gladly.requests_per_second.max(1) as usize;
-        // half the transaction timeout for the GETs leaves the rest for the report and commit
-        let max_per_window = (config.kafka.delivery == Delivery::ExactlyOnce)
-            .then(|| (per_second * config.kafka.transaction_timeout_secs as usize / 2).max(1));
+        let per_second = config.gladly.requests_per_second.max(1);
         Ok(Some(ConversationSource {
             gladly: gladly.clone(),
             clock,
@@ -139,8 +148,12 @@ impl ConversationSource {
             topic,
             dead_letter_topic: config.topics.dead_letter_topic(),
             dead_letter_id,
-            max_per_window,
-            in_flight: per_second,
+            max_per_window: max_per_window(
+                config.kafka.delivery,
+                per_second,
+                config.kafka.transaction_timeout_secs,
+            ),
+            in_flight: per_second as usize,
             run_id: run_id.to_string(),
             metrics,
         }))
@@ -298,5 +311,37 @@ impl Outcome {
             Outcome::Deleted => "deleted",
             Outcome::DeadLetter => "dead_letter",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_may_fetch_what_half_the_transaction_timeout_allows() {
+        // the defaults: 5 per second, 900 s transactions
+        assert_eq!(max_per_window(Delivery::ExactlyOnce, 5, 900), Some(2250));
+        assert_eq!(max_per_window(Delivery::ExactlyOnce, 1, 10), Some(5));
+        assert_eq!(max_per_window(Delivery::ExactlyOnce, 0, 1), Some(1));
+        assert_eq!(max_per_window(Delivery::AtLeastOnce, 5, 900), None);
+    }
+
+    #[test]
+    fn every_topic_includes_the_conversations_one_only_when_enabled() {
+        let mut c = Config::default();
+        let names = |c: &Config| -> Vec<String> {
+            all_topic_specs(c).into_iter().map(|s| s.name).collect()
+        };
+        assert!(!names(&c).contains(&"gladly.conversations".to_string()));
+        c.conversations.enabled = true;
+        let specs = all_topic_specs(&c);
+        let conv = specs
+            .iter()
+            .find(|s| s.name == "gladly.conversations")
+            .unwrap();
+        assert!(conv.compact);
+        assert_eq!(conv.setting, "topics.conversations");
+        assert_eq!(specs.len(), names(&Config::default()).len() + 1);
     }
 }
