@@ -462,3 +462,16 @@ async fn a_window_split_at_the_row_cap_costs_gets_only_for_the_published_halves(
         "GETs of published windows only"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_proves_access_to_get_conversation() {
+    let mut w = world(10.0).await;
+    configure(&mut w.config, 5000);
+    let clock: gladly_kafka::clock::SharedClock = std::sync::Arc::new(w.clock.clone());
+    assert!(gladly_kafka::pipeline::check::check(&w.config, clock.clone()).await);
+    let gets = w.sim.stats().conversation_gets;
+    assert_eq!(gets, 1, "check asked for one conversation");
+    let mut wrong = w.config.clone();
+    wrong.gladly.token = Some(gladly_kafka::gladly::Secret::new("wrong"));
+    assert!(!gladly_kafka::pipeline::check::check(&wrong, clock).await);
+}

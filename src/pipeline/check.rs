@@ -59,6 +59,17 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
                 }
                 Err(e) => line(false, "gladly", e.to_string()),
             }
+            // GET Conversation of an id that cannot exist: a 404 proves access to the API
+            if config.conversations.enabled {
+                match client.conversation("gladly-kafka-check").await {
+                    Ok(_) => line(
+                        true,
+                        "conversations",
+                        format!("{} answers GET Conversation", config.gladly.host),
+                    ),
+                    Err(e) => line(false, "conversations", e.to_string()),
+                }
+            }
         }
     }
 
