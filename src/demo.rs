@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DurationRound, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use tokio::sync::watch;
@@ -36,6 +36,10 @@ pub struct SimulateArgs {
     /// Days of history before now.
     #[arg(long, default_value_t = 7)]
     pub history_days: i64,
+    /// Where history starts (RFC 3339), instead of --history-days before now: with a fixed
+    /// origin and seed, every past report has the same content on every run (benchmarks).
+    #[arg(long, conflicts_with = "history_days")]
+    pub origin: Option<DateTime<Utc>>,
     /// Mean contacts per hour.
     #[arg(long, default_value_t = 60.0)]
     pub contacts_per_hour: f64,
@@ -60,7 +64,9 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let mut cfg = SimConfig {
         seed: args.seed,
-        origin: now - chrono::Duration::days(args.history_days),
+        origin: args
+            .origin
+            .unwrap_or(now - chrono::Duration::days(args.history_days)),
         contacts_per_hour: args.contacts_per_hour,
         email: args.email.clone(),
         token: args.token.clone(),

@@ -6,7 +6,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use chrono::Duration;
+use gladly_kafka::gladly::ReportRequest;
+use gladly_kafka::pipeline::runner::BackfillBound;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
 use gladly_kafka::simulator::RetryAfter;
@@ -19,15 +23,27 @@ async fn poll_days(
     polls: u32,
     every: Duration,
 ) -> u64 {
+    poll_days_counting(w, p, polls, every).await.0
+}
+
+/// Like [`poll_days`], also returning the records each report's cycles say they published.
+async fn poll_days_counting(
+    w: &common::pipeline::World,
+    p: &gladly_kafka::pipeline::runner::Pipeline,
+    polls: u32,
+    every: Duration,
+) -> (u64, BTreeMap<Report, u64>) {
     let mut windows = 0;
+    let mut records = BTreeMap::new();
     for _ in 0..polls {
         w.clock.advance(every);
         for (report, res) in service::once(p, None).await {
             let s = res.unwrap_or_else(|e| panic!("{report}: {e}"));
             windows += s.windows;
+            *records.entry(report).or_default() += s.records;
         }
     }
-    windows
+    (windows, records)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +99,7 @@ async fn faults_do_not_change_the_result() {
         f.row_cap = Some(100);
     });
     let p = w.pipeline().await;
-    poll_days(&w, &p, 12, Duration::hours(6)).await;
+    let (_, records) = poll_days_counting(&w, &p, 12, Duration::hours(6)).await;
     let stats = w.sim.stats();
     assert!(stats.rate_limited >= 5, "429s were served: {stats:?}");
     assert!(
@@ -96,6 +112,13 @@ async fn faults_do_not_change_the_result() {
         &[("report", "work_sessions")],
     );
     assert!(splits > 0.0, "capped windows were split");
+    // what the cycles report as published is what the topic holds: aborted attempts (capped,
+    // cut, failed) count for nothing
+    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let committed = tokio::task::spawn_blocking(move || common::kafka::read_all(&topic).len())
+        .await
+        .unwrap();
+    assert_eq!(records[&Report::WorkSessions], committed as u64);
     for report in Report::ALL {
         w.assert_converged(report).await;
     }
@@ -130,4 +153,43 @@ async fn unconvertible_rows_go_to_the_dead_letter_topic_and_the_run_goes_on() {
     for report in Report::ALL {
         w.assert_converged(report).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_window_shrinks_the_rest_of_its_cycle() {
+    let mut w = world(20.0).await;
+    w.clock.advance(Duration::days(2));
+    let first = common::pipeline::t0() - Duration::days(2);
+    let rows = |start, hours| {
+        let req = ReportRequest::WorkSessions {
+            start,
+            end: start + Duration::hours(hours),
+        };
+        w.sim.truth(&req).1.len() as u64
+    };
+    // a cap every day reaches and no half-day does: the first day is split, and the other
+    // days are fetched in halves straight away instead of each reaching the cap first
+    let days: Vec<_> = (0..4).map(|d| first + Duration::days(d)).collect();
+    let cap = days.iter().map(|&d| rows(d, 24)).min().unwrap();
+    let halves = days
+        .iter()
+        .flat_map(|&d| [d, d + Duration::hours(12)])
+        .map(|h| rows(h, 12));
+    assert!(halves.clone().all(|n| n < cap), "the cap fits a half-day");
+    w.config.reports.work_sessions.max_window_minutes = 24 * 60;
+    w.config.pipeline.row_cap = cap;
+    let p = w.pipeline().await;
+    let from = BackfillBound::parse(&first.date_naive().to_string()).unwrap();
+    let to = BackfillBound::parse(&days[3].date_naive().to_string()).unwrap();
+    let s = service::backfill(&p, Report::WorkSessions, from, to)
+        .await
+        .unwrap();
+    assert_eq!((s.splits, s.windows), (1, 8), "{s:?}");
+    assert_eq!(
+        s.rows,
+        halves.sum::<u64>(),
+        "every row of the four days, once"
+    );
+    let requests = w.sim.stats().report_requests();
+    assert_eq!(requests, 9, "one capped request, then one per half-day");
 }

@@ -151,6 +151,20 @@ pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Owned
         })
 }
 
+/// librdkafka properties the producer sets unless `kafka.properties` sets them, chosen with
+/// `scripts/bench-pipeline` (1M work-session rows, 2 cores).
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    // bounded memory: at most 50,000 records (a tombstone with its headers is ~0.5 KiB of
+    // librdkafka memory, more than the byte limit counts) or 64 MiB waiting for the broker;
+    // librdkafka's 100,000 took the service's peak RSS above 150 MB with no gain in rows/s
+    ("queue.buffering.max.messages", "50000"),
+    ("queue.buffering.max.kbytes", "65536"),
+    ("linger.ms", "20"),
+    // about half the broker's CPU per record: records of one window share most of their
+    // headers and key fields, so batches compress well
+    ("compression.type", "lz4"),
+];
+
 /// A producer in one delivery mode. See the module docs for the window protocol.
 pub struct Publisher {
     producer: ThreadedProducer<SinkContext>,
@@ -179,30 +193,35 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     c
 }
 
+/// The producer's librdkafka configuration: [`client_config`], then [`PRODUCER_DEFAULTS`] the
+/// user did not set, then what the delivery mode requires.
+pub fn producer_config(settings: &KafkaSettings, transactional_id: &str) -> ClientConfig {
+    let mut config = client_config(settings);
+    for (key, value) in PRODUCER_DEFAULTS {
+        // `compression.codec` is librdkafka's alias of `compression.type`
+        let aliased =
+            *key == "compression.type" && settings.properties.contains_key("compression.codec");
+        if !settings.properties.contains_key(*key) && !aliased {
+            config.set(*key, *value);
+        }
+    }
+    config.set("enable.idempotence", "true");
+    if settings.delivery == Delivery::ExactlyOnce {
+        config.set("transactional.id", transactional_id);
+        config.set(
+            "transaction.timeout.ms",
+            (settings.transaction_timeout_secs * 1000).to_string(),
+        );
+    }
+    config
+}
+
 impl Publisher {
     /// Creates the producer; in exactly-once mode also registers `transactional_id` with the
     /// broker, which aborts whatever an earlier holder of the id left open and fences it.
     pub fn new(settings: &KafkaSettings, transactional_id: &str) -> Result<Self, SinkError> {
-        let mut config = client_config(settings);
-        // bounded memory: at most 64 MiB of records waiting for the broker (user may lower it)
-        if !settings
-            .properties
-            .contains_key("queue.buffering.max.kbytes")
-        {
-            config.set("queue.buffering.max.kbytes", "65536");
-        }
-        if !settings.properties.contains_key("linger.ms") {
-            config.set("linger.ms", "20");
-        }
-        config.set("enable.idempotence", "true");
+        let config = producer_config(settings, transactional_id);
         let timeout = Duration::from_secs(settings.transaction_timeout_secs);
-        if settings.delivery == Delivery::ExactlyOnce {
-            config.set("transactional.id", transactional_id);
-            config.set(
-                "transaction.timeout.ms",
-                (settings.transaction_timeout_secs * 1000).to_string(),
-            );
-        }
         let stats = Arc::new(DeliveryStats::default());
         let producer: ThreadedProducer<SinkContext> = config
             .create_with_context(SinkContext {
@@ -356,5 +375,51 @@ impl Drop for Publisher {
         if self.delivery == Delivery::AtLeastOnce {
             let _ = self.producer.flush(Duration::from_secs(10));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(properties: &[(&str, &str)]) -> KafkaSettings {
+        KafkaSettings {
+            properties: properties
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..KafkaSettings::default()
+        }
+    }
+
+    #[test]
+    fn defaults_apply_unless_the_user_sets_them() {
+        let c = producer_config(&settings(&[]), "p.work_sessions");
+        assert_eq!(c.get("compression.type"), Some("lz4"));
+        assert_eq!(c.get("queue.buffering.max.messages"), Some("50000"));
+        assert_eq!(c.get("transactional.id"), Some("p.work_sessions"));
+
+        let c = producer_config(
+            &settings(&[("linger.ms", "5"), ("compression.type", "gzip")]),
+            "x",
+        );
+        assert_eq!(c.get("linger.ms"), Some("5"));
+        assert_eq!(c.get("compression.type"), Some("gzip"));
+
+        // the alias wins over our default rather than conflicting with it
+        let c = producer_config(&settings(&[("compression.codec", "snappy")]), "x");
+        assert_eq!(c.get("compression.type"), None);
+        assert_eq!(c.get("compression.codec"), Some("snappy"));
+    }
+
+    #[test]
+    fn at_least_once_has_no_transactional_id() {
+        let s = KafkaSettings {
+            delivery: Delivery::AtLeastOnce,
+            ..settings(&[])
+        };
+        let c = producer_config(&s, "x");
+        assert_eq!(c.get("transactional.id"), None);
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
     }
 }

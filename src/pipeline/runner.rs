@@ -150,6 +150,7 @@ pub struct ReportJob {
     converter: Converter,
     topic: String,
     position: Option<Position>,
+    buckets: Buckets,
 }
 
 impl ReportJob {
@@ -289,6 +290,7 @@ impl Pipeline {
             converter: Converter::new(report, settings, ids),
             topic: cfg.topics.report_topic(report),
             position,
+            buckets: buckets(cfg, report),
         })
     }
 
@@ -325,14 +327,13 @@ impl Pipeline {
                 let first = s
                     .start
                     .unwrap_or(today - chrono::Duration::days(i64::from(s.horizon_days)));
-                let buckets = Buckets::from_level(s.aggregation_level(r).as_deref());
                 plan_dates(
                     checkpoint,
                     first,
                     today,
                     s.horizon_days,
                     s.max_window_days,
-                    buckets,
+                    buckets(cfg, r),
                 )
                 .into_iter()
                 .map(Window::Dates)
@@ -360,8 +361,7 @@ impl Pipeline {
             }
             r => {
                 let s = cfg.date_settings(r);
-                let buckets = Buckets::from_level(s.aggregation_level(r).as_deref());
-                cut_dates(from.date(), to.date(), s.max_window_days, buckets)
+                cut_dates(from.date(), to.date(), s.max_window_days, buckets(cfg, r))
                     .into_iter()
                     .map(Window::Dates)
                     .collect()
@@ -404,16 +404,25 @@ impl Pipeline {
                         break;
                     }
                     Ok(Attempt::Capped(s)) => {
-                        total.add(&s);
+                        // the attempt was aborted: its rows are published by the halves, so
+                        // only the split counts here
                         total.splits += 1;
-                        match window.halves() {
+                        match window.halves(job.buckets) {
                             Some((a, b)) => {
                                 tracing::warn!(report = %job.report, %window, rows = s.rows, cap, "window reached the row cap (or its conversations would not fit in one transaction): splitting it in two");
                                 self.inner.metrics.window_split(job.report);
+                                let before = queue.len();
+                                if let Window::Instants(half) = a {
+                                    // the rest of this cycle's windows get the half's size
+                                    // too, rather than each being fetched to the cap and
+                                    // thrown away (a request of Gladly's scarce budget)
+                                    let max = half.end() - half.start();
+                                    queue = queue.iter().flat_map(|w| w.cut_to(max)).collect();
+                                }
                                 queue.push_front(b);
                                 queue.push_front(a);
                                 if let Some(p) = progress.as_deref_mut() {
-                                    p.add_windows(1);
+                                    p.add_windows((queue.len() - before - 1) as u64);
                                 }
                             }
                             None => {
@@ -526,6 +535,7 @@ impl Pipeline {
         let summary = match outcome {
             Ok((s, capped)) if capped => {
                 let _ = block(|| publisher.abort());
+                inner.metrics.transaction_aborted(job.report);
                 return Ok(Attempt::Capped(s));
             }
             Ok((s, _)) => s,
@@ -972,6 +982,14 @@ fn format_duration(d: Duration) -> String {
 }
 
 /// Exponential backoff with full jitter: a random wait below `base · 2^(attempt−1)`, capped at 60 s.
+/// The buckets a report's date windows hold (whole days but for agent summary's levels).
+fn buckets(cfg: &Config, report: Report) -> Buckets {
+    match report {
+        Report::WorkSessions => Buckets::Days,
+        r => Buckets::from_level(cfg.date_settings(r).aggregation_level(r).as_deref()),
+    }
+}
+
 fn backoff(attempt: u32, base_ms: u64) -> Duration {
     use rand::Rng;
     let cap = base_ms

@@ -80,20 +80,26 @@ impl DateWindow {
         (self.end - self.start).num_days() + 1
     }
 
-    /// The two halves; `None` for a single day.
-    pub fn halves(&self) -> Option<(Self, Self)> {
-        let days = self.days();
-        if days < 2 {
-            return None;
+    /// The two halves, cut at the bucket boundary nearest the middle, so each half still holds
+    /// whole buckets; `None` for a single bucket (or day).
+    pub fn halves(&self, buckets: Buckets) -> Option<(Self, Self)> {
+        let mid = self.start + Duration::days(self.days() / 2);
+        let mut cut: Option<NaiveDate> = None;
+        let mut at = buckets.next(self.start);
+        while at <= self.end {
+            if cut.is_none_or(|c| (at - mid).num_days().abs() < (c - mid).num_days().abs()) {
+                cut = Some(at);
+            }
+            at = buckets.next(at);
         }
-        let mid = self.start + Duration::days(days / 2);
+        let cut = cut?;
         Some((
             DateWindow {
                 start: self.start,
-                end: mid - Duration::days(1),
+                end: cut - Duration::days(1),
             },
             DateWindow {
-                start: mid,
+                start: cut,
                 end: self.end,
             },
         ))
@@ -110,15 +116,28 @@ pub enum Window {
 }
 
 impl Window {
-    /// The window's halves, for a response that reached the row cap.
-    pub fn halves(&self) -> Option<(Window, Window)> {
+    /// The window's halves, for a response that reached the row cap; a date window is cut
+    /// between `buckets` (the report's aggregation buckets).
+    pub fn halves(&self, buckets: Buckets) -> Option<(Window, Window)> {
         match self {
             Window::Instants(w) => w
                 .halves()
                 .map(|(a, b)| (Window::Instants(a), Window::Instants(b))),
             Window::Dates(w) => w
-                .halves()
+                .halves(buckets)
                 .map(|(a, b)| (Window::Dates(a), Window::Dates(b))),
+        }
+    }
+
+    /// This window cut into contiguous pieces of at most `max` (work-session windows; a date
+    /// window stays whole, as it holds whole buckets).
+    pub fn cut_to(&self, max: Duration) -> Vec<Window> {
+        match self {
+            Window::Instants(w) if w.end - w.start > max => cut_instants(w.start, w.end, max)
+                .into_iter()
+                .map(Window::Instants)
+                .collect(),
+            _ => vec![*self],
         }
     }
 
@@ -217,7 +236,7 @@ impl Buckets {
     }
 
     /// The first day of the next bucket after the one holding `d`.
-    fn next(self, d: NaiveDate) -> NaiveDate {
+    pub fn next(self, d: NaiveDate) -> NaiveDate {
         let start = self.floor(d);
         match self {
             Buckets::Days => start + Duration::days(1),
@@ -405,14 +424,30 @@ mod tests {
             .halves()
             .is_none());
         let dw = DateWindow::new(d(2024, 3, 1), d(2024, 3, 3)).unwrap();
-        let (a, b) = dw.halves().unwrap();
+        let (a, b) = dw.halves(Buckets::Days).unwrap();
         assert_eq!(
             (a.start(), a.end(), b.start(), b.end()),
             (d(2024, 3, 1), d(2024, 3, 1), d(2024, 3, 2), d(2024, 3, 3))
         );
         assert!(DateWindow::new(d(2024, 3, 1), d(2024, 3, 1))
             .unwrap()
-            .halves()
+            .halves(Buckets::Days)
+            .is_none());
+        // weeks: March 2024 starts on a Friday; [Mon 4, Sun 24] is three weeks
+        let weeks = DateWindow::new(d(2024, 3, 4), d(2024, 3, 24)).unwrap();
+        let (a, b) = weeks.halves(Buckets::Weeks).unwrap();
+        assert_eq!(
+            (a.start(), a.end(), b.start(), b.end()),
+            (
+                d(2024, 3, 4),
+                d(2024, 3, 10),
+                d(2024, 3, 11),
+                d(2024, 3, 24)
+            )
+        );
+        assert!(DateWindow::new(d(2024, 3, 4), d(2024, 3, 10))
+            .unwrap()
+            .halves(Buckets::Weeks)
             .is_none());
     }
 
@@ -473,6 +508,36 @@ mod tests {
                 prop_assert_eq!((f.start(), l.end()), (a, b));
             }
             prop_assert!(w.iter().all(|w| w.end() - w.start() <= Duration::minutes(max)));
+        }
+
+        #[test]
+        fn cutting_a_window_keeps_its_span(len in 1i64..50_000, max in 1i64..2_000) {
+            let w = InstantWindow::new(t(0, 0), t(0, 0) + Duration::minutes(len)).unwrap();
+            let pieces = Window::Instants(w).cut_to(Duration::minutes(max));
+            let spans: Vec<_> = pieces.iter().map(|p| match p {
+                Window::Instants(p) => (p.start(), p.end()),
+                Window::Dates(_) => unreachable!("an instant window stays one"),
+            }).collect();
+            prop_assert_eq!(spans.first().unwrap().0, w.start());
+            prop_assert_eq!(spans.last().unwrap().1, w.end());
+            for pair in spans.windows(2) {
+                prop_assert_eq!(pair[0].1, pair[1].0);
+            }
+            prop_assert!(spans.iter().all(|(a, b)| *b - *a <= Duration::minutes(max)));
+        }
+
+        #[test]
+        fn date_halves_hold_whole_buckets(from in 0i64..3_000, len in 0i64..400, level in 0usize..4) {
+            let buckets = [Buckets::Days, Buckets::Weeks, Buckets::Months, Buckets::Quarters][level];
+            let a = d(2020, 1, 1) + Duration::days(from);
+            for w in cut_dates(a, a + Duration::days(len), 400, buckets) {
+                if let Some((x, y)) = w.halves(buckets) {
+                    prop_assert_eq!((x.start(), x.end() + Duration::days(1), y.end()), (w.start(), y.start(), w.end()));
+                    prop_assert_eq!(buckets.floor(y.start()), y.start());
+                } else {
+                    prop_assert_eq!(buckets.next(w.start()), w.end() + Duration::days(1), "only one bucket has no halves");
+                }
+            }
         }
 
         #[test]
