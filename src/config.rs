@@ -230,6 +230,8 @@ pub struct Config {
     pub topics: crate::kafka::TopicSettings,
     /// `[reports.*]`: which reports, how often, how far back.
     pub reports: ReportsConfig,
+    /// `[conversations]`: the optional conversations topic (GET Conversation).
+    pub conversations: ConversationsSettings,
     /// `[pipeline]`: row cap, window retries.
     pub pipeline: PipelineSettings,
     /// `[observe]`: metrics/health listener and log format.
@@ -256,6 +258,13 @@ impl Config {
             return Err(ConfigError::invalid(
                 "reports",
                 "every report is disabled: set reports.<name>.enabled = true for at least one",
+            ));
+        }
+        if self.conversations.enabled && !self.reports.work_sessions.enabled {
+            return Err(ConfigError::invalid(
+                "conversations.enabled",
+                "needs reports.work_sessions.enabled = true: conversations are fetched for the \
+                 contacts that end in work-session windows",
             ));
         }
         Ok(())
@@ -308,6 +317,16 @@ impl Config {
             r => self.date_settings(r).cadence_secs,
         })
     }
+}
+
+/// `[conversations]`: for every conversation with a contact that ended in a work-session
+/// window, GET its current state and publish it to `<prefix>.conversations`, in the window's
+/// transaction. Paced by `gladly.requests_per_second`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversationsSettings {
+    /// Publish the conversations topic (default false: one GET per conversation per window).
+    pub enabled: bool,
 }
 
 /// `[pipeline]`: how windows are fetched and retried.
@@ -709,6 +728,7 @@ mod tests {
             "[reports.work_sessions]",
             "[reports.contacts]",
             "[reports.agent_summary]",
+            "[conversations]",
             "[pipeline]",
             "[observe]",
         ] {
@@ -820,6 +840,29 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "undocumented keys: {missing:#?}");
+    }
+
+    #[test]
+    fn conversations_need_work_sessions() {
+        let mut c: Config = load_from(
+            None,
+            env(&[
+                ("GLADLY_KAFKA__GLADLY__HOST", "https://acme.gladly.com"),
+                ("GLADLY_KAFKA__GLADLY__EMAIL", "api@acme.com"),
+                ("GLADLY_KAFKA__GLADLY__TOKEN", "t"),
+                ("GLADLY_KAFKA__REGISTRY__URL", "http://127.0.0.1:8081"),
+                ("GLADLY_KAFKA__CONVERSATIONS__ENABLED", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(!ConversationsSettings::default().enabled, "off by default");
+        c.validate().unwrap();
+        c.reports.work_sessions.enabled = false;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("conversations.enabled") && err.contains("reports.work_sessions.enabled"),
+            "{err}"
+        );
     }
 
     #[test]

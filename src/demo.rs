@@ -132,6 +132,8 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     config.gladly.token = Some(Secret::new(sim_cfg.token.clone()));
     config.gladly.token_file = None;
     config.gladly.requests_per_minute = 600;
+    config.gladly.requests_per_second = 500;
+    config.conversations.enabled = config.reports.work_sessions.enabled;
     config.reports.work_sessions.start = Some(now - chrono::Duration::hours(args.hours));
     let first_day = (now - chrono::Duration::hours(args.hours)).date_naive();
     config.reports.contacts.start = Some(first_day);
@@ -168,15 +170,28 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     server.shutdown().await;
 
     println!("\nwhat the topics hold (read_committed, last value per key):");
-    for report in config.enabled_reports() {
-        let topic = config.topics.report_topic(report);
+    let mut topics: Vec<(String, &'static str)> = config
+        .enabled_reports()
+        .into_iter()
+        .map(|r| {
+            (
+                config.topics.report_topic(r),
+                crate::records::schemas::value_schema(r),
+            )
+        })
+        .collect();
+    if config.conversations.enabled {
+        topics.push((
+            config.topics.conversations_topic(),
+            crate::records::schemas::conversation_value_schema(),
+        ));
+    }
+    for (topic, schema) in topics {
         let kafka = config.kafka.clone();
+        let t = topic.clone();
         let (count, keys, sample) =
-            tokio::task::spawn_blocking(move || summarize_topic(&kafka, &topic, report)).await??;
-        println!(
-            "  {:<28} {count:>6} records, {keys:>6} live keys",
-            config.topics.report_topic(report)
-        );
+            tokio::task::spawn_blocking(move || summarize_topic(&kafka, &t, schema)).await??;
+        println!("  {topic:<28} {count:>6} records, {keys:>6} live keys");
         if let Some(s) = sample {
             println!("    e.g. {s}");
         }
@@ -198,7 +213,7 @@ fn clock_now(c: &ManualClock) -> String {
 fn summarize_topic(
     kafka: &crate::kafka::KafkaSettings,
     topic: &str,
-    report: Report,
+    value_schema: &str,
 ) -> anyhow::Result<(u64, usize, Option<String>)> {
     let consumer: BaseConsumer<crate::pipeline::checkpoint::QuietEof> = client_config(kafka)
         .set(
@@ -238,8 +253,7 @@ fn summarize_topic(
     }
     let live: Vec<&Vec<u8>> = last.values().flatten().collect();
     let sample = live.first().and_then(|v| {
-        let schema =
-            apache_avro::Schema::parse_str(crate::records::schemas::value_schema(report)).ok()?;
+        let schema = apache_avro::Schema::parse_str(value_schema).ok()?;
         let value = apache_avro::from_avro_datum(&schema, &mut &v[5..], None).ok()?;
         let json: serde_json::Value = value.try_into().ok()?;
         let mut s = json.to_string();

@@ -270,14 +270,19 @@ const HELP: &[(&str, &str, &str)] = &[
         "Gladly report requests sent (every attempt)",
     ),
     (
+        "gladly_kafka_api_get_requests_total",
+        "counter",
+        "Gladly GET Conversation requests sent (every attempt)",
+    ),
+    (
         "gladly_kafka_api_responses_total",
         "counter",
-        "Gladly report responses, by HTTP status",
+        "Gladly responses (reports and GETs), by HTTP status",
     ),
     (
         "gladly_kafka_api_retries_total",
         "counter",
-        "Gladly report requests retried (429, 5xx, timeouts, resets)",
+        "Gladly requests (reports and GETs) retried (429, 5xx, timeouts, resets)",
     ),
     (
         "gladly_kafka_api_rate_limited_total",
@@ -297,7 +302,12 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "gladly_kafka_api_request_duration_seconds",
         "histogram",
-        "Gladly report request latency until the response headers, by request",
+        "Gladly request latency until the response headers, by request",
+    ),
+    (
+        "gladly_kafka_conversations_fetched_total",
+        "counter",
+        "GET Conversation answers, by outcome (found, deleted, dead_letter)",
     ),
 ];
 
@@ -545,6 +555,11 @@ impl Metrics {
                 counters.insert(series(name, labels), v);
             };
             set("gladly_kafka_api_requests_total", &[], load(&api.requests));
+            set(
+                "gladly_kafka_api_get_requests_total",
+                &[],
+                load(&api.general_requests),
+            );
             set("gladly_kafka_api_retries_total", &[], load(&api.retries));
             set(
                 "gladly_kafka_api_rate_limited_total",

@@ -1,14 +1,15 @@
-//! The vocabulary every layer shares: which [`Report`], and a CSV [`Row`] addressed by header name.
+//! The vocabulary every layer shares: which [`Report`], a CSV [`Row`] addressed by header name,
+//! and a [`Conversation`] as GET Conversation answers it.
 //!
-//! The source (`gladly`) produces rows; the core (`records`) turns rows into records; neither
-//! knows about the other, both know this module.
+//! The source (`gladly`) produces rows and conversations; the core (`records`) turns them into
+//! records; neither knows about the other, both know this module.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// One of the Gladly reports the service publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -205,6 +206,60 @@ impl Row {
     }
 }
 
+/// A conversation as `GET /api/v1/conversations/{id}` answers it. Every field but `id` is optional here, so an
+/// answer missing one still arrives; fields Gladly adds later land in `extra`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    /// The conversation's id (after a move: the id it moved to).
+    pub id: String,
+    /// The customer profile it belongs to.
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    /// The assigned agent.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The inbox it is in now (it can change over the conversation's life).
+    #[serde(default)]
+    pub inbox_id: Option<String>,
+    /// `OPEN`, `WAITING` or `CLOSED` (Gladly may add values).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// RFC 3339, with or without millis.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// RFC 3339; only when closed.
+    #[serde(default)]
+    pub closed_at: Option<String>,
+    /// Topic ids.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub topic_ids: Vec<String>,
+    /// Custom attributes, in Gladly's order.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub custom_attributes: Vec<CustomAttribute>,
+    /// Every other field of the answer, as Gladly sent it.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One `{id, value}` of a conversation's `customAttributes`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CustomAttribute {
+    /// The attribute's id.
+    pub id: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +296,29 @@ mod tests {
         assert_eq!(row.get("c"), None);
         let m = row.to_map();
         assert_eq!(m.get("a").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn the_documented_example_parses_and_unknown_fields_are_kept() {
+        let v: Conversation = serde_json::from_str(
+            r#"{ "id": "HXRqKC5GSV-jAlq0-sxYTA", "customerId": "o2sg-TMTSD2rTwMuxzewbA", "agentId": "sHuXx-U3QqOmhvFusJGeBw",
+  "inboxId": "E1nArq1uQAees_DogHB0MA", "status": "CLOSED", "createdAt": "2016-01-02T00:10:00Z",
+  "closedAt": "2016-01-03T08:10:00Z", "topicIds": ["_DZTz4I0Qsq9YXxeXwufMg"],
+  "customAttributes": [{ "id": "cEBkE90eQHObfcsnrm60Tg", "value": "UPS" }], "priority": 3 }"#,
+        )
+        .unwrap();
+        assert_eq!(v.inbox_id.as_deref(), Some("E1nArq1uQAees_DogHB0MA"));
+        assert_eq!(v.status.as_deref(), Some("CLOSED"));
+        assert_eq!(v.topic_ids, vec!["_DZTz4I0Qsq9YXxeXwufMg"]);
+        assert_eq!(v.custom_attributes[0].value.as_deref(), Some("UPS"));
+        assert_eq!(v.extra["priority"], serde_json::json!(3));
+    }
+
+    #[test]
+    fn optional_fields_may_be_missing_or_null_but_the_id_may_not() {
+        let v: Conversation =
+            serde_json::from_str(r#"{"id":"a","topicIds":null,"agentId":null}"#).unwrap();
+        assert!(v.topic_ids.is_empty() && v.agent_id.is_none() && v.extra.is_empty());
+        assert!(serde_json::from_str::<Conversation>(r#"{"inboxId":"x"}"#).is_err());
     }
 }

@@ -8,11 +8,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use gladly_kafka::clock::ManualClock;
 use gladly_kafka::gladly::{
-    Client, GladlyError, GladlySettings, ReportRequest, Secret, AGENT_SUMMARY, CONTACT_EXPORT,
+    Client, ConversationLookup, GladlyError, GladlySettings, ReportRequest, Secret, AGENT_SUMMARY,
+    CONTACT_EXPORT,
 };
 use gladly_kafka::report::Row;
 use gladly_kafka::simulator::{
-    RetryAfter, SimConfig, SimServer, Simulator, BAD_CELL, EXTRA_COLUMN,
+    ConversationTruth, RetryAfter, SimConfig, SimServer, Simulator, BAD_CELL, EXTRA_COLUMN,
 };
 
 const NOW: &str = "2024-03-05T15:00:00Z";
@@ -37,6 +38,7 @@ fn settings(server: &SimServer) -> GladlySettings {
         token: Some(Secret::new("simulator-token")),
         requests_per_minute: 60_000,
         max_concurrent_reports: 2,
+        requests_per_second: 10_000,
         read_timeout_secs: 5,
         connect_timeout_secs: 2,
         max_attempts: 5,
@@ -529,50 +531,162 @@ async fn the_simulator_limits_concurrency() {
     drop((a, b));
 }
 
-#[tokio::test]
-async fn conversations_are_served_and_counted() {
-    let (sim, server) = start(SimConfig::default().without_limits()).await;
-    let client = Client::new(&settings(&server)).unwrap();
-    let rows = fetch_all(&client, &ws()).await;
-    let http = reqwest::Client::new();
-    let (mut found, mut missing) = (0, 0);
-    let ids: std::collections::BTreeSet<String> = rows
+/// Distinct conversation ids of a day of work-session rows.
+async fn a_days_conversations(client: &Client) -> Vec<String> {
+    let day = ReportRequest::WorkSessions {
+        start: t("2024-03-04T00:00:00Z"),
+        end: t("2024-03-05T00:00:00Z"),
+    };
+    let ids: std::collections::BTreeSet<String> = fetch_all(client, &day)
+        .await
         .iter()
         .map(|r| r.get("conversation_id").unwrap().to_string())
         .collect();
+    ids.into_iter().collect()
+}
+
+#[tokio::test]
+async fn conversations_match_the_truth_deleted_ones_are_gone_and_merges_are_followed_once() {
+    let (sim, server) = start(SimConfig::default().without_limits()).await;
+    let client = Client::new(&settings(&server)).unwrap();
+    let ids = a_days_conversations(&client).await;
+    let (mut found, mut deleted, mut moved) = (0, 0, 0);
     for id in &ids {
-        let resp = http
-            .get(format!("{}/api/v1/conversations/{id}", server.url))
-            .basic_auth("api@example.com", Some("simulator-token"))
-            .send()
-            .await
-            .unwrap();
-        match resp.status().as_u16() {
-            200 => {
-                let v: serde_json::Value = resp.json().await.unwrap();
-                assert_eq!(v["id"], id.as_str());
-                for field in ["customerId", "inboxId", "status", "createdAt"] {
-                    assert!(v.get(field).is_some(), "{field} in {v}");
-                }
+        let got = client.conversation(id).await.unwrap();
+        match (sim.conversation(id), got) {
+            (ConversationTruth::Deleted, ConversationLookup::Deleted) => deleted += 1,
+            (ConversationTruth::Found(v), ConversationLookup::Found(c)) => {
                 found += 1;
+                assert_eq!(c.id, *id);
+                assert_eq!(c.inbox_id.as_deref(), v["inboxId"].as_str());
+                assert_eq!(c.status.as_deref(), v["status"].as_str());
+                assert_eq!(c.created_at.as_deref(), v["createdAt"].as_str());
             }
-            404 => missing += 1,
-            s => panic!("unexpected {s}"),
+            (ConversationTruth::Moved(to), got) => {
+                moved += 1;
+                match (sim.conversation(&to), got) {
+                    (ConversationTruth::Found(v), ConversationLookup::Found(c)) => {
+                        assert_eq!(c.id, to, "the body is the conversation it moved to");
+                        assert_eq!(c.inbox_id.as_deref(), v["inboxId"].as_str());
+                    }
+                    (ConversationTruth::Deleted, ConversationLookup::Deleted) => {}
+                    (truth, got) => panic!("{id} moved to {to}: {truth:?} vs {got:?}"),
+                }
+            }
+            (truth, got) => panic!("{id}: {truth:?} vs {got:?}"),
         }
     }
-    assert!(found > 0);
-    assert!(missing * 10 < ids.len(), "only a few are deleted");
-    assert_eq!(sim.stats().conversation_gets, ids.len() as u64);
-    let unauth = http
-        .get(format!(
-            "{}/api/v1/conversations/{}",
-            server.url,
-            rows[0].get("conversation_id").unwrap()
-        ))
+    assert!(
+        found > 0 && deleted > 0 && moved > 0,
+        "{found} found, {deleted} deleted, {moved} moved"
+    );
+    let stats = sim.stats();
+    assert_eq!(
+        stats.conversation_gets,
+        (ids.len() + moved) as u64,
+        "one GET each, two for a move"
+    );
+    assert_eq!(stats.conversation_moves, moved as u64);
+    assert_eq!(
+        client
+            .stats()
+            .general_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        stats.conversation_gets
+    );
+    let unauth = reqwest::Client::new()
+        .get(format!("{}/api/v1/conversations/{}", server.url, ids[0]))
         .send()
         .await
         .unwrap();
     assert_eq!(unauth.status(), 401);
+    let mut bad = settings(&server);
+    bad.token = Some(Secret::new("wrong"));
+    let err = Client::new(&bad)
+        .unwrap()
+        .conversation(&ids[0])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GladlyError::Unauthorized { .. }), "{err}");
+}
+
+/// Fires every id at once; returns the wall time.
+async fn get_all_at_once(client: &Client, ids: &[String]) -> Duration {
+    let started = Instant::now();
+    let all = futures::future::join_all(ids.iter().map(|id| client.conversation(id))).await;
+    for r in all {
+        r.expect("every GET ends with an answer");
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn the_general_pacer_keeps_gets_under_the_per_second_limit_and_the_limit_bites() {
+    // Gladly's 10 per second, with a "second" of 100 ms of real time
+    let second = Duration::from_millis(100);
+    let (sim, server) = start(SimConfig::default().with_scaled_second(second)).await;
+    let ids: Vec<String> = a_days_conversations(&Client::new(&settings(&server)).unwrap())
+        .await
+        .into_iter()
+        .take(60)
+        .collect();
+    // the default budget, 5 per second, in scaled seconds: 50 per real second
+    let mut paced = settings(&server);
+    paced.requests_per_second = 50;
+    let took = get_all_at_once(&Client::new(&paced).unwrap(), &ids).await;
+    let stats = sim.stats();
+    assert_eq!(stats.rate_limited, 0, "no 429 under the budget: {stats:?}");
+    assert!(
+        took >= Duration::from_millis(1100),
+        "60 GETs at 50/s took {took:?}"
+    );
+
+    // far over the limit: the simulator answers 429 and the client retries until it gets in
+    let mut greedy = settings(&server);
+    greedy.requests_per_second = 5000;
+    greedy.max_attempts = 50;
+    let client = Client::new(&greedy).unwrap();
+    get_all_at_once(&client, &ids).await;
+    let after = sim.stats();
+    assert!(
+        after.rate_limited > 0,
+        "the per-second limit answered 429: {after:?}"
+    );
+    assert_eq!(
+        client
+            .stats()
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed),
+        after.rate_limited
+    );
+}
+
+#[tokio::test]
+async fn conversation_gets_are_retried_on_5xx_and_give_up_after_max_attempts() {
+    let (sim, server) = start(SimConfig::default().without_limits()).await;
+    let client = Client::new(&settings(&server)).unwrap();
+    let ids = a_days_conversations(&client).await;
+    sim.faults().update(|f| {
+        f.conversation_error_next = 2;
+        f.conversation_error_status = 502;
+    });
+    client
+        .conversation(&ids[0])
+        .await
+        .expect("third attempt answers");
+    assert_eq!(
+        client
+            .stats()
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    sim.faults().update(|f| f.conversation_error_next = 100);
+    let err = client.conversation(&ids[0]).await.unwrap_err();
+    assert!(
+        matches!(err, GladlyError::RetriesExhausted { attempts: 5, .. }) && err.is_retryable(),
+        "{err}"
+    );
 }
 
 #[tokio::test]

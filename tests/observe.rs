@@ -15,9 +15,9 @@ use chrono::Duration as Span;
 use gladly_kafka::config::Config;
 use gladly_kafka::pipeline::checkpoint::Checkpoint;
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::RetryAfter;
+use gladly_kafka::simulator::{RetryAfter, SimConfig};
 
-use common::pipeline::{t0, world, world_configured};
+use common::pipeline::{t0, world, world_where};
 use common::service::{self, Running, Scrape};
 
 async fn read(topic: String) -> Vec<common::kafka::ReadRecord> {
@@ -246,7 +246,11 @@ async fn once_with_json_logs(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_of_a_run_never_contain_secrets() {
     let token = format!("tok-{}", uuid::Uuid::new_v4().simple());
-    let w = world_configured(10.0, None, |c| c.token = token.clone()).await;
+    let w = world_where(10.0, |c| SimConfig {
+        token: token.clone(),
+        ..c.without_limits()
+    })
+    .await;
     w.clock.set(t0() + Span::hours(3));
     let kafka_password = format!("kpw-{}", uuid::Uuid::new_v4().simple());
     let registry_password = format!("rpw-{}", uuid::Uuid::new_v4().simple());

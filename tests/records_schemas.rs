@@ -70,7 +70,15 @@ fn current_schemas_are_the_compiled_in_contract() {
         files["dead_letter-value.avsc"],
         schemas::dead_letter_schema()
     );
-    assert_eq!(files.len(), 7, "{:?}", files.keys());
+    assert_eq!(
+        files["conversations-key.avsc"],
+        schemas::conversation_key_schema()
+    );
+    assert_eq!(
+        files["conversations-value.avsc"],
+        schemas::conversation_value_schema()
+    );
+    assert_eq!(files.len(), 9, "{:?}", files.keys());
 }
 
 #[test]
@@ -104,7 +112,7 @@ fn every_schema_is_backward_compatible_with_every_recorded_version() {
             checked += 1;
         }
     }
-    assert!(checked >= 7);
+    assert!(checked >= 9);
 }
 
 #[test]

@@ -1,12 +1,14 @@
-//! The Gladly HTTP client: Basic auth, one pacer, retries, streaming report bodies.
+//! The Gladly HTTP client: Basic auth, two org-wide pacers (report calls, and every other
+//! call under Gladly's general per-second limit), one retry policy, streaming report bodies.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::header::{ACCEPT, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -45,6 +47,8 @@ pub struct RetryEvent {
 pub struct ClientStats {
     /// Report requests sent (each attempt counts).
     pub requests: AtomicU64,
+    /// Other requests (GET Conversation) sent (each attempt counts).
+    pub general_requests: AtomicU64,
     /// Retries made.
     pub retries: AtomicU64,
     /// 429 answers.
@@ -121,17 +125,21 @@ impl ClientStats {
 
 struct Inner {
     http: reqwest::Client,
+    /// For GETs: redirects are not followed (Gladly's 301 means "moved"; the caller decides).
+    http_get: reqwest::Client,
     base: String,
     host: String,
     email: String,
     token: Secret,
     pacer: Pacer,
+    /// Paces everything but reports (Gladly's general per-second limit).
+    general: Pacer,
     backoff: Backoff,
     max_attempts: u32,
     stats: Arc<ClientStats>,
 }
 
-/// A Gladly API client. Cheap to clone; clones share one pacer (the org-wide budget) and
+/// A Gladly API client. Cheap to clone; clones share the pacers (the org-wide budgets) and
 /// one set of [`ClientStats`].
 #[derive(Clone)]
 pub struct Client {
@@ -158,16 +166,23 @@ impl Client {
                 "gladly.max_attempts must be at least 1".into(),
             ));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
-            .read_timeout(Duration::from_secs(settings.read_timeout_secs.max(1)))
-            .user_agent(concat!("gladly-kafka/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| GladlyError::Setup(format!("cannot build the HTTP client: {e}")))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
+                .read_timeout(Duration::from_secs(settings.read_timeout_secs.max(1)))
+                .user_agent(concat!("gladly-kafka/", env!("CARGO_PKG_VERSION")))
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| GladlyError::Setup(format!("cannot build the HTTP client: {e}")))
+        };
+        let http = built(builder())?;
+        let http_get = built(builder().redirect(reqwest::redirect::Policy::none()))?;
         let base = url.as_str().trim_end_matches('/').to_string();
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                http_get,
                 host: base.clone(),
                 base,
                 email: settings.email.clone(),
@@ -175,6 +190,11 @@ impl Client {
                 pacer: Pacer::new(
                     settings.requests_per_minute,
                     settings.max_concurrent_reports,
+                ),
+                // one second of requests in flight hides up to a second of latency
+                general: Pacer::per_second(
+                    settings.requests_per_second,
+                    settings.requests_per_second,
                 ),
                 backoff: Backoff {
                     initial: Duration::from_millis(settings.initial_backoff_ms.max(1)),
@@ -197,41 +217,107 @@ impl Client {
     /// Errors inside the body after that (a cut connection, a malformed row) are `Err` items
     /// of the stream, never a short success; see [`RowStream`].
     pub async fn report(&self, req: &ReportRequest) -> Result<RowStream, GladlyError> {
-        let inner = &self.inner;
         let what = req.describe();
-        let url = format!("{}{}", inner.base, req.path());
+        let url = format!("{}{}", self.inner.base, req.path());
         let body = req.body();
-        let mut attempt = 0;
+        let (what, url, body) = (&what, &url, &body);
+        self.retrying(what, || async move {
+            let permit = self.inner.pacer.acquire().await;
+            self.attempt(url, what, body, permit).await
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, fails in a way retrying cannot fix, or
+    /// `max_attempts` are used up; between attempts waits `Retry-After` when the server sent
+    /// one, else a jittered exponential backoff. Each attempt acquires its own pacer slot.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, GladlyError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, GladlyError>>,
+    {
+        let inner = &self.inner;
+        let mut n = 0;
         loop {
-            attempt += 1;
-            let permit = inner.pacer.acquire().await;
-            let err = match self.attempt(&url, &what, &body, permit).await {
-                Ok(rows) => return Ok(rows),
+            n += 1;
+            let err = match attempt().await {
+                Ok(v) => return Ok(v),
                 Err(e) => e,
             };
             if !err.is_retryable() {
                 return Err(err);
             }
-            if attempt >= inner.max_attempts {
+            if n >= inner.max_attempts {
                 return Err(GladlyError::RetriesExhausted {
-                    attempts: attempt,
+                    attempts: n,
                     last: Box::new(err),
                 });
             }
-            let cap = inner.backoff.cap(attempt);
+            let cap = inner.backoff.cap(n);
             let retry_after = err.retry_after();
-            let delay = retry_after
-                .unwrap_or_else(|| inner.backoff.delay(attempt, &mut rand::thread_rng()));
-            tracing::warn!(report = %what, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying Gladly report request");
+            let delay =
+                retry_after.unwrap_or_else(|| inner.backoff.delay(n, &mut rand::thread_rng()));
+            tracing::warn!(request = %what, attempt = n, delay_ms = delay.as_millis() as u64, error = %err, "retrying Gladly request");
             inner.stats.record_retry(RetryEvent {
-                what: what.clone(),
-                attempt,
+                what: what.to_string(),
+                attempt: n,
                 cap,
                 delay,
                 retry_after,
                 reason: err.to_string(),
             });
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// A GET of `url` under the general pacer and the retry policy. 404 and 301/308 are
+    /// answers, not errors: the caller knows what they mean for its resource.
+    pub(super) async fn get(
+        &self,
+        what: &str,
+        url: &reqwest::Url,
+    ) -> Result<GetAnswer, GladlyError> {
+        self.retrying(what, || async move {
+            let _permit = self.inner.general.acquire().await;
+            self.get_once(url, what).await
+        })
+        .await
+    }
+
+    async fn get_once(&self, url: &reqwest::Url, what: &str) -> Result<GetAnswer, GladlyError> {
+        let inner = &self.inner;
+        inner.stats.general_requests.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let transport = |source| {
+            inner.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+            GladlyError::Transport {
+                url: url.to_string(),
+                source,
+            }
+        };
+        let resp = inner
+            .http_get
+            .get(url.clone())
+            .basic_auth(&inner.email, Some(inner.token.expose()))
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status();
+        inner.stats.count_response(status);
+        inner.stats.observe_latency(what, started.elapsed());
+        match status {
+            StatusCode::OK => Ok(GetAnswer::Ok(resp.bytes().await.map_err(transport)?)),
+            StatusCode::NOT_FOUND => Ok(GetAnswer::NotFound),
+            StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT => {
+                let location = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Ok(GetAnswer::Moved { location })
+            }
+            _ => Err(self.error_for(resp, url.as_str(), what).await),
         }
     }
 
@@ -285,6 +371,13 @@ impl Client {
                 });
         }
         drop(permit);
+        Err(self.error_for(resp, url, what).await)
+    }
+
+    /// The error a non-success response stands for (its body read for the message).
+    async fn error_for(&self, resp: reqwest::Response, url: &str, what: &str) -> GladlyError {
+        let inner = &self.inner;
+        let status = resp.status();
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
@@ -294,7 +387,7 @@ impl Client {
             Ok(b) => String::from_utf8_lossy(&b[..b.len().min(ERROR_BODY_LIMIT)]).into_owned(),
             Err(_) => String::new(),
         };
-        Err(match status {
+        match status {
             StatusCode::BAD_REQUEST => GladlyError::BadRequest {
                 what: what.to_string(),
                 errors: serde_json::from_str::<ApiErrors>(&text)
@@ -325,6 +418,25 @@ impl Client {
                 url: url.to_string(),
                 body: text,
             },
-        })
+        }
     }
+
+    /// The org's base URL.
+    pub(super) fn base(&self) -> &str {
+        &self.inner.base
+    }
+}
+
+/// What a GET answered, once retries are done.
+#[derive(Debug)]
+pub(super) enum GetAnswer {
+    /// 200 with this body.
+    Ok(bytes::Bytes),
+    /// 404.
+    NotFound,
+    /// 301 or 308, with the `Location` header if there was one.
+    Moved {
+        /// Where the resource went.
+        location: Option<String>,
+    },
 }

@@ -145,6 +145,25 @@ pub enum GladlyError {
         /// The raw cells, lossily decoded.
         raw: Vec<String>,
     },
+    /// A 301/308 that cannot be followed: no usable `Location`, another host, or a second
+    /// move (moves are followed once).
+    #[error("Gladly answered {status} (moved) for {url}: {detail}")]
+    Moved {
+        /// 301 or 308.
+        status: u16,
+        /// The URL requested.
+        url: String,
+        /// Why it was not followed.
+        detail: String,
+    },
+    /// A 200 whose body is not what Gladly documents.
+    #[error("Gladly's answer from {url} is not the documented shape: {reason}")]
+    Decode {
+        /// The URL requested.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Every attempt failed with a retryable error.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
@@ -171,6 +190,8 @@ impl GladlyError {
             | GladlyError::NotFound { .. }
             | GladlyError::BadRequest { .. }
             | GladlyError::Status { .. }
+            | GladlyError::Moved { .. }
+            | GladlyError::Decode { .. }
             | GladlyError::MalformedRow { .. } => false,
         }
     }
@@ -183,6 +204,17 @@ impl GladlyError {
             }
             _ => None,
         }
+    }
+
+    /// True when the credentials or permissions are wrong (401, 403, setup): nothing else will
+    /// work either until they are fixed.
+    pub fn is_credentials(&self) -> bool {
+        matches!(
+            self,
+            GladlyError::Setup(_)
+                | GladlyError::Unauthorized { .. }
+                | GladlyError::Forbidden { .. }
+        )
     }
 
     /// True for a 429 (directly or as the last of exhausted retries).

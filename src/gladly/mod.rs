@@ -1,5 +1,5 @@
 //! The source: the Gladly HTTP client (Basic auth, org-wide pacing, retries with backoff and
-//! `Retry-After`), report requests, and streaming CSV rows.
+//! `Retry-After`), report requests, streaming CSV rows, and GET Conversation.
 //!
 //! ```no_run
 //! # async fn demo(settings: gladly_kafka::gladly::GladlySettings) -> Result<(), gladly_kafka::gladly::GladlyError> {
@@ -19,6 +19,7 @@
 //! ```
 
 mod client;
+mod conversation;
 mod csv_stream;
 mod error;
 mod pacer;
@@ -28,7 +29,9 @@ mod settings;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+pub use crate::report::{Conversation, CustomAttribute};
 pub use client::{Client, ClientStats, RetryEvent};
+pub use conversation::{ConversationLookup, CONVERSATIONS_PATH};
 pub use csv_stream::{BodyChunks, RowStream};
 pub use error::{ApiError, ApiErrors, GladlyError};
 pub use pacer::Pacer;

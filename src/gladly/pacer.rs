@@ -1,6 +1,8 @@
-//! The org-wide pacer for report calls: at most `requests_per_minute`, evenly spaced (no
-//! bursts, so any sliding minute holds at most the budget plus one), and at most
-//! `max_concurrent_reports` in flight, where "in flight" lasts until the body is read.
+//! Org-wide pacers. Report calls: at most `requests_per_minute`, evenly spaced (no bursts, so
+//! any sliding minute holds at most the budget plus one), and at most `max_concurrent_reports`
+//! in flight, where "in flight" lasts until the body is read. Other calls (GET Conversation)
+//! fall under Gladly's general per-second limit and get their own pacer, built by
+//! [`Pacer::per_second`].
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Paces report requests; shared by every clone of a [`super::Client`].
+/// Paces one kind of request; shared by every clone of a [`super::Client`].
 #[derive(Debug)]
 pub struct Pacer {
     slots: Arc<Semaphore>,
@@ -19,8 +21,17 @@ pub struct Pacer {
 impl Pacer {
     /// A pacer for `per_minute` requests per minute and `concurrent` in flight (both ≥ 1).
     pub fn new(per_minute: u32, concurrent: u32) -> Self {
-        let per_minute = per_minute.max(1);
-        let period = Duration::from_secs_f64(60.0 / f64::from(per_minute));
+        Self::spaced(Duration::from_secs(60), per_minute, concurrent)
+    }
+
+    /// A pacer for `per_second` requests per second and `concurrent` in flight (both ≥ 1).
+    pub fn per_second(per_second: u32, concurrent: u32) -> Self {
+        Self::spaced(Duration::from_secs(1), per_second, concurrent)
+    }
+
+    /// `n` requests per `span`, one every `span / n`.
+    fn spaced(span: Duration, n: u32, concurrent: u32) -> Self {
+        let period = span.div_f64(f64::from(n.max(1)));
         let quota = Quota::with_period(period)
             .expect("a positive period")
             .allow_burst(NonZeroU32::MIN);
@@ -61,6 +72,21 @@ mod tests {
         for w in at.windows(2) {
             assert!(w[1] - w[0] >= Duration::from_millis(45), "{at:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_per_second_pacer_spaces_requests_by_a_fraction_of_a_second() {
+        let pacer = Pacer::per_second(20, 8); // one per 50 ms
+        let start = Instant::now();
+        for _ in 0..5 {
+            let _p = pacer.acquire().await;
+        }
+        // the first goes at once, the next four 50 ms apart
+        assert!(
+            start.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]

@@ -54,6 +54,9 @@ pub struct GladlySettings {
     pub requests_per_minute: u32,
     /// Report requests in flight at once, counting the body download (Gladly allows 2 per org).
     pub max_concurrent_reports: u32,
+    /// Other requests (GET Conversation) per second across this process (Gladly allows 10
+    /// per second per org, shared with every other tool of the org).
+    pub requests_per_second: u32,
     /// Longest wait for any single read from the connection (not a whole-request deadline).
     pub read_timeout_secs: u64,
     /// Longest wait to establish a connection.
@@ -75,6 +78,7 @@ impl Default for GladlySettings {
             token_file: None,
             requests_per_minute: 8,
             max_concurrent_reports: 1,
+            requests_per_second: 5,
             read_timeout_secs: 300,
             connect_timeout_secs: 30,
             max_attempts: 6,
@@ -87,6 +91,8 @@ impl Default for GladlySettings {
 /// Gladly's documented per-organization report limits.
 const GLADLY_REPORTS_PER_MINUTE: u32 = 10;
 const GLADLY_CONCURRENT_REPORTS: u32 = 2;
+/// Gladly's documented per-organization limit of every other request (per method).
+const GLADLY_REQUESTS_PER_SECOND: u32 = 10;
 
 impl GladlySettings {
     /// Checks every value, naming the key (`gladly.<key>`) and the fix.
@@ -155,6 +161,22 @@ impl GladlySettings {
                 format!(
                     "{} is above Gladly's limit of {GLADLY_CONCURRENT_REPORTS} concurrent report requests per organization: set 1",
                     self.max_concurrent_reports
+                ),
+            ));
+        }
+        if self.requests_per_second == 0 {
+            return Err(ConfigError::invalid(
+                key("requests_per_second"),
+                "must be at least 1",
+            ));
+        }
+        if !simulated && self.requests_per_second >= GLADLY_REQUESTS_PER_SECOND {
+            return Err(ConfigError::invalid(
+                key("requests_per_second"),
+                format!(
+                    "{} is at or above Gladly's limit of {GLADLY_REQUESTS_PER_SECOND} requests per second per organization \
+                     (shared with every other tool of the org), so requests would get 429s: set 5 or less",
+                    self.requests_per_second
                 ),
             ));
         }
@@ -242,6 +264,7 @@ mod tests {
         ok().validate().unwrap();
         assert_eq!(GladlySettings::default().requests_per_minute, 8);
         assert_eq!(GladlySettings::default().max_concurrent_reports, 1);
+        assert_eq!(GladlySettings::default().requests_per_second, 5);
     }
 
     #[test]
@@ -298,6 +321,22 @@ mod tests {
             ),
             (
                 GladlySettings {
+                    requests_per_second: 10,
+                    ..ok()
+                },
+                "gladly.requests_per_second",
+                "429",
+            ),
+            (
+                GladlySettings {
+                    requests_per_second: 0,
+                    ..ok()
+                },
+                "gladly.requests_per_second",
+                "at least 1",
+            ),
+            (
+                GladlySettings {
                     max_concurrent_reports: 3,
                     ..ok()
                 },
@@ -326,6 +365,7 @@ mod tests {
             host: "http://127.0.0.1:8080".into(),
             requests_per_minute: 600,
             max_concurrent_reports: 2,
+            requests_per_second: 500,
             ..ok()
         };
         s.validate().unwrap();

@@ -135,6 +135,8 @@ pub struct TopicSettings {
     pub contacts: Option<String>,
     /// Override the agent-summary topic name.
     pub agent_summary: Option<String>,
+    /// Override the conversations topic name.
+    pub conversations: Option<String>,
     /// Override the dead-letter topic name.
     pub dead_letter: Option<String>,
     /// Override the checkpoint topic name.
@@ -154,6 +156,7 @@ impl Default for TopicSettings {
             work_sessions: None,
             contacts: None,
             agent_summary: None,
+            conversations: None,
             dead_letter: None,
             checkpoints: None,
             partitions: 3,
@@ -174,6 +177,13 @@ impl TopicSettings {
         custom
             .clone()
             .unwrap_or_else(|| format!("{}.{}", self.prefix, report.name()))
+    }
+
+    /// The compacted topic of GET Conversation answers, keyed by conversation id.
+    pub fn conversations_topic(&self) -> String {
+        self.conversations
+            .clone()
+            .unwrap_or_else(|| format!("{}.conversations", self.prefix))
     }
 
     /// The dead-letter topic (delete policy).
@@ -211,6 +221,7 @@ impl TopicSettings {
             ("work_sessions", &self.work_sessions),
             ("contacts", &self.contacts),
             ("agent_summary", &self.agent_summary),
+            ("conversations", &self.conversations),
             ("dead_letter", &self.dead_letter),
             ("checkpoints", &self.checkpoints),
         ] {
@@ -248,6 +259,7 @@ mod tests {
         let mut t = TopicSettings::default();
         assert_eq!(t.report_topic(Report::WorkSessions), "gladly.work_sessions");
         assert_eq!(t.dead_letter_topic(), "gladly.dead_letter");
+        assert_eq!(t.conversations_topic(), "gladly.conversations");
         t.prefix = "acme".into();
         t.contacts = Some("cc.contacts".into());
         assert_eq!(t.report_topic(Report::AgentSummary), "acme.agent_summary");

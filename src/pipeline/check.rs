@@ -10,9 +10,10 @@ use rdkafka::client::DefaultClientContext;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::gladly::{self, ReportRequest};
-use crate::kafka::admin::{check_policies, topic_specs};
+use crate::kafka::admin::check_policies;
 use crate::kafka::producer::client_config;
 use crate::kafka::registry::RegistryClient;
+use crate::pipeline::conversations::{all_topic_specs, register_schemas};
 
 /// Runs every check, printing a line each; true when all passed.
 pub async fn check(config: &Config, clock: SharedClock) -> bool {
@@ -57,6 +58,17 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
                     }
                 }
                 Err(e) => line(false, "gladly", e.to_string()),
+            }
+            // GET Conversation of an id that cannot exist: a 404 proves access to the API
+            if config.conversations.enabled {
+                match client.conversation("gladly-kafka-check").await {
+                    Ok(_) => line(
+                        true,
+                        "conversations",
+                        format!("{} answers GET Conversation", config.gladly.host),
+                    ),
+                    Err(e) => line(false, "conversations", e.to_string()),
+                }
             }
         }
     }
@@ -114,6 +126,13 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
                     break;
                 }
             }
+            if all && config.conversations.enabled {
+                let topic = config.topics.conversations_topic();
+                if let Err(e) = register_schemas(&reg, &topic).await {
+                    line(false, "registry", e.to_string());
+                    all = false;
+                }
+            }
             if all {
                 line(
                     true,
@@ -129,7 +148,7 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
 
     // Topics: existing ones must be compacted where the contract needs it.
     if let Some((admin, md)) = admin {
-        let specs = topic_specs(&config.topics, &config.enabled_reports());
+        let specs = all_topic_specs(config);
         let existing: std::collections::HashSet<&str> =
             md.topics().iter().map(|t| t.name()).collect();
         let (present, missing): (Vec<_>, Vec<_>) = specs

@@ -12,17 +12,22 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
+use super::conversations::{
+    all_topic_specs, ConversationFailure, ConversationSource, ConversationSummary,
+};
 use super::window::{
     cut_dates, cut_instants, plan_dates, plan_instants, Buckets, Position, Window,
 };
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::gladly::{self, GladlyError, ReportRequest};
-use crate::kafka::admin::{ensure_topics, topic_specs};
+use crate::kafka::admin::ensure_topics;
 use crate::kafka::registry::RegistryClient;
 use crate::kafka::{headers, Outgoing, Publisher, SinkError};
 use crate::observe::Metrics;
-use crate::records::{self, ConvertSettings, Converter, Output, SchemaIds, WindowMeta};
+use crate::records::{
+    self, ConvertSettings, Converter, EndedConversations, Output, SchemaIds, WindowMeta,
+};
 use crate::report::Report;
 
 /// Service version written into headers and checkpoints.
@@ -108,6 +113,8 @@ pub struct Summary {
     pub splits: u64,
     /// Window attempts that failed and were retried.
     pub retries: u64,
+    /// Conversations published with the windows (`[conversations]`).
+    pub conversations: ConversationSummary,
 }
 
 impl Summary {
@@ -120,6 +127,7 @@ impl Summary {
         for (reason, n) in &o.dead_letter_reasons {
             *self.dead_letter_reasons.entry(reason.clone()).or_default() += n;
         }
+        self.conversations.add(&o.conversations);
         self.splits += o.splits;
         self.retries += o.retries;
     }
@@ -140,6 +148,8 @@ struct Inner {
     run_id: String,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
+    /// `[conversations]`, when enabled: fed by work-session windows.
+    conversations: Option<ConversationSource>,
 }
 
 /// One report's publishing state: its producer (and transactional id), converter and topic.
@@ -210,10 +220,21 @@ impl Pipeline {
         ensure_topics(
             &config.kafka,
             config.topics.replication_factor,
-            &topic_specs(&config.topics, &reports),
+            &all_topic_specs(&config),
         )
         .await
         .map_err(|e| PipelineError::Setup(e.to_string()))?;
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let conversations = ConversationSource::connect(
+            &config,
+            &registry,
+            &gladly,
+            clock.clone(),
+            dead_letter_id,
+            &run_id,
+        )
+        .await
+        .map_err(|e| PipelineError::Setup(format!("schema registry: {e}")))?;
         Ok(Pipeline {
             inner: Arc::new(Inner {
                 config,
@@ -221,9 +242,10 @@ impl Pipeline {
                 gladly,
                 ids,
                 dead_letter_id,
-                run_id: uuid::Uuid::new_v4().to_string(),
+                run_id,
                 shutdown,
                 metrics,
+                conversations,
             }),
         })
     }
@@ -404,7 +426,7 @@ impl Pipeline {
                         total.splits += 1;
                         match window.halves(job.buckets) {
                             Some((a, b)) => {
-                                tracing::warn!(report = %job.report, %window, rows = s.rows, cap, "window reached the row cap: splitting it in two");
+                                tracing::warn!(report = %job.report, %window, rows = s.rows, cap, "window reached the row cap (or its conversations would not fit in one transaction): splitting it in two");
                                 self.inner.metrics.window_split(job.report);
                                 let before = queue.len();
                                 if let Window::Instants(half) = a {
@@ -602,6 +624,7 @@ impl Pipeline {
         job.position = Some(new_position);
         let took = started.elapsed();
         inner.metrics.window_published(job.report, &summary, took);
+        summary.conversations.count_committed(&inner.metrics);
         if job.scope == Scope::Run {
             inner.metrics.checkpoint_moved(job.report, new_position);
         }
@@ -639,6 +662,11 @@ impl Pipeline {
             .await
             .map_err(Failure::Gladly)?;
         let mut wc = job.converter.window(meta);
+        let mut ended = inner
+            .conversations
+            .as_ref()
+            .filter(|_| job.report == Report::WorkSessions)
+            .map(|_| EndedConversations::default());
         let mut out: Vec<Output> = Vec::with_capacity(16);
         let mut s = Summary::default();
         let mut shutdown = inner.shutdown.clone();
@@ -652,6 +680,9 @@ impl Pipeline {
             match item {
                 Ok(row) => {
                     s.rows += 1;
+                    if let Some(e) = ended.as_mut() {
+                        e.push(&row);
+                    }
                     wc.push(&row, &mut out);
                 }
                 Err(GladlyError::MalformedRow { line, reason, raw }) => {
@@ -702,6 +733,29 @@ impl Pipeline {
             &dl_topic,
         )
         .map_err(Failure::Sink)?;
+        if let (Some(source), Some(ended)) = (&inner.conversations, &ended) {
+            if !source.fits(ended.len()) {
+                tracing::warn!(conversations = ended.len(), "too many conversations to fetch within one transaction (gladly.requests_per_second x kafka.transaction_timeout_secs / 2)");
+                return Ok((s, true));
+            }
+            let published = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
+                r = source.publish(ended, publisher, meta) => r,
+            };
+            let c = published.map_err(|e| match e {
+                ConversationFailure::Gladly { source, .. } => Failure::Gladly(source),
+                ConversationFailure::Sink(e) => Failure::Sink(e),
+            })?;
+            tracing::info!(
+                conversations = c.fetched,
+                records = c.records,
+                tombstones = c.tombstones,
+                dead_letters = c.dead_letters,
+                "conversations fetched into the window"
+            );
+            s.conversations = c;
+        }
         Ok((s, false))
     }
 

@@ -343,7 +343,8 @@ pub fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
         .expect("zero seconds exist")
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+/// An instant as RFC 3339 with seconds (window bounds in headers and logs).
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

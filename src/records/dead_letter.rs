@@ -14,9 +14,19 @@ pub fn encode_dead_letter(
     meta: &WindowMeta,
     value_schema_id: u32,
 ) -> Vec<u8> {
+    encode_dead_letter_of(report.name(), dl, meta, value_schema_id)
+}
+
+/// Like [`encode_dead_letter`], for any source by name (e.g. `conversations`).
+pub fn encode_dead_letter_of(
+    source: &str,
+    dl: &DeadLetter,
+    meta: &WindowMeta,
+    value_schema_id: u32,
+) -> Vec<u8> {
     let mut buf = Vec::with_capacity(128 + dl.raw.len() * 32 + dl.reason.len());
     avro::header(&mut buf, value_schema_id);
-    avro::string(&mut buf, report.name());
+    avro::string(&mut buf, source);
     avro::long(&mut buf, i64::try_from(dl.line).unwrap_or(i64::MAX));
     avro::string(&mut buf, &dl.reason);
     avro::string_array(&mut buf, dl.raw.iter().map(|(c, _)| c.as_str()));

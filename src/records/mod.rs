@@ -8,6 +8,9 @@
 //!
 //! Rows that cannot be converted (a key column missing or empty, a typed cell that parses as
 //! nothing accepted) become [`DeadLetter`]s carrying the raw row and a precise reason.
+//!
+//! [`conversations`] does the same for GET Conversation answers: which conversations a
+//! work-session window triggers, and their records.
 
 pub mod avro;
 mod columns;
@@ -16,6 +19,7 @@ pub mod schemas;
 
 mod agent_summary;
 mod contacts;
+pub mod conversations;
 mod dead_letter;
 mod work_sessions;
 
@@ -23,7 +27,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-pub use dead_letter::encode_dead_letter;
+pub use conversations::{ConversationEncoder, EndedContact, EndedConversations};
+pub use dead_letter::{encode_dead_letter, encode_dead_letter_of};
 
 use crate::report::{Report, Row};
 use columns::{Field, Layout, Val, MAX_FIELDS};

@@ -24,3 +24,13 @@ pub fn value_schema(report: Report) -> &'static str {
 pub fn dead_letter_schema() -> &'static str {
     include_str!("../../schemas/dead_letter-value.avsc")
 }
+
+/// The key schema of the conversations topic (`schemas/conversations-key.avsc`).
+pub fn conversation_key_schema() -> &'static str {
+    include_str!("../../schemas/conversations-key.avsc")
+}
+
+/// The value schema of the conversations topic (`schemas/conversations-value.avsc`).
+pub fn conversation_value_schema() -> &'static str {
+    include_str!("../../schemas/conversations-value.avsc")
+}

@@ -15,11 +15,16 @@ pub enum RetryAfter {
     HttpDate(Duration),
 }
 
-/// The org-wide report limits (Gladly: 10 per minute, 2 concurrent).
+/// The org-wide limits: reports (Gladly: 10 per minute, 2 concurrent) and every other
+/// request (Gladly: 10 per second).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Enforce the limits at all.
     pub enabled: bool,
+    /// Other requests (GET Conversation) admitted per (scaled) second, sliding window.
+    pub per_second: u32,
+    /// How long a "second" lasts in real time (1 s in real life).
+    pub second: Duration,
     /// Report requests admitted per (scaled) minute, sliding window.
     pub per_minute: u32,
     /// Report requests in flight at once (until the body is sent or dropped).
@@ -34,6 +39,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             enabled: true,
+            per_second: 10,
+            second: Duration::from_secs(1),
             per_minute: 10,
             concurrent: 2,
             minute: Duration::from_secs(60),
@@ -77,6 +84,12 @@ pub struct FaultState {
     pub bad_cell_rate: f64,
     /// Silently truncate bodies after this many rows (overrides the config's `row_cap`).
     pub row_cap: Option<usize>,
+    /// Answer `conversation_error_status` to this many next GET Conversation requests…
+    pub conversation_error_next: u32,
+    /// …counting only those of this conversation id, when set.
+    pub conversation_error_only: Option<String>,
+    /// The 5xx of those answers (0 means 503).
+    pub conversation_error_status: u16,
 }
 
 /// The name and cell prefix of the unknown extra column.
@@ -162,6 +175,23 @@ impl Faults {
         }
         d.format = f.clone();
         d
+    }
+
+    /// Takes the share of the faults of one GET of conversation `id`: the 5xx to answer, if any.
+    pub(crate) fn take_conversation(&self, id: &str) -> Option<u16> {
+        let mut f = self.state.lock().expect("faults lock");
+        if f.conversation_error_next == 0
+            || f.conversation_error_only
+                .as_deref()
+                .is_some_and(|only| only != id)
+        {
+            return None;
+        }
+        f.conversation_error_next -= 1;
+        Some(match f.conversation_error_status {
+            0 => 503,
+            s => s,
+        })
     }
 
     /// Called when a body is actually served: consumes one "cut" if any.

@@ -8,12 +8,15 @@
 //!   `contact_session_created_at`, in `[start, end + 1 min)`.
 //! - `POST /api/v1/reports` `{metricSet, startAt, endAt, timezone?, aggregationLevel?}` for the
 //!   Contact Export (anchor "Queued At" date) and Agent Summary (agent × bucket) metric sets.
-//! - `GET /api/v1/conversations/{id}`.
+//! - `GET /api/v1/conversations/{id}`: conversations spanning several contacts, whose inbox,
+//!   status and assignee change over time, some deleted (404) or merged (301), under
+//!   Gladly's general per-second limit (see [`conversations`]).
 //!
 //! The reports show the world as of `now − data_delay`. Every contact has an arrival time,
 //! channel, direction, inbox, 0–3 agents (only ever added), an end (some stay open for hours)
 //! and a conversation end (after-contact and unknown time grow until then).
 
+pub mod conversations;
 mod faults;
 pub mod model;
 pub mod reports;
@@ -27,6 +30,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 
+pub use conversations::ConversationTruth;
 pub use faults::{FaultState, Faults, Limits, RetryAfter, BAD_CELL, EXTRA_COLUMN};
 pub use server::SimServer;
 
@@ -115,6 +119,14 @@ impl SimConfig {
         self
     }
 
+    /// Same config with limits on and a "second" (of the per-second limit) lasting `second`
+    /// of real time.
+    pub fn with_scaled_second(mut self, second: std::time::Duration) -> Self {
+        self.limits.second = second;
+        self.limits.enabled = true;
+        self
+    }
+
     fn model(&self) -> Model {
         Model {
             seed: self.seed,
@@ -141,8 +153,10 @@ pub struct SimStats {
     pub rate_limited: u64,
     /// Most report requests in flight at once.
     pub max_concurrency: u32,
-    /// `GET /api/v1/conversations/{id}` calls.
+    /// `GET /api/v1/conversations/{id}` calls (each attempt, 429s and 301s included).
     pub conversation_gets: u64,
+    /// Those answered 301 (merged).
+    pub conversation_moves: u64,
     /// Data rows sent in report bodies.
     pub rows_served: u64,
     /// Arrival instants of report requests (the last 10,000).
@@ -175,6 +189,8 @@ pub struct BadRows {
 struct Limiter {
     admitted: std::collections::VecDeque<Instant>,
     in_flight: u32,
+    /// Admission times of other requests (the per-second limit).
+    gets: std::collections::VecDeque<Instant>,
 }
 
 /// The simulator: shared state behind the HTTP server.
@@ -257,6 +273,17 @@ impl Simulator {
         (header, rows)
     }
 
+    /// Ground truth: what `GET /api/v1/conversations/{id}` answers now (without faults or
+    /// limits).
+    pub fn conversation(&self, id: &str) -> ConversationTruth {
+        self.conversation_at(id, self.clock.now())
+    }
+
+    /// Ground truth: what `GET /api/v1/conversations/{id}` answered, or will answer, at `at`.
+    pub fn conversation_at(&self, id: &str, at: DateTime<Utc>) -> ConversationTruth {
+        conversations::conversation_at(&self.model, id, at.timestamp_millis())
+    }
+
     /// How many rows the bad-cell fault has made unconvertible so far (every serving counts).
     pub fn injected_bad_rows(&self) -> u64 {
         self.bad.lock().expect("bad rows lock").served
@@ -302,6 +329,30 @@ impl Simulator {
     fn draw(&self) -> f64 {
         let n = self.draws.fetch_add(1, Ordering::Relaxed);
         (model::mix(self.cfg.seed ^ n.wrapping_mul(0x5DEE_CE66)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Admits another (non-report) request under the per-second limit: `Ok(remaining)`, or
+    /// how long until it could be admitted.
+    fn admit_get(&self) -> Result<u32, std::time::Duration> {
+        let limits = &self.cfg.limits;
+        if !limits.enabled {
+            return Ok(limits.per_second);
+        }
+        let mut l = self.limiter.lock().expect("limiter lock");
+        let now = Instant::now();
+        while l
+            .gets
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limits.second)
+        {
+            l.gets.pop_front();
+        }
+        if l.gets.len() >= limits.per_second as usize {
+            let oldest = *l.gets.front().expect("non-empty");
+            return Err(limits.second.saturating_sub(now.duration_since(oldest)));
+        }
+        l.gets.push_back(now);
+        Ok(limits.per_second - l.gets.len() as u32)
     }
 
     /// Admits a report request under the limits, or says how long until it could be.

@@ -31,6 +31,8 @@ pub enum Kind {
     WorkSession = 6,
     /// A topic.
     Topic = 7,
+    /// A conversation custom attribute.
+    Attribute = 8,
 }
 
 /// SplitMix64 finalizer: a good 64-bit mix.
@@ -132,8 +134,10 @@ pub struct Contact {
     pub channel: &'static str,
     /// Inbound (customer-initiated) or outbound.
     pub inbound: bool,
-    /// Inbox index.
+    /// Inbox index (where the contact started; see [`super::conversations`] for transfers).
     pub inbox: u32,
+    /// Global index of the conversation: that of its first contact.
+    pub conversation: u64,
     /// When the contact ends.
     pub ended_ms: i64,
     /// When its conversation ends (after-contact and unknown time grow until then).
@@ -223,6 +227,22 @@ impl Model {
         n.clamp(0.0, f64::from((1u32 << 24) - 1)) as u32
     }
 
+    /// True when contact `j` of hour `h` joins the conversation of contact `j − 1` (a customer
+    /// getting back in touch: about 30% of contacts). The first contact of an hour never does.
+    pub fn follow_up(&self, h: i64, j: u32) -> bool {
+        let n = ((h as u64) << 24) | u64::from(j);
+        j > 0 && mix(self.seed ^ mix(n ^ 0xF011_0000)) % 100 < 30
+    }
+
+    /// Index of the conversation holding contact `j` of hour `h`: its run's first contact.
+    pub fn conversation_of(&self, h: i64, j: u32) -> u64 {
+        let mut s = j;
+        while self.follow_up(h, s) {
+            s -= 1;
+        }
+        ((h as u64) << 24) | u64::from(s)
+    }
+
     /// Contact `j` of hour `h` (which holds `count` contacts).
     pub fn contact(&self, h: i64, j: u32, count: u32) -> Contact {
         let n = ((h as u64) << 24) | u64::from(j);
@@ -278,7 +298,10 @@ impl Model {
             accept += r.range(30_000, (ended_ms - accept).max(30_001));
         }
         let conv_end_ms = ended_ms + r.range(0, 3 * HOUR_MS);
-        let customer = r.below(self.customers);
+        let _ = r.below(self.customers); // keeps the draws below as they were
+        let conversation = self.conversation_of(h, j);
+        // every contact of a conversation belongs to its customer
+        let customer = mix(self.seed ^ mix(conversation ^ 0xC057_0000)) % self.customers.max(1);
         let hold_ms = if channel == "PHONE_CALL" && n_work > 0 {
             r.range(0, 120_000)
         } else {
@@ -296,6 +319,7 @@ impl Model {
             channel,
             inbound,
             inbox,
+            conversation,
             ended_ms,
             conv_end_ms,
             customer,

@@ -279,7 +279,7 @@ impl RowSource for WorkSessionRows {
         m.push_id(&mut cells[1], Kind::Contact, c.n);
         push_ts(&mut cells[2], c.created_ms);
         m.push_id(&mut cells[3], Kind::Customer, c.customer);
-        m.push_id(&mut cells[4], Kind::Conversation, c.n);
+        m.push_id(&mut cells[4], Kind::Conversation, c.conversation);
         m.push_id(&mut cells[5], Kind::Inbox, u64::from(c.inbox));
         cells[6].push_str(c.channel);
         cells[7].push_str(c.direction());
@@ -418,7 +418,7 @@ impl RowSource for ContactRows {
         let ended = c.ended_ms <= as_of;
         push_ts(&mut cells[0], c.queued_ms());
         m.push_id(&mut cells[1], Kind::Customer, c.customer);
-        m.push_id(&mut cells[2], Kind::Conversation, c.n);
+        m.push_id(&mut cells[2], Kind::Conversation, c.conversation);
         m.push_id(&mut cells[3], Kind::Contact, c.n);
         let link = format!(
             "https://simulated.gladly.com/agent/customer/{}/conversation/{}",

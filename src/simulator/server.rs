@@ -15,10 +15,11 @@ use base64::Engine;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use chrono_tz::Tz;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::conversations::ConversationTruth;
 use super::faults::{FaultState, RetryAfter, BAD_CELL, EXTRA_COLUMN};
-use super::model::{mix, ts, Kind};
+use super::model::mix;
 use super::reports::{Level, Plan, RowSource};
 use super::{InFlight, SimConfig, Simulator};
 use crate::gladly::{ApiError, ApiErrors, REPORTS_PATH, WORK_SESSIONS_PATH};
@@ -436,52 +437,60 @@ fn conversation_answer(sim: &Simulator, headers: &HeaderMap, id: &str) -> Respon
             vec![err(None, "unauthorized", "Authentication not provided")],
         );
     }
-    let now = sim.clock.now().timestamp_millis();
-    let m = &sim.model;
-    let contact = m
-        .decode_id(Kind::Conversation, id)
-        .and_then(|n| m.contact_by_index(n))
-        .filter(|c| c.created_ms <= now && mix(c.n ^ m.seed ^ 0xDE1E7E) % 40 != 0);
-    let Some(c) = contact else {
-        return errors(
+    let limit = sim.cfg.limits.per_second.to_string();
+    let remaining = match sim.admit_get() {
+        Ok(r) => r,
+        Err(wait) => {
+            let ra = match sim.cfg.limits.retry_after {
+                RetryAfter::Absent => RetryAfter::Absent,
+                _ => RetryAfter::Seconds(wait.as_secs_f64().ceil().max(1.0) as u64),
+            };
+            let mut resp = too_many(ra);
+            rate_headers(&mut resp, &limit, 0);
+            return resp;
+        }
+    };
+    if let Some(status) = sim.faults.take_conversation(id) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return (status, "simulated server error").into_response();
+    }
+    let mut resp = match sim.conversation(id) {
+        ConversationTruth::Found(v) => axum::Json(v).into_response(),
+        ConversationTruth::Deleted => errors(
             StatusCode::NOT_FOUND,
             vec![err(
                 None,
                 "not_found",
                 "A conversation with the given id does not exist",
             )],
-        );
+        ),
+        ConversationTruth::Moved(to) => {
+            sim.stats.lock().expect("stats lock").conversation_moves += 1;
+            let mut resp = errors(
+                StatusCode::MOVED_PERMANENTLY,
+                vec![err(
+                    None,
+                    "moved",
+                    format!("the conversation was merged into {to}"),
+                )],
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/conversations/{to}")) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
+        }
     };
-    let status = if now < c.ended_ms {
-        "OPEN"
-    } else if now < c.conv_end_ms {
-        "WAITING"
-    } else {
-        "CLOSED"
-    };
-    // some conversations are moved to another inbox an hour after they close
-    let moved = now >= c.conv_end_ms + super::model::HOUR_MS && c.n % 5 == 0;
-    let inbox = if moved {
-        (u64::from(c.inbox) + 1) % u64::from(m.inboxes)
-    } else {
-        u64::from(c.inbox)
-    };
-    let mut v = json!({
-        "id": id,
-        "customerId": m.id(Kind::Customer, c.customer),
-        "inboxId": m.id(Kind::Inbox, inbox),
-        "status": status,
-        "createdAt": ts(c.created_ms),
-        "topicIds": [m.id(Kind::Topic, c.n % 7)],
-        "customAttributes": [],
-    });
-    if let Some(w) = c.visible_work(now).last() {
-        v["agentId"] = json!(m.id(Kind::Agent, u64::from(w.agent)));
+    rate_headers(&mut resp, &limit, remaining);
+    resp
+}
+
+/// Gladly's documented per-second rate-limit headers.
+fn rate_headers(resp: &mut Response, limit: &str, remaining: u32) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(limit) {
+        h.insert("ratelimit-limit-second", v);
     }
-    if status == "CLOSED" {
-        v["closedAt"] = json!(ts(c.conv_end_ms));
-    }
-    axum::Json(v).into_response()
+    h.insert("ratelimit-remaining-second", HeaderValue::from(remaining));
 }
 
 /// Index in the output order standing for the extra column.

@@ -39,14 +39,17 @@ pub async fn world(contacts_per_hour: f64) -> World {
 /// Like [`world`]; with `minute`, the simulator enforces Gladly's report limits (10 per
 /// minute, 2 concurrent) with a "minute" that lasts `minute` of real time.
 pub async fn world_with(contacts_per_hour: f64, minute: Option<std::time::Duration>) -> World {
-    world_configured(contacts_per_hour, minute, |_| {}).await
+    world_where(contacts_per_hour, |base| match minute {
+        Some(m) => base.with_scaled_limits(m),
+        None => base.without_limits(),
+    })
+    .await
 }
 
-/// Like [`world_with`], with the simulator's config adjusted by `tweak` (e.g. its token).
-pub async fn world_configured(
+/// Like [`world`], with the simulator's config (limits on by default) edited by `sim`.
+pub async fn world_where(
     contacts_per_hour: f64,
-    minute: Option<std::time::Duration>,
-    tweak: impl FnOnce(&mut SimConfig),
+    sim: impl FnOnce(SimConfig) -> SimConfig,
 ) -> World {
     let clock = ManualClock::new(t0());
     let base = SimConfig {
@@ -56,11 +59,7 @@ pub async fn world_configured(
         agents: 12,
         ..SimConfig::default()
     };
-    let mut sim_cfg = match minute {
-        Some(m) => base.with_scaled_limits(m),
-        None => base.without_limits(),
-    };
-    tweak(&mut sim_cfg);
+    let sim_cfg = sim(base);
     let sim = Simulator::new(sim_cfg.clone(), Arc::new(clock.clone()));
     let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut config = Config::default();

@@ -1,0 +1,365 @@
+//! The conversations source (`[conversations] enabled = true`): once a work-session window's
+//! rows are in its transaction, GET every conversation with a contact that ended in the
+//! window (each once, see [`EndedConversations`]) and publish its state into the same
+//! transaction, so an aborted window leaves no conversation record behind.
+//!
+//! A conversation found becomes a record, a deleted one (404) a tombstone. One whose answer
+//! cannot be published (a second move, a body that is not a conversation, a bad timestamp)
+//! goes to the dead-letter topic and the window goes on. 429/5xx/transport errors that
+//! outlast the client's retries fail the window (it is aborted and retried); 401/403 stop
+//! the report.
+
+use chrono::Utc;
+use futures::StreamExt;
+
+use super::runner::VERSION;
+use super::window::rfc3339;
+use crate::clock::SharedClock;
+use crate::config::{Config, ConversationsSettings};
+use crate::gladly::{self, ConversationLookup, GladlyError};
+use crate::kafka::admin::{topic_specs, TopicSpec};
+use crate::kafka::registry::{RegistryClient, RegistryError};
+use crate::kafka::{headers, Delivery, Outgoing, Publisher, SinkError};
+use crate::observe::Metrics;
+use crate::records::conversations::conversation_dead_letter;
+use crate::records::{
+    encode_dead_letter_of, schemas, ConversationEncoder, EndedContact, EndedConversations, Record,
+    SchemaIds, WindowMeta,
+};
+
+/// The `gladly.report` header and dead-letter `report` of conversation records.
+pub const SOURCE: &str = "conversations";
+
+/// Every topic the service writes with `config`: the reports', the dead-letter and checkpoint
+/// topics, and the conversations topic when enabled.
+pub fn all_topic_specs(config: &Config) -> Vec<TopicSpec> {
+    let mut specs = topic_specs(&config.topics, &config.enabled_reports());
+    if config.conversations.enabled {
+        specs.push(TopicSpec {
+            name: config.topics.conversations_topic(),
+            setting: "topics.conversations".into(),
+            compact: true,
+            partitions: config.topics.partitions,
+            configs: vec![],
+        });
+    }
+    specs
+}
+
+/// Registers the conversations topic's key and value schemas.
+pub async fn register_schemas(
+    registry: &RegistryClient,
+    topic: &str,
+) -> Result<SchemaIds, RegistryError> {
+    let key = registry
+        .register(&format!("{topic}-key"), schemas::conversation_key_schema())
+        .await?;
+    let value = registry
+        .register(
+            &format!("{topic}-value"),
+            schemas::conversation_value_schema(),
+        )
+        .await?;
+    Ok(SchemaIds { key, value })
+}
+
+/// Most conversations one window may fetch. Exactly-once: the GETs must end within the
+/// window's transaction, so at the paced rate they may take half of its timeout (the rest is
+/// for the report body and the commit). At-least-once: no bound.
+pub fn max_per_window(
+    delivery: Delivery,
+    per_second: u32,
+    transaction_timeout_secs: u64,
+) -> Option<usize> {
+    (delivery == Delivery::ExactlyOnce)
+        .then(|| (u64::from(per_second.max(1)) * transaction_timeout_secs / 2).max(1) as usize)
+}
+
+/// What publishing a window's conversations did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// Conversations asked for (one `conversation()` call each; a 301 costs a second GET).
+    pub fetched: u64,
+    /// Records published, tombstones included.
+    pub records: u64,
+    /// Tombstones (deleted conversations).
+    pub tombstones: u64,
+    /// Conversations sent to the dead-letter topic.
+    pub dead_letters: u64,
+}
+
+impl ConversationSummary {
+    /// Adds another window's.
+    pub fn add(&mut self, o: &ConversationSummary) {
+        self.fetched += o.fetched;
+        self.records += o.records;
+        self.tombstones += o.tombstones;
+        self.dead_letters += o.dead_letters;
+    }
+
+    /// Counts a committed window's conversations by outcome (an aborted window's count for
+    /// nothing, like its records).
+    pub fn count_committed(&self, metrics: &Metrics) {
+        for (outcome, n) in [
+            (Outcome::Found, self.records - self.tombstones),
+            (Outcome::Deleted, self.tombstones),
+            (Outcome::DeadLetter, self.dead_letters),
+        ] {
+            if n > 0 {
+                metrics.count(
+                    "gladly_kafka_conversations_fetched_total",
+                    &[("outcome", outcome.name())],
+                    n as f64,
+                );
+            }
+        }
+    }
+}
+
+/// Why a window's conversations could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationFailure {
+    /// Gladly kept failing (retryable: the window is retried) or refused the credentials.
+    #[error("GET conversation {id}: {source}")]
+    Gladly {
+        /// The conversation.
+        id: String,
+        /// Gladly's answer.
+        source: GladlyError,
+    },
+    /// The producer failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Fetches and publishes the conversations of work-session windows.
+pub struct ConversationSource {
+    gladly: gladly::Client,
+    clock: SharedClock,
+    encoder: ConversationEncoder,
+    topic: String,
+    dead_letter_topic: String,
+    dead_letter_id: u32,
+    /// Exactly-once: most conversations a window may fetch so they fit in its transaction.
+    max_per_window: Option<usize>,
+    in_flight: usize,
+    run_id: String,
+}
+
+impl ConversationSource {
+    /// The source for `config` (`None` when `[conversations]` is disabled); registers the
+    /// topic's schemas.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect(
+        config: &Config,
+        registry: &RegistryClient,
+        gladly: &gladly::Client,
+        clock: SharedClock,
+        dead_letter_id: u32,
+        run_id: &str,
+    ) -> Result<Option<ConversationSource>, RegistryError> {
+        let ConversationsSettings { enabled } = config.conversations;
+        if !enabled {
+            return Ok(None);
+        }
+        let topic = config.topics.conversations_topic();
+        let ids = register_schemas(registry, &topic).await?;
+        let per_second = config.gladly.requests_per_second.max(1);
+        Ok(Some(ConversationSource {
+            gladly: gladly.clone(),
+            clock,
+            encoder: ConversationEncoder::new(ids),
+            topic,
+            dead_letter_topic: config.topics.dead_letter_topic(),
+            dead_letter_id,
+            max_per_window: max_per_window(
+                config.kafka.delivery,
+                per_second,
+                config.kafka.transaction_timeout_secs,
+            ),
+            in_flight: per_second as usize,
+            run_id: run_id.to_string(),
+        }))
+    }
+
+    /// The conversations topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// False when `n` conversations would take too long for one transaction at the paced rate
+    /// (`gladly.requests_per_second` × half of `kafka.transaction_timeout_secs`): the window
+    /// is then split like one that reached the row cap.
+    pub fn fits(&self, n: usize) -> bool {
+        self.max_per_window.is_none_or(|max| n <= max)
+    }
+
+    /// GETs every conversation of `ended` (paced, a few in flight) and sends its record,
+    /// tombstone or dead letter through `publisher`, inside the window's open transaction.
+    pub async fn publish(
+        &self,
+        ended: &EndedConversations,
+        publisher: &Publisher,
+        meta: WindowMeta,
+    ) -> Result<ConversationSummary, ConversationFailure> {
+        let mut s = ConversationSummary::default();
+        let (start, end) = (rfc3339(meta.window_start), rfc3339(meta.window_end));
+        // owned items and clones: a stream of futures borrowing through closures trips the
+        // compiler's Send inference for the spawned poll loop
+        let todo: Vec<(String, EndedContact)> = ended
+            .iter()
+            .map(|(id, trigger)| (id.to_string(), trigger.clone()))
+            .collect();
+        let mut answers = futures::stream::iter(todo)
+            .map(|(id, trigger)| {
+                let (gladly, clock) = (self.gladly.clone(), self.clock.clone());
+                async move {
+                    let answer = gladly.conversation(&id).await;
+                    (id, trigger, answer, clock.now())
+                }
+            })
+            .buffered(self.in_flight.max(1));
+        while let Some((id, trigger, answer, fetched_at)) = answers.next().await {
+            let (id, trigger) = (id.as_str(), &trigger);
+            s.fetched += 1;
+            let meta = WindowMeta { fetched_at, ..meta };
+            let fetched = fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let h = headers([
+                ("gladly.report", SOURCE),
+                ("gladly.window.start", start.as_str()),
+                ("gladly.window.end", end.as_str()),
+                ("gladly.fetched_at", fetched.as_str()),
+                ("gladly.run_id", self.run_id.as_str()),
+                ("gladly.service_version", VERSION),
+            ]);
+            let outcome = match answer {
+                Ok(ConversationLookup::Found(c)) => {
+                    match self.encoder.record(id, trigger, &c, &meta) {
+                        Ok(r) => {
+                            self.send(publisher, &r, &h)?;
+                            Outcome::Found
+                        }
+                        Err(reason) => {
+                            self.dead_letter(publisher, id, trigger, reason, &meta, &h)?;
+                            Outcome::DeadLetter
+                        }
+                    }
+                }
+                Ok(ConversationLookup::Deleted) => {
+                    self.send(publisher, &self.encoder.tombstone(id, trigger), &h)?;
+                    Outcome::Deleted
+                }
+                Err(e) if e.is_retryable() || e.is_credentials() => {
+                    return Err(ConversationFailure::Gladly {
+                        id: id.to_string(),
+                        source: e,
+                    })
+                }
+                Err(e) => {
+                    self.dead_letter(publisher, id, trigger, e.to_string(), &meta, &h)?;
+                    Outcome::DeadLetter
+                }
+            };
+            match outcome {
+                Outcome::Found => s.records += 1,
+                Outcome::Deleted => {
+                    s.records += 1;
+                    s.tombstones += 1;
+                }
+                Outcome::DeadLetter => s.dead_letters += 1,
+            }
+        }
+        Ok(s)
+    }
+
+    fn send(
+        &self,
+        publisher: &Publisher,
+        r: &Record,
+        h: &rdkafka::message::OwnedHeaders,
+    ) -> Result<(), SinkError> {
+        publisher.send(Outgoing {
+            topic: &self.topic,
+            key: Some(&r.key),
+            value: r.value.as_deref(),
+            timestamp_ms: r.timestamp_ms,
+            headers: h,
+        })
+    }
+
+    fn dead_letter(
+        &self,
+        publisher: &Publisher,
+        id: &str,
+        trigger: &EndedContact,
+        reason: String,
+        meta: &WindowMeta,
+        h: &rdkafka::message::OwnedHeaders,
+    ) -> Result<(), SinkError> {
+        tracing::warn!(conversation = id, %reason, "conversation sent to the dead-letter topic");
+        let dl = conversation_dead_letter(id, trigger, reason);
+        let value = encode_dead_letter_of(SOURCE, &dl, meta, self.dead_letter_id);
+        let h = h.clone().insert(rdkafka::message::Header {
+            key: "gladly.error",
+            value: Some(dl.reason.as_str()),
+        });
+        publisher.send(Outgoing {
+            topic: &self.dead_letter_topic,
+            key: Some(SOURCE.as_bytes()),
+            value: Some(&value),
+            // wall-clock time, like the reports' dead letters (the topic's retention)
+            timestamp_ms: Utc::now().timestamp_millis(),
+            headers: &h,
+        })
+    }
+}
+
+/// What became of one conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Found,
+    Deleted,
+    DeadLetter,
+}
+
+impl Outcome {
+    fn name(self) -> &'static str {
+        match self {
+            Outcome::Found => "found",
+            Outcome::Deleted => "deleted",
+            Outcome::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_may_fetch_what_half_the_transaction_timeout_allows() {
+        // the defaults: 5 per second, 900 s transactions
+        assert_eq!(max_per_window(Delivery::ExactlyOnce, 5, 900), Some(2250));
+        assert_eq!(max_per_window(Delivery::ExactlyOnce, 1, 10), Some(5));
+        assert_eq!(max_per_window(Delivery::ExactlyOnce, 0, 1), Some(1));
+        assert_eq!(max_per_window(Delivery::AtLeastOnce, 5, 900), None);
+    }
+
+    #[test]
+    fn every_topic_includes_the_conversations_one_only_when_enabled() {
+        let mut c = Config::default();
+        let names = |c: &Config| -> Vec<String> {
+            all_topic_specs(c).into_iter().map(|s| s.name).collect()
+        };
+        assert!(!names(&c).contains(&"gladly.conversations".to_string()));
+        c.conversations.enabled = true;
+        let specs = all_topic_specs(&c);
+        let conv = specs
+            .iter()
+            .find(|s| s.name == "gladly.conversations")
+            .unwrap();
+        assert!(conv.compact);
+        assert_eq!(conv.setting, "topics.conversations");
+        assert_eq!(specs.len(), names(&Config::default()).len() + 1);
+    }
+}
