@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
@@ -13,15 +12,6 @@ use gladly_kafka::report::Report;
 
 use common::pipeline::{t0, world};
 use common::service::{self, Running};
-
-fn stack(action: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack/stack");
-    let status = Command::new(script)
-        .arg(action)
-        .status()
-        .expect("the stack script runs");
-    assert!(status.success(), "stack {action}");
-}
 
 /// Polls `/health/ready` until it answers `want`; returns the body.
 async fn ready_becomes(svc: &mut Running, want: u16, within: Duration) -> String {
@@ -90,7 +80,7 @@ async fn readiness_follows_the_broker() {
     }
     ready_becomes(&mut svc, 200, Duration::from_secs(10)).await;
 
-    tokio::task::spawn_blocking(|| stack("stop-broker"))
+    tokio::task::spawn_blocking(|| common::stack("stop-broker"))
         .await
         .unwrap();
     let body = ready_becomes(&mut svc, 503, Duration::from_secs(120)).await;
@@ -102,7 +92,7 @@ async fn readiness_follows_the_broker() {
     assert!(m.value("gladly_kafka_window_failures_total", &[]) >= 1.0);
     assert!(m.value("gladly_kafka_report_ready", &[]) < 3.0);
 
-    tokio::task::spawn_blocking(|| stack("start-broker"))
+    tokio::task::spawn_blocking(|| common::stack("start-broker"))
         .await
         .unwrap();
     ready_becomes(&mut svc, 200, Duration::from_secs(240)).await;

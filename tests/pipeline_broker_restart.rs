@@ -4,21 +4,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
-
-fn stack(action: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack/stack");
-    let status = Command::new(script)
-        .arg(action)
-        .status()
-        .expect("the stack script runs");
-    assert!(status.success(), "stack {action}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_recovers_from_a_broker_restart_and_converges() {
@@ -56,11 +46,11 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
         (metrics.counter_value("gladly_kafka_windows_total", &[]) > 0.0).then_some(())
     })
     .await;
-    tokio::task::spawn_blocking(|| stack("stop-broker"))
+    tokio::task::spawn_blocking(|| common::stack("stop-broker"))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    tokio::task::spawn_blocking(|| stack("start-broker"))
+    tokio::task::spawn_blocking(|| common::stack("start-broker"))
         .await
         .unwrap();
     let failed_cycles = poller.await.expect("the poller finishes");

@@ -17,51 +17,13 @@ use gladly_kafka::report::Report;
 use rand::Rng;
 
 use common::pipeline::{t0, world, World};
+use common::service;
 
-/// The world's config as a TOML file the binary can read (the token comes from the env).
+/// The world's config as a TOML file the binary can read, with hour-long windows.
 fn config_file(w: &World) -> tempfile::NamedTempFile {
-    let c = &w.config;
-    let text = format!(
-        r#"
-[gladly]
-host = "{host}"
-email = "{email}"
-requests_per_minute = 60000
-initial_backoff_ms = 20
-max_backoff_secs = 1
-read_timeout_secs = 10
-
-[kafka]
-bootstrap_servers = "{bootstrap}"
-transactional_id_prefix = "{txn}"
-transaction_timeout_secs = 60
-
-[registry]
-url = "{registry}"
-
-[topics]
-prefix = "{prefix}"
-partitions = 2
-
-[reports.work_sessions]
-max_window_minutes = 60
-
-[pipeline]
-retry_backoff_ms = 20
-
-[observe]
-listen = ""
-"#,
-        host = c.gladly.host,
-        email = c.gladly.email,
-        bootstrap = c.kafka.bootstrap_servers,
-        txn = c.kafka.transactional_id_prefix.as_deref().unwrap(),
-        registry = c.registry.url,
-        prefix = c.topics.prefix,
-    );
-    let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f
+    let mut table = service::config_table(w);
+    service::set(&mut table, "reports.work_sessions.max_window_minutes", 60);
+    service::write_config(&table)
 }
 
 fn backfill_command(w: &World, config: &std::path::Path, from: &str, to: &str) -> Command {

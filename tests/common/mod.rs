@@ -181,3 +181,13 @@ pub mod kafka {
         out
     }
 }
+
+/// Runs `scripts/stack/stack <action>` on the test stack (`stop-broker`, `start-broker`).
+pub fn stack(action: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack/stack");
+    let status = std::process::Command::new(script)
+        .arg(action)
+        .status()
+        .expect("the stack script runs");
+    assert!(status.success(), "stack {action}");
+}
