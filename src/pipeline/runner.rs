@@ -654,85 +654,67 @@ impl Pipeline {
         meta: WindowMeta,
     ) -> Result<(Summary, bool), Failure> {
         let inner = &self.inner;
-        let cap = inner.config.pipeline.row_cap;
         let dl_topic = inner.config.topics.dead_letter_topic();
-        let mut rows = inner
+        let rows = inner
             .gladly
             .report(request)
             .await
             .map_err(Failure::Gladly)?;
-        let mut wc = job.converter.window(meta);
-        let mut ended = inner
+        let ended = inner
             .conversations
             .as_ref()
             .filter(|_| job.report == Report::WorkSessions)
             .map(|_| EndedConversations::default());
-        let mut out: Vec<Output> = Vec::with_capacity(16);
+        // reading and converting run in their own task, publishing in this one: on two cores
+        // the CSV parser and the Avro encoder keep pace with librdkafka instead of taking
+        // turns with it
+        let (tx, mut rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let reader = AbortOnDrop(tokio::spawn(read_window(
+            rows,
+            job.converter.window(meta),
+            ended,
+            inner.config.pipeline.row_cap,
+            tx,
+        )));
         let mut s = Summary::default();
         let mut shutdown = inner.shutdown.clone();
-        loop {
-            let item = tokio::select! {
+        let (capped, ended) = loop {
+            let chunk = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
-                item = rows.next() => item,
+                chunk = rx.recv() => chunk,
             };
-            let Some(item) = item else { break };
-            match item {
-                Ok(row) => {
-                    s.rows += 1;
-                    if let Some(e) = ended.as_mut() {
-                        e.push(&row);
-                    }
-                    wc.push(&row, &mut out);
+            match chunk {
+                Some(Chunk::Outputs { rows, mut out }) => {
+                    s.rows += rows;
+                    block(|| {
+                        self.emit(
+                            job,
+                            publisher,
+                            &mut out,
+                            &mut s,
+                            window_headers,
+                            &meta,
+                            &dl_topic,
+                        )
+                    })
+                    .map_err(Failure::Sink)?;
                 }
-                Err(GladlyError::MalformedRow { line, reason, raw }) => {
-                    // a row with the wrong number of fields: dead-lettered, the window goes on
-                    let header = rows.header();
-                    let raw = raw
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, cell)| {
-                            let name = header
-                                .names()
-                                .get(i)
-                                .cloned()
-                                .unwrap_or_else(|| format!("column_{}", i + 1));
-                            (name, cell)
-                        })
-                        .collect();
-                    out.push(Output::DeadLetter(records::DeadLetter {
-                        line,
-                        reason: format!("malformed row: {reason}"),
-                        raw,
-                    }));
+                Some(Chunk::End { capped, ended }) => break (capped, ended),
+                Some(Chunk::Failed(e)) => return Err(Failure::Gladly(e)),
+                None => {
+                    // the reader ends with End or Failed; without either it panicked
+                    let e = match reader.0.is_finished() {
+                        true => "the window's reader stopped unexpectedly",
+                        false => "the window's reader closed its channel",
+                    };
+                    return Err(Failure::Producer(e.to_string()));
                 }
-                Err(e) => return Err(Failure::Gladly(e)),
             }
-            self.emit(
-                job,
-                publisher,
-                &mut out,
-                &mut s,
-                window_headers,
-                &meta,
-                &dl_topic,
-            )
-            .map_err(Failure::Sink)?;
-            if s.rows >= cap {
-                return Ok((s, true));
-            }
+        };
+        if capped {
+            return Ok((s, true));
         }
-        wc.finish(&mut out);
-        self.emit(
-            job,
-            publisher,
-            &mut out,
-            &mut s,
-            window_headers,
-            &meta,
-            &dl_topic,
-        )
-        .map_err(Failure::Sink)?;
         if let (Some(source), Some(ended)) = (&inner.conversations, &ended) {
             if !source.fits(ended.len()) {
                 tracing::warn!(conversations = ended.len(), "too many conversations to fetch within one transaction (gladly.requests_per_second x kafka.transaction_timeout_secs / 2)");
@@ -1049,6 +1031,110 @@ fn format_duration(d: Duration) -> String {
 }
 
 /// Exponential backoff with full jitter: a random wait below `base · 2^(attempt−1)`, capped at 60 s.
+/// Outputs handed from a window's reader to its publisher at a time, and how many such
+/// chunks may wait: enough to keep both busy, little enough to bound memory.
+const CHUNK_OUTPUTS: usize = 2048;
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// What a window's reader hands its publisher.
+enum Chunk {
+    /// Records and dead letters of `rows` rows.
+    Outputs { rows: u64, out: Vec<Output> },
+    /// The body ended (`capped`: at the row cap, the rest unread), with the conversations of
+    /// the contacts that ended in the window.
+    End {
+        capped: bool,
+        ended: Option<EndedConversations>,
+    },
+    /// The body failed (cut, timed out): the window fails.
+    Failed(GladlyError),
+}
+
+/// Aborts the task when dropped: a window that stops early (failure, shutdown) stops reading.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads a window's rows, converts them and sends the outputs in chunks, up to the row cap.
+/// Rows with the wrong number of fields become dead letters; the window goes on.
+async fn read_window(
+    mut rows: gladly::RowStream,
+    mut wc: records::WindowConverter,
+    mut ended: Option<EndedConversations>,
+    cap: u64,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+) {
+    let mut out: Vec<Output> = Vec::with_capacity(CHUNK_OUTPUTS + 16);
+    let (mut total, mut pending) = (0u64, 0u64);
+    while let Some(item) = rows.next().await {
+        match item {
+            Ok(row) => {
+                total += 1;
+                pending += 1;
+                if let Some(e) = ended.as_mut() {
+                    e.push(&row);
+                }
+                wc.push(&row, &mut out);
+            }
+            Err(GladlyError::MalformedRow { line, reason, raw }) => {
+                let header = rows.header();
+                let raw = raw
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, cell)| {
+                        let name = header
+                            .names()
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("column_{}", i + 1));
+                        (name, cell)
+                    })
+                    .collect();
+                out.push(Output::DeadLetter(records::DeadLetter {
+                    line,
+                    reason: format!("malformed row: {reason}"),
+                    raw,
+                }));
+            }
+            Err(e) => {
+                let _ = tx.send(Chunk::Failed(e)).await;
+                return;
+            }
+        }
+        let capped = total >= cap;
+        if capped || out.len() >= CHUNK_OUTPUTS {
+            let chunk = Chunk::Outputs {
+                rows: std::mem::take(&mut pending),
+                out: std::mem::replace(&mut out, Vec::with_capacity(CHUNK_OUTPUTS + 16)),
+            };
+            if tx.send(chunk).await.is_err() {
+                return; // the window stopped
+            }
+        }
+        if capped {
+            let _ = tx
+                .send(Chunk::End {
+                    capped: true,
+                    ended: None,
+                })
+                .await;
+            return;
+        }
+    }
+    wc.finish(&mut out);
+    let _ = tx.send(Chunk::Outputs { rows: pending, out }).await;
+    let _ = tx
+        .send(Chunk::End {
+            capped: false,
+            ended,
+        })
+        .await;
+}
+
 /// The buckets a report's date windows hold (whole days but for agent summary's levels).
 fn buckets(cfg: &Config, report: Report) -> Buckets {
     match report {
