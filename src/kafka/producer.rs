@@ -295,6 +295,7 @@ impl Publisher {
         match self.delivery {
             Delivery::ExactlyOnce => {
                 self.send(checkpoint)?;
+                self.wait_delivered();
                 self.producer
                     .commit_transaction(self.timeout)
                     .map_err(|e| self.classify(e))
@@ -321,7 +322,19 @@ impl Publisher {
         }
     }
 
+    /// Waits, in steps of a millisecond, until librdkafka holds no record of the window, or
+    /// the transaction timeout passes (the flush that follows then reports it). rust-rdkafka's
+    /// own flush, which `commit_transaction` starts with, looks again only every 100 ms while
+    /// the producer's polling thread serves the deliveries: 100 ms lost per window.
+    fn wait_delivered(&self) {
+        let deadline = std::time::Instant::now() + self.timeout;
+        while self.producer.in_flight_count() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn flush_window(&self) -> Result<(), SinkError> {
+        self.wait_delivered();
         self.producer
             .flush(self.timeout)
             .map_err(|e| self.classify(e))?;
