@@ -566,23 +566,26 @@ impl Pipeline {
         };
         let request = self.request(job.report, &window);
         let started = Instant::now();
-        block(|| publisher.begin()).map_err(Failure::Sink)?;
+        if let Err(e) = block(|| publisher.begin()) {
+            // e.g. an abort that timed out while the broker was away is still pending in
+            // librdkafka, and every later call would conflict with it: start afresh
+            tracing::warn!(report = %job.report, error = %e, "cannot begin a window; the producer will be recreated");
+            job.publisher = None;
+            return Err(Failure::Sink(e));
+        }
         let outcome = self
             .stream_window(job, publisher, &request, &window_headers, meta)
             .await;
         let summary = match outcome {
             Ok((s, capped)) if capped => {
-                let _ = block(|| publisher.abort());
+                abort_window(job);
                 inner.metrics.transaction_aborted(job.report);
                 tracing::Span::current().record("rows", s.rows);
                 return Ok(Attempt::Capped(s));
             }
             Ok((s, _)) => s,
             Err(f) => {
-                if let Err(e) = block(|| publisher.abort()) {
-                    tracing::warn!(report = %job.report, error = %e, "aborting the window failed; the producer will be recreated");
-                    job.publisher = None;
-                }
+                abort_window(job);
                 inner.metrics.transaction_aborted(job.report);
                 return Err(f);
             }
@@ -617,7 +620,7 @@ impl Pipeline {
             })
         });
         if let Err(e) = result {
-            let _ = block(|| publisher.abort());
+            abort_window(job);
             inner.metrics.transaction_aborted(job.report);
             return Err(Failure::Sink(e));
         }
@@ -1133,6 +1136,19 @@ async fn read_window(
             ended,
         })
         .await;
+}
+
+/// Aborts the job's open window. A producer whose abort fails (the broker is away, the
+/// producer is fenced or broken) is dropped, to be recreated for the next attempt: its
+/// `init_transactions` aborts whatever is left, where this one would stay stuck mid-abort.
+fn abort_window(job: &mut ReportJob) {
+    let Some(publisher) = job.publisher.as_ref() else {
+        return;
+    };
+    if let Err(e) = block(|| publisher.abort()) {
+        tracing::warn!(report = %job.report, error = %e, "aborting the window failed; the producer will be recreated");
+        job.publisher = None;
+    }
 }
 
 /// The buckets a report's date windows hold (whole days but for agent summary's levels).
