@@ -1,9 +1,12 @@
-//! The stack's broker is stopped and started again while the pipeline polls: failed cycles are
-//! retried (as `run` does at its next cadence) without operator action, and every topic still
-//! converges on the truth. Alone in its test binary, because it stops the shared broker.
+//! The stack's broker is stopped and started again while the pipeline polls: failed windows and
+//! cycles are retried (as `run` does at its next cadence) without operator action, and every topic still
+//! converges on the truth. The broker stays away until a window has failed, so the outage is
+//! felt mid-transaction and not only between cycles. Alone in its test binary, because it stops the shared broker.
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
@@ -18,28 +21,42 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
     );
     let mut w = common::pipeline::world(20.0).await;
     w.config.pipeline.window_attempts = 3;
+    // the shortest timeout the config allows, so a window caught by the outage fails within
+    // seconds instead of waiting for the broker
+    w.config.kafka.transaction_timeout_secs = 10;
     let p = w.pipeline().await;
     let metrics = p.metrics();
     let clock = w.clock.clone();
-    let poller = tokio::spawn(async move {
-        let mut failed_cycles = 0;
-        for _ in 0..12 {
-            clock.advance(Span::hours(3));
-            let started = Instant::now();
-            loop {
-                let results = service::once(&p, None).await;
-                if results.values().all(Result::is_ok) {
-                    break;
+    // set once the broker is back; the poller goes on for a few more cycles after it
+    let restarted = Arc::new(AtomicBool::new(false));
+    let poller = tokio::spawn({
+        let restarted = restarted.clone();
+        async move {
+            let mut failed_cycles = 0;
+            let mut after_restart = 0;
+            while after_restart < 4 {
+                if restarted.load(Ordering::SeqCst) {
+                    after_restart += 1;
                 }
-                failed_cycles += 1;
-                assert!(
-                    started.elapsed() < Duration::from_secs(180),
-                    "recovered within 3 minutes: {results:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                clock.advance(Span::hours(1));
+                let started = Instant::now();
+                loop {
+                    let results = service::once(&p, None).await;
+                    if results.values().all(Result::is_ok) {
+                        break;
+                    }
+                    failed_cycles += 1;
+                    assert!(
+                        started.elapsed() < Duration::from_secs(180),
+                        "recovered within 3 minutes: {results:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                // the cadence: cycles keep coming while the broker is stopped
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
+            failed_cycles
         }
-        failed_cycles
     });
     // stop the broker once the pipeline is publishing
     common::eventually_async(Duration::from_secs(60), "a first published window", || {
@@ -49,12 +66,18 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
     tokio::task::spawn_blocking(|| common::stack("stop-broker"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // the broker stays away until the pipeline has felt it: a window attempt failed
+    common::eventually_async(Duration::from_secs(90), "a window failing", || {
+        (metrics.counter_value("gladly_kafka_window_failures_total", &[]) > 0.0).then_some(())
+    })
+    .await;
     tokio::task::spawn_blocking(|| common::stack("start-broker"))
         .await
         .unwrap();
+    restarted.store(true, Ordering::SeqCst);
     let failed_cycles = poller.await.expect("the poller finishes");
-    eprintln!("cycles that failed while the broker was away: {failed_cycles}");
+    let failed_windows = metrics.counter_value("gladly_kafka_window_failures_total", &[]);
+    eprintln!("while the broker was away: {failed_windows} window attempts and {failed_cycles} cycles failed");
     for report in Report::ALL {
         w.assert_converged(report).await;
     }
