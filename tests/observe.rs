@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use chrono::Duration as Span;
@@ -18,7 +18,7 @@ use gladly_kafka::report::Report;
 use gladly_kafka::simulator::{RetryAfter, SimConfig};
 
 use common::pipeline::{t0, world, world_where};
-use common::service::{self, Running, Scrape};
+use common::service::{self, Running};
 
 async fn read(topic: String) -> Vec<common::kafka::ReadRecord> {
     tokio::task::spawn_blocking(move || common::kafka::read_all(&topic))
@@ -33,33 +33,6 @@ fn header(r: &common::kafka::ReadRecord, name: &str) -> String {
         .and_then(|(_, v)| v.as_deref())
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_default()
-}
-
-/// Scrapes until every report finished a successful cycle; panics on a failed one.
-async fn after_first_cycles(svc: &mut Running) -> Scrape {
-    let started = Instant::now();
-    loop {
-        svc.assert_running();
-        if let Some(s) = svc.scrape().await {
-            let failed = s.value("gladly_kafka_cycles_total", &[("result", "failed")]);
-            assert_eq!(failed, 0.0, "a cycle failed:\n{}", svc.log());
-            let done = Report::ALL.iter().all(|r| {
-                s.value(
-                    "gladly_kafka_cycles_total",
-                    &[("report", r.name()), ("result", "ok")],
-                ) >= 1.0
-            });
-            if done {
-                return s;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "every report finished a cycle within 2 minutes:\n{}",
-            svc.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +53,7 @@ async fn scraped_counters_equal_what_kafka_holds_and_what_gladly_served() {
         service::set(&mut table, &format!("reports.{r}.cadence_secs"), 3600);
     }
     let mut svc = Running::start(&w, table);
-    let m = after_first_cycles(&mut svc).await;
+    let m = svc.after_first_cycles(Duration::from_secs(120)).await;
     let topics = &w.config.topics;
 
     for report in Report::ALL {

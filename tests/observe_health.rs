@@ -56,28 +56,7 @@ async fn readiness_follows_the_broker() {
     let mut svc = Running::start(&w, table);
 
     // ready after a successful cycle of every report
-    let started = Instant::now();
-    loop {
-        svc.assert_running();
-        let done = match svc.scrape().await {
-            Some(m) => Report::ALL.iter().all(|r| {
-                m.value(
-                    "gladly_kafka_cycles_total",
-                    &[("report", r.name()), ("result", "ok")],
-                ) >= 1.0
-            }),
-            None => false,
-        };
-        if done {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "every report finished a cycle:\n{}",
-            svc.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    svc.after_first_cycles(Duration::from_secs(90)).await;
     ready_becomes(&mut svc, 200, Duration::from_secs(10)).await;
 
     tokio::task::spawn_blocking(|| common::stack("stop-broker"))

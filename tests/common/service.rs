@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gladly_kafka::clock::Clock;
+use gladly_kafka::report::Report;
 
 use super::pipeline::World;
 
@@ -176,6 +177,34 @@ impl Running {
         match self.get("/metrics").await? {
             (200, body) => Some(Scrape::parse(&body)),
             _ => None,
+        }
+    }
+
+    /// Scrapes `/metrics` until every report has finished a successful cycle and returns that
+    /// scrape; panics if a cycle failed, the service exited, or `within` passed.
+    pub async fn after_first_cycles(&mut self, within: Duration) -> Scrape {
+        let started = Instant::now();
+        loop {
+            self.assert_running();
+            if let Some(s) = self.scrape().await {
+                let failed = s.value("gladly_kafka_cycles_total", &[("result", "failed")]);
+                assert_eq!(failed, 0.0, "a cycle failed:\n{}", self.log());
+                let done = Report::ALL.iter().all(|r| {
+                    s.value(
+                        "gladly_kafka_cycles_total",
+                        &[("report", r.name()), ("result", "ok")],
+                    ) >= 1.0
+                });
+                if done {
+                    return s;
+                }
+            }
+            assert!(
+                started.elapsed() < within,
+                "every report finished a cycle within {within:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
