@@ -1033,10 +1033,9 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
-/// Exponential backoff with full jitter: a random wait below `base · 2^(attempt−1)`, capped at 60 s.
-/// Outputs handed from a window's reader to its publisher at a time, and how many such
-/// chunks may wait: enough to keep both busy, little enough to bound memory.
+/// Outputs handed from a window's reader to its publisher at a time.
 const CHUNK_OUTPUTS: usize = 2048;
+/// Chunks that may wait for the publisher: enough to keep both busy, few enough to bound memory.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// What a window's reader hands its publisher.
@@ -1159,6 +1158,7 @@ fn buckets(cfg: &Config, report: Report) -> Buckets {
     }
 }
 
+/// Exponential backoff with full jitter: a random wait below `base · 2^(attempt−1)`, capped at 60 s.
 fn backoff(attempt: u32, base_ms: u64) -> Duration {
     use rand::Rng;
     let cap = base_ms
