@@ -154,23 +154,19 @@ pub fn conversation_at(m: &Model, id: &str, now_ms: i64) -> ConversationTruth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
 
+    /// The default contact center, steady (no diurnal curve, no long-open contacts).
     fn model() -> Model {
-        Model {
+        crate::simulator::SimConfig {
             seed: 11,
-            origin_ms: Utc
-                .with_ymd_and_hms(2024, 3, 1, 0, 0, 0)
-                .unwrap()
-                .timestamp_millis(),
-            contacts_per_hour: 60.0,
             diurnal: false,
             agents: 10,
             inboxes: 4,
             customers: 5000,
             long_open_fraction: 0.0,
-            max_open_ms: 8 * HOUR_MS,
+            ..Default::default()
         }
+        .model()
     }
 
     fn body(t: &ConversationTruth) -> &Value {
