@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::gladly::Secret;
 use crate::kafka::producer::client_config;
 use crate::observe::Metrics;
-use crate::pipeline::runner::Pipeline;
+use crate::pipeline::Pipeline;
 use crate::pipeline::service;
 use crate::report::Report;
 use crate::simulator::{SimConfig, Simulator};

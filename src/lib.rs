@@ -21,3 +21,6 @@ pub mod pipeline;
 pub mod records;
 pub mod report;
 pub mod simulator;
+
+/// Service version written into headers and checkpoints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

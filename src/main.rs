@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use gladly_kafka::clock::{ManualClock, SharedClock, SystemClock};
 use gladly_kafka::config::Config;
 use gladly_kafka::observe::{self, LogFormat, Metrics};
-use gladly_kafka::pipeline::runner::{BackfillBound, Pipeline, PipelineError};
+use gladly_kafka::pipeline::{BackfillBound, Pipeline, PipelineError};
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
 

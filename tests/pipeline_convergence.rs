@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use gladly_kafka::gladly::ReportRequest;
-use gladly_kafka::pipeline::runner::BackfillBound;
+use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
 use gladly_kafka::simulator::RetryAfter;
@@ -19,7 +19,7 @@ use common::pipeline::world;
 
 async fn poll_days(
     w: &common::pipeline::World,
-    p: &gladly_kafka::pipeline::runner::Pipeline,
+    p: &gladly_kafka::pipeline::Pipeline,
     polls: u32,
     every: Duration,
 ) -> u64 {
@@ -29,7 +29,7 @@ async fn poll_days(
 /// Like [`poll_days`], also returning the records each report's cycles say they published.
 async fn poll_days_counting(
     w: &common::pipeline::World,
-    p: &gladly_kafka::pipeline::runner::Pipeline,
+    p: &gladly_kafka::pipeline::Pipeline,
     polls: u32,
     every: Duration,
 ) -> (u64, BTreeMap<Report, u64>) {

@@ -20,7 +20,7 @@ use gladly_kafka::clock::Clock;
 use gladly_kafka::config::Config;
 use gladly_kafka::gladly::ReportRequest;
 use gladly_kafka::pipeline::checkpoint::{Checkpoint, Scope};
-use gladly_kafka::pipeline::runner::{BackfillBound, Pipeline, ReportJob};
+use gladly_kafka::pipeline::{BackfillBound, Pipeline, ReportJob};
 use gladly_kafka::pipeline::service;
 use gladly_kafka::pipeline::window::Window;
 use gladly_kafka::records::schemas;

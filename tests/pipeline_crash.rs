@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use gladly_kafka::pipeline::checkpoint::Scope;
-use gladly_kafka::pipeline::runner::PipelineError;
+use gladly_kafka::pipeline::PipelineError;
 use gladly_kafka::report::Report;
 use rand::Rng;
 

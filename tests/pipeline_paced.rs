@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use gladly_kafka::pipeline::runner::BackfillBound;
+use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
 

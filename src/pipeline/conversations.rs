@@ -12,7 +12,7 @@
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::runner::VERSION;
+use crate::VERSION;
 use super::window::rfc3339;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConversationsSettings};

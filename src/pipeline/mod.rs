@@ -14,3 +14,5 @@ pub mod conversations;
 pub mod runner;
 pub mod service;
 pub mod window;
+
+pub use runner::{BackfillBound, Pipeline, PipelineError, Progress, ReportJob, Summary};

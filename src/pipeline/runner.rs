@@ -29,9 +29,7 @@ use crate::records::{
     self, ConvertSettings, Converter, EndedConversations, Output, SchemaIds, WindowMeta,
 };
 use crate::report::Report;
-
-/// Service version written into headers and checkpoints.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::VERSION;
 
 /// Why a report stopped.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use gladly_kafka::config::Config;
 use gladly_kafka::gladly::{ReportRequest, Secret};
 use gladly_kafka::kafka::registry::RegistryClient;
 use gladly_kafka::observe::Metrics;
-use gladly_kafka::pipeline::runner::Pipeline;
+use gladly_kafka::pipeline::Pipeline;
 use gladly_kafka::records::{self, ConvertSettings, Converter, Output, WindowMeta};
 use gladly_kafka::report::Report;
 use gladly_kafka::simulator::{SimConfig, SimServer, Simulator};
