@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// A secret string (the API token). `Debug` and `Display` print `***`; [`Secret::expose`]
 /// is the only way to read it.

@@ -7,8 +7,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, Top
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 
-use super::config::{KafkaSettings, TopicSettings};
 use super::producer::client_config;
+use super::settings::{KafkaSettings, TopicSettings};
 use crate::report::Report;
 
 /// What a topic must look like.

@@ -2,9 +2,9 @@
 //! and the schema registry client.
 
 pub mod admin;
-pub mod config;
 pub mod producer;
 pub mod registry;
+pub mod settings;
 
-pub use config::{Delivery, KafkaSettings, TopicSettings};
 pub use producer::{headers, Outgoing, Publisher, SinkError};
+pub use settings::{Delivery, KafkaSettings, RegistrySettings, TopicSettings};

@@ -18,7 +18,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use super::config::{Delivery, KafkaSettings};
+use super::settings::{Delivery, KafkaSettings};
 
 /// Why publishing failed, and what the caller can do about it.
 #[derive(Debug, thiserror::Error)]

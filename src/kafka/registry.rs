@@ -5,107 +5,24 @@
 //! wire format (see [`crate::records::avro::header`]).
 
 use std::collections::HashMap;
-use std::fmt;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::records::{schemas, SchemaIds};
 use crate::report::Report;
+
+pub use super::settings::RegistrySettings;
 
 /// The Content-Type of the registry's API.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 const ACCEPT: &str =
     "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json";
-
-/// `[registry]` settings.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RegistrySettings {
-    /// Base URL of the Confluent-compatible API, including any path prefix
-    /// (Apicurio: `http://host:8080/apis/ccompat/v7`).
-    pub url: String,
-    /// Basic-auth user (Confluent Cloud: the API key).
-    pub username: Option<String>,
-    /// Basic-auth password (Confluent Cloud: the API secret); never printed.
-    pub password: Option<String>,
-    /// Per-request timeout in seconds.
-    pub timeout_secs: u64,
-}
-
-impl Default for RegistrySettings {
-    fn default() -> Self {
-        RegistrySettings {
-            url: String::new(),
-            username: None,
-            password: None,
-            timeout_secs: 30,
-        }
-    }
-}
-
-impl fmt::Debug for RegistrySettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistrySettings")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("timeout_secs", &self.timeout_secs)
-            .finish()
-    }
-}
-
-impl RegistrySettings {
-    /// Checks the settings, naming the `registry.<key>` at fault.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.base_url()?;
-        match (&self.username, &self.password) {
-            (Some(_), None) => Err(ConfigError::invalid(
-                "registry.password",
-                "registry.username is set but the password is not: set both for basic auth, or neither",
-            )),
-            (None, Some(_)) => Err(ConfigError::invalid(
-                "registry.username",
-                "registry.password is set but the username is not: set both for basic auth, or neither",
-            )),
-            _ if self.timeout_secs == 0 => Err(ConfigError::invalid(
-                "registry.timeout_secs",
-                "must be at least 1 (seconds per registry request)",
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn base_url(&self) -> Result<Url, ConfigError> {
-        let key = "registry.url";
-        if self.url.trim().is_empty() {
-            return Err(ConfigError::invalid(
-                key,
-                "is required: the schema registry's base URL, e.g. http://localhost:8081 \
-                 (Apicurio: http://host:8080/apis/ccompat/v7)",
-            ));
-        }
-        let url = Url::parse(self.url.trim())
-            .map_err(|e| ConfigError::invalid(key, format!("{:?} is not a URL: {e}", self.url)))?;
-        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-            return Err(ConfigError::invalid(
-                key,
-                format!("{:?} must be an http:// or https:// URL", self.url),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::invalid(
-                key,
-                format!("{:?} must not have a query or fragment", self.url),
-            ));
-        }
-        Ok(url)
-    }
-}
 
 /// What went wrong talking to the registry.
 #[derive(Debug, thiserror::Error)]

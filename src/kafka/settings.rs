@@ -1,11 +1,13 @@
-//! What users set for the sink: `[kafka]` (broker, delivery mode, librdkafka pass-through) and
-//! `[topics]` (names and creation settings).
+//! What users set for the sink: `[kafka]` (broker, delivery mode, librdkafka pass-through),
+//! `[topics]` (names and creation settings) and `[registry]` (the schema registry).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use reqwest::Url;
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::report::Report;
 
 /// How records and checkpoints reach Kafka.
@@ -247,6 +249,91 @@ impl TopicSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// `[registry]` settings.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySettings {
+    /// Base URL of the Confluent-compatible API, including any path prefix
+    /// (Apicurio: `http://host:8080/apis/ccompat/v7`).
+    pub url: String,
+    /// Basic-auth user (Confluent Cloud: the API key).
+    pub username: Option<String>,
+    /// Basic-auth password (Confluent Cloud: the API secret); never printed.
+    pub password: Option<String>,
+    /// Per-request timeout in seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        RegistrySettings {
+            url: String::new(),
+            username: None,
+            password: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl fmt::Debug for RegistrySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrySettings")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+impl RegistrySettings {
+    /// Checks the settings, naming the `registry.<key>` at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.base_url()?;
+        match (&self.username, &self.password) {
+            (Some(_), None) => Err(ConfigError::invalid(
+                "registry.password",
+                "registry.username is set but the password is not: set both for basic auth, or neither",
+            )),
+            (None, Some(_)) => Err(ConfigError::invalid(
+                "registry.username",
+                "registry.password is set but the username is not: set both for basic auth, or neither",
+            )),
+            _ if self.timeout_secs == 0 => Err(ConfigError::invalid(
+                "registry.timeout_secs",
+                "must be at least 1 (seconds per registry request)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn base_url(&self) -> Result<Url, ConfigError> {
+        let key = "registry.url";
+        if self.url.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                key,
+                "is required: the schema registry's base URL, e.g. http://localhost:8081 \
+                 (Apicurio: http://host:8080/apis/ccompat/v7)",
+            ));
+        }
+        let url = Url::parse(self.url.trim())
+            .map_err(|e| ConfigError::invalid(key, format!("{:?} is not a URL: {e}", self.url)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{:?} must be an http:// or https:// URL", self.url),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{:?} must not have a query or fragment", self.url),
+            ));
+        }
+        Ok(url)
     }
 }
 

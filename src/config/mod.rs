@@ -1,0 +1,123 @@
+//! The service configuration: one TOML file plus `GLADLY_KAFKA__SECTION__KEY` environment
+//! overrides (`__` separates levels, names are case-insensitive), e.g.
+//! `GLADLY_KAFKA__KAFKA__BOOTSTRAP_SERVERS=broker:9092` or `GLADLY_KAFKA__GLADLY__TOKEN=…`.
+//!
+//! Every invalid value is reported with its key (`reports.contacts.timezone`) and what to do.
+//! Secrets (the Gladly token, registry and SASL passwords) are redacted wherever they print.
+
+mod load;
+mod reports;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use crate::config_error::ConfigError;
+pub use load::{load, load_from, ENV_PREFIX};
+pub use reports::{DateReportSettings, ReportsConfig, WorkSessionsSettings};
+pub use sections::{ConversationsSettings, ObserveSettings, PipelineSettings};
+
+use crate::report::Report;
+
+/// The whole configuration: one TOML file plus `GLADLY_KAFKA__…` overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[gladly]`: organization host, credentials, pacing and retries.
+    pub gladly: crate::gladly::GladlySettings,
+    /// `[kafka]`: brokers, delivery mode, librdkafka pass-through.
+    pub kafka: crate::kafka::KafkaSettings,
+    /// `[registry]`: the Confluent-compatible schema registry.
+    pub registry: crate::kafka::RegistrySettings,
+    /// `[topics]`: names and creation settings.
+    pub topics: crate::kafka::TopicSettings,
+    /// `[reports.*]`: which reports, how often, how far back.
+    pub reports: ReportsConfig,
+    /// `[conversations]`: the optional conversations topic (GET Conversation).
+    pub conversations: ConversationsSettings,
+    /// `[pipeline]`: row cap, window retries.
+    pub pipeline: PipelineSettings,
+    /// `[observe]`: metrics/health listener and log format.
+    pub observe: ObserveSettings,
+}
+
+impl Config {
+    /// Loads from an optional file plus the process environment, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let c: Config = load(path)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every section, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.gladly.validate()?;
+        self.kafka.validate()?;
+        self.registry.validate()?;
+        self.topics.validate()?;
+        self.reports.validate()?;
+        self.pipeline.validate()?;
+        if self.enabled_reports().is_empty() {
+            return Err(ConfigError::invalid(
+                "reports",
+                "every report is disabled: set reports.<name>.enabled = true for at least one",
+            ));
+        }
+        if self.conversations.enabled && !self.reports.work_sessions.enabled {
+            return Err(ConfigError::invalid(
+                "conversations.enabled",
+                "needs reports.work_sessions.enabled = true: conversations are fetched for the \
+                 contacts that end in work-session windows",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The reports with `enabled = true`, in a stable order.
+    pub fn enabled_reports(&self) -> Vec<Report> {
+        Report::ALL
+            .into_iter()
+            .filter(|r| match r {
+                Report::WorkSessions => self.reports.work_sessions.enabled,
+                Report::Contacts => self.reports.contacts.enabled,
+                Report::AgentSummary => self.reports.agent_summary.enabled,
+            })
+            .collect()
+    }
+
+    /// `kafka.transactional_id_prefix`, or `gladly-kafka.<topics.prefix>`.
+    pub fn transactional_id_prefix(&self) -> String {
+        self.kafka
+            .transactional_id_prefix
+            .clone()
+            .unwrap_or_else(|| format!("gladly-kafka.{}", self.topics.prefix))
+    }
+
+    /// Settings of a date report: contacts or agent summary; `None` for work sessions, which
+    /// are polled by instants (see `reports.work_sessions`).
+    pub fn date_settings(&self, report: Report) -> Option<&DateReportSettings> {
+        match report {
+            Report::WorkSessions => None,
+            Report::Contacts => Some(&self.reports.contacts),
+            Report::AgentSummary => Some(&self.reports.agent_summary),
+        }
+    }
+
+    /// The timezone a report's dates are in (UTC for work sessions).
+    pub fn report_timezone(&self, report: Report) -> chrono_tz::Tz {
+        self.date_settings(report)
+            .and_then(|s| s.timezone.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    /// Seconds between polls of a report in `run`.
+    pub fn cadence(&self, report: Report) -> std::time::Duration {
+        std::time::Duration::from_secs(match self.date_settings(report) {
+            None => self.reports.work_sessions.cadence_secs,
+            Some(s) => s.cadence_secs,
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! The small sections: `[conversations]`, `[pipeline]`, `[observe]`.
+
+use serde::Deserialize;
+
+use crate::config_error::ConfigError;
+
+/// `[conversations]`: for every conversation with a contact that ended in a work-session
+/// window, GET its current state and publish it to `<prefix>.conversations`, in the window's
+/// transaction. Paced by `gladly.requests_per_second`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversationsSettings {
+    /// Publish the conversations topic (default false: one GET per conversation per window).
+    pub enabled: bool,
+}
+
+/// `[pipeline]`: how windows are fetched and retried.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// A response with this many rows is taken as truncated by Gladly's row cap: the window is
+    /// split in two and both halves fetched. Gladly is said to cap at about 100,000.
+    pub row_cap: u64,
+    /// Attempts per window (a cut body, a broker outage) before the cycle fails.
+    pub window_attempts: u32,
+    /// First backoff between window attempts, in ms (doubles, full jitter, ≤ 60 s).
+    pub retry_backoff_ms: u64,
+    /// On SIGTERM/SIGINT the open window is aborted at once; if the service has not stopped
+    /// this many seconds later (a blocked call), it exits anyway.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            row_cap: 100_000,
+            window_attempts: 8,
+            retry_backoff_ms: 1000,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl PipelineSettings {
+    /// Checks every value, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.row_cap < 2 {
+            return Err(ConfigError::invalid(
+                "pipeline.row_cap",
+                "must be at least 2 (Gladly is said to cap responses at about 100000 rows)",
+            ));
+        }
+        if self.window_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "pipeline.window_attempts",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[observe]`: metrics, health and logs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObserveSettings {
+    /// Where `/metrics`, `/health/live` and `/health/ready` listen; empty to disable.
+    pub listen: String,
+    /// `human` (default) or `json`.
+    pub log_format: crate::observe::LogFormat,
+}
+
+impl Default for ObserveSettings {
+    fn default() -> Self {
+        ObserveSettings {
+            listen: "127.0.0.1:9464".into(),
+            log_format: crate::observe::LogFormat::Human,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Loading, overrides, validation messages, and the example config and README documenting
+//! every key.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Probe {
+    #[serde(default)]
+    reports: ReportsConfig,
+    #[serde(default)]
+    kafka: ProbeKafka,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ProbeKafka {
+    bootstrap_servers: String,
+    properties: BTreeMap<String, String>,
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f
+}
+
+#[test]
+fn defaults_are_valid() {
+    let p: Probe = load_from(None, env(&[])).unwrap();
+    p.reports.validate().unwrap();
+    assert_eq!(p.reports.work_sessions.lookback_minutes, 120);
+    assert_eq!(
+        p.reports
+            .agent_summary
+            .aggregation_level(Report::AgentSummary)
+            .as_deref(),
+        Some("daily")
+    );
+    assert_eq!(
+        p.reports.contacts.metric_set(Report::Contacts),
+        "ContactExportReportV3"
+    );
+}
+
+#[test]
+fn env_overrides_file_with_typed_values() {
+    let f =
+        file("[reports.work_sessions]\ncadence_secs = 60\n[kafka]\nbootstrap_servers = \"a:1\"\n");
+    let p: Probe = load_from(
+        Some(f.path()),
+        env(&[
+            ("GLADLY_KAFKA__KAFKA__BOOTSTRAP_SERVERS", "b:2"),
+            ("GLADLY_KAFKA__REPORTS__WORK_SESSIONS__ENABLED", "false"),
+            ("GLADLY_KAFKA__KAFKA__PROPERTIES__sasl.password", "12345"),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(p.kafka.bootstrap_servers, "b:2");
+    assert!(!p.reports.work_sessions.enabled);
+    assert_eq!(p.reports.work_sessions.cadence_secs, 60);
+    // a numeric-looking secret stays text
+    assert_eq!(p.kafka.properties["sasl.password"], "12345");
+}
+
+#[test]
+fn wrong_type_names_the_key_and_the_variable() {
+    let err = load_from::<Probe>(
+        None,
+        env(&[("GLADLY_KAFKA__REPORTS__CONTACTS__HORIZON_DAYS", "soon")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("reports.contacts.horizon_days"), "{err}");
+    assert!(
+        err.contains("GLADLY_KAFKA__REPORTS__CONTACTS__HORIZON_DAYS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let f = file("[reports.contacts]\nhorizon = 3\n");
+    let err = load_from::<Probe>(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("reports.contacts"), "{err}");
+    assert!(err.contains("horizon"), "{err}");
+}
+
+#[test]
+fn validation_names_key_and_fix() {
+    let mut r = ReportsConfig::default();
+    r.work_sessions.lookback_minutes = 30;
+    let err = r.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("reports.work_sessions.lookback_minutes") && err.contains("60"),
+        "{err}"
+    );
+
+    let mut r = ReportsConfig::default();
+    r.contacts.timezone = "Mars/Olympus".into();
+    let err = r.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("reports.contacts.timezone") && err.contains("IANA"),
+        "{err}"
+    );
+
+    let mut r = ReportsConfig::default();
+    r.agent_summary.aggregation_level = Some("hourly".into());
+    let err = r.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("reports.agent_summary.aggregation_level"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_example_config_documents_a_valid_config() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let c: Config = load_from(
+        Some(&path),
+        env(&[("GLADLY_KAFKA__GLADLY__TOKEN", "t0ken")]),
+    )
+    .expect("config/example.toml parses");
+    c.validate().expect("config/example.toml is valid");
+    assert_eq!(c.reports.work_sessions.lookback_minutes, 120);
+    assert_eq!(c.pipeline.row_cap, 100_000);
+    let text = std::fs::read_to_string(&path).unwrap();
+    for section in [
+        "[gladly]",
+        "[kafka]",
+        "[kafka.properties]",
+        "[registry]",
+        "[topics]",
+        "[reports.work_sessions]",
+        "[reports.contacts]",
+        "[reports.agent_summary]",
+        "[conversations]",
+        "[pipeline]",
+        "[observe]",
+    ] {
+        assert!(text.contains(section), "example lacks {section}");
+    }
+}
+
+/// The fields serde accepts in `section` (dotted; "" = top level), read from its
+/// "unknown field" error: the real list, whatever the docs say.
+fn fields_of(section: &str) -> Vec<String> {
+    let mut var = ENV_PREFIX.to_string();
+    for part in section.split('.').filter(|p| !p.is_empty()) {
+        var.push_str(&part.to_ascii_uppercase());
+        var.push_str("__");
+    }
+    var.push_str("ZZ_PROBE");
+    let err = load_from::<Config>(None, vec![(var, "1".to_string())])
+        .unwrap_err()
+        .to_string();
+    let expected = err
+        .split("expected")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{err}"));
+    let fields: Vec<String> = expected
+        .lines()
+        .next()
+        .unwrap()
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect();
+    assert!(!fields.is_empty(), "{err}");
+    fields
+}
+
+/// Keys of `config/example.toml` per section, set or commented out (`# key = ...`), and
+/// set keys without a comment line right above them.
+fn example_keys(text: &str) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut uncommented = Vec::new();
+    let mut section = String::new();
+    let mut prev = "";
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+        } else {
+            let commented = line.strip_prefix('#').map(str::trim_start);
+            let body = commented.unwrap_or(line);
+            if let Some((key, _)) = body.split_once(" = ") {
+                if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    keys.entry(section.clone())
+                        .or_default()
+                        .push(key.to_string());
+                    if commented.is_none() && !prev.starts_with('#') {
+                        uncommented.push(format!("{section}.{key}"));
+                    }
+                }
+            }
+        }
+        prev = line;
+    }
+    (keys, uncommented)
+}
+
+#[test]
+fn every_key_is_in_the_example_with_a_comment_and_in_the_readme() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(dir.join("config/example.toml")).unwrap();
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let (keys, uncommented) = example_keys(&example);
+    assert!(
+        uncommented.is_empty(),
+        "keys without a comment above them in config/example.toml: {uncommented:?}"
+    );
+    let mut sections = vec![];
+    for top in fields_of("") {
+        if top == "reports" {
+            sections.extend(
+                fields_of("reports")
+                    .into_iter()
+                    .map(|r| format!("reports.{r}")),
+            );
+        } else {
+            sections.push(top);
+        }
+    }
+    assert!(sections.len() >= 9, "{sections:?}");
+    let mut missing = vec![];
+    for section in &sections {
+        assert!(
+            example.contains(&format!("[{section}]")),
+            "config/example.toml lacks [{section}]"
+        );
+        for field in fields_of(section) {
+            if section == "kafka" && field == "properties" {
+                assert!(example.contains("[kafka.properties]"));
+                continue;
+            }
+            let dotted = format!("{section}.{field}");
+            // shared with agent_summary, refused for contacts: documented in the README only
+            let not_for_contacts = dotted == "reports.contacts.aggregation_level";
+            if !not_for_contacts && !keys.get(section).is_some_and(|k| k.contains(&field)) {
+                missing.push(format!("{dotted} (config/example.toml)"));
+            }
+            if !readme.contains(&format!("`{dotted}`")) {
+                missing.push(format!("{dotted} (README configuration reference)"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented keys: {missing:#?}");
+}
+
+#[test]
+fn conversations_need_work_sessions() {
+    let mut c: Config = load_from(
+        None,
+        env(&[
+            ("GLADLY_KAFKA__GLADLY__HOST", "https://acme.gladly.com"),
+            ("GLADLY_KAFKA__GLADLY__EMAIL", "api@acme.com"),
+            ("GLADLY_KAFKA__GLADLY__TOKEN", "t"),
+            ("GLADLY_KAFKA__REGISTRY__URL", "http://127.0.0.1:8081"),
+            ("GLADLY_KAFKA__CONVERSATIONS__ENABLED", "true"),
+        ]),
+    )
+    .unwrap();
+    assert!(!ConversationsSettings::default().enabled, "off by default");
+    c.validate().unwrap();
+    c.reports.work_sessions.enabled = false;
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("conversations.enabled") && err.contains("reports.work_sessions.enabled"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_value_in_the_whole_config_names_the_key() {
+    let err = load_from::<Config>(None, env(&[("GLADLY_KAFKA__KAFKA__DELIVERY", "twice")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("kafka.delivery"), "{err}");
+}
+
+#[test]
+fn syntax_error_names_the_file() {
+    let f = file("[reports\n");
+    let err = load_from::<Probe>(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not valid TOML"), "{err}");
+}
