@@ -18,7 +18,7 @@ use super::pacer::Pacer;
 use super::retry::{parse_retry_after, Backoff};
 use super::settings::{GladlySettings, Secret};
 use super::ReportRequest;
-use crate::observe::{Histogram, REQUEST_BUCKETS};
+use crate::observe::{ApiSnapshot, ApiSource, Histogram, REQUEST_BUCKETS};
 
 /// How many recent retries [`ClientStats::recent_retries`] keeps.
 const RECENT_RETRIES: usize = 64;
@@ -120,6 +120,22 @@ impl ClientStats {
             recent.pop_front();
         }
         recent.push_back(event);
+    }
+}
+
+impl ApiSource for ClientStats {
+    fn api_snapshot(&self) -> ApiSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ApiSnapshot {
+            requests: load(&self.requests),
+            get_requests: load(&self.general_requests),
+            retries: load(&self.retries),
+            rate_limited: load(&self.rate_limited),
+            transport_errors: load(&self.transport_errors),
+            retry_wait_secs: load(&self.retry_wait_ms) as f64 / 1000.0,
+            responses: self.responses(),
+            latency: self.latency(),
+        }
     }
 }
 
