@@ -16,8 +16,8 @@ use crate::config::Config;
 use crate::gladly::Secret;
 use crate::kafka::producer::client_config;
 use crate::observe::Metrics;
-use crate::pipeline::Pipeline;
 use crate::pipeline::service;
+use crate::pipeline::Pipeline;
 use crate::report::Report;
 use crate::simulator::{SimConfig, Simulator};
 

@@ -13,6 +13,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod config_error;
 pub mod demo;
 pub mod gladly;
 pub mod kafka;

@@ -1,6 +1,6 @@
 //! The `gladly-kafka` command line: a thin shell over the library (`anyhow` at the edge).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use gladly_kafka::clock::{ManualClock, SharedClock, SystemClock};
 use gladly_kafka::config::Config;
 use gladly_kafka::observe::{self, LogFormat, Metrics};
-use gladly_kafka::pipeline::{BackfillBound, Pipeline, PipelineError};
 use gladly_kafka::pipeline::service;
+use gladly_kafka::pipeline::{BackfillBound, Pipeline, PipelineError};
 use gladly_kafka::report::Report;
 
 /// jemalloc for Rust and, unprefixed, for librdkafka's C allocations too: every record's
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(real_main(cli)) {
+    match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -121,75 +121,71 @@ fn main() -> ExitCode {
     }
 }
 
-async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the command.
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let clock: SharedClock = match cli.now {
         Some(t) => Arc::new(ManualClock::new(t)),
         None => Arc::new(SystemClock),
     };
+    let path = cli.config.as_deref();
     match cli.command {
         Command::Simulate(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
-            return gladly_kafka::demo::simulate(args)
-                .await
-                .map(|_| ExitCode::SUCCESS);
+            gladly_kafka::demo::simulate(args).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
-            let config = load_config_lenient(cli.config.as_deref())?;
-            return gladly_kafka::demo::demo(config, args)
-                .await
-                .map(|_| ExitCode::SUCCESS);
+            // the demo starts the simulator, so it needs no Gladly credentials: no validation
+            let config = gladly_kafka::config::load(path)?;
+            gladly_kafka::demo::demo(config, args).await?;
+            Ok(ExitCode::SUCCESS)
         }
-        _ => {}
+        Command::Status => status(&load(path, cli.log_format)?, clock).await,
+        Command::Check => check(&load(path, cli.log_format)?, clock).await,
+        Command::Run => run(connect(load(path, cli.log_format)?, clock).await?).await,
+        Command::Once { report } => {
+            once(connect(load(path, cli.log_format)?, clock).await?, report).await
+        }
+        Command::Backfill { report, from, to } => {
+            let from = BackfillBound::parse(&from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let to = BackfillBound::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            let service = connect(load(path, cli.log_format)?, clock).await?;
+            backfill(service, report, from, to).await
+        }
+        Command::Reset { report, to } => {
+            let to = BackfillBound::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            reset(
+                connect(load(path, cli.log_format)?, clock).await?,
+                report,
+                to,
+            )
+            .await
+        }
     }
-    let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
-    observe::init_logging(cli.log_format.unwrap_or(config.observe.log_format));
+}
+
+/// Loads and validates the configuration, then starts logging as it says (or as
+/// `--log-format` overrides).
+fn load(path: Option<&Path>, log_format: Option<LogFormat>) -> anyhow::Result<Config> {
+    let config = Config::load(path).context("invalid configuration")?;
+    observe::init_logging(log_format.unwrap_or(config.observe.log_format));
     // secrets print as *** (their Debug impls redact them)
     tracing::debug!(?config, "configuration");
-    let (stop_tx, stop_rx) = watch::channel(false);
+    Ok(config)
+}
+
+/// A connected pipeline with its metrics listener and the shutdown signal it watches.
+struct Service {
+    pipeline: Pipeline,
+    stop: watch::Receiver<bool>,
+    _server: Option<observe::ObserveServer>,
+}
+
+/// Starts the metrics listener and the signal handler, and connects the pipeline.
+async fn connect(config: Config, clock: SharedClock) -> anyhow::Result<Service> {
     let metrics = Arc::new(Metrics::default());
-
-    match cli.command {
-        Command::Status => {
-            let lines = tokio::task::spawn_blocking({
-                let config = config.clone();
-                let now = clock.now();
-                move || service::status(&config, now)
-            })
-            .await??;
-            if lines.is_empty() {
-                println!(
-                    "no checkpoints yet in topic {}",
-                    config.topics.checkpoint_topic()
-                );
-            }
-            for l in lines {
-                let c = &l.checkpoint;
-                println!(
-                    "{:<48} position {:<22} lag {:>8} updated {} by run {}{}",
-                    l.key,
-                    c.position.to_string(),
-                    format_lag(l.lag),
-                    c.updated_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    c.run_id,
-                    if c.complete { " (complete)" } else { "" }
-                );
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        Command::Check => {
-            let ok = gladly_kafka::pipeline::check::check(&config, clock.clone()).await;
-            return Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
-        }
-        _ => {}
-    }
-
-    let _server = observe::serve(&config.observe.listen, metrics.clone())
+    let server = observe::serve(&config.observe.listen, metrics.clone())
         .await
         .with_context(|| {
             format!(
@@ -197,78 +193,125 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.observe.listen
             )
         })?;
+    let (stop_tx, stop) = watch::channel(false);
     spawn_signal_handler(stop_tx, config.pipeline.shutdown_grace_secs);
-    let pipeline = Pipeline::connect(config, clock, stop_rx.clone(), metrics).await?;
-    match cli.command {
-        Command::Run => match service::run(pipeline, stop_rx).await {
-            Ok(()) => {
-                tracing::info!("stopped");
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "stopping");
-                eprintln!("error: {e}");
-                Ok(ExitCode::from(1))
-            }
-        },
-        Command::Once { report } => {
-            let results = service::once(&pipeline, report).await;
-            let mut failed = false;
-            for (report, res) in results {
-                match res {
-                    Ok(s) => println!(
-                        "{report}: {} windows, {} rows, {} records ({} tombstones), {} dead letters",
-                        s.windows, s.rows, s.records, s.tombstones, s.dead_letters
-                    ),
-                    Err(PipelineError::Shutdown) => println!("{report}: interrupted"),
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("error: {e}");
-                    }
-                }
-            }
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Backfill { report, from, to } => {
-            let from = BackfillBound::parse(&from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-            let to = BackfillBound::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
-            match service::backfill(&pipeline, report, from, to).await {
-                Ok(s) => {
-                    println!(
-                        "backfill {report} done: {} windows, {} rows, {} records, {} dead letters",
-                        s.windows, s.rows, s.records, s.dead_letters
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(PipelineError::Shutdown) => {
-                    println!("backfill {report} interrupted; run the same command again to resume");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
-        Command::Reset { report, to } => {
-            let to = BackfillBound::parse(&to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
-            let p = service::reset(&pipeline, report, to).await?;
-            println!("{report}: checkpoint moved to {p}");
+    let pipeline = Pipeline::connect(config, clock, stop.clone(), metrics).await?;
+    Ok(Service {
+        pipeline,
+        stop,
+        _server: server,
+    })
+}
+
+/// `status`: every checkpoint with its lag.
+async fn status(config: &Config, clock: SharedClock) -> anyhow::Result<ExitCode> {
+    let lines = tokio::task::spawn_blocking({
+        let config = config.clone();
+        let now = clock.now();
+        move || service::status(&config, now)
+    })
+    .await??;
+    if lines.is_empty() {
+        println!(
+            "no checkpoints yet in topic {}",
+            config.topics.checkpoint_topic()
+        );
+    }
+    for l in lines {
+        let c = &l.checkpoint;
+        println!(
+            "{:<48} position {:<22} lag {:>8} updated {} by run {}{}",
+            l.key,
+            c.position.to_string(),
+            format_lag(l.lag),
+            c.updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            c.run_id,
+            if c.complete { " (complete)" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `check`: exits 1 when anything is wrong (each problem is printed with its fix).
+async fn check(config: &Config, clock: SharedClock) -> anyhow::Result<ExitCode> {
+    let ok = gladly_kafka::pipeline::check::check(config, clock).await;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `run`: polls until a signal (exit 0) or an error retrying cannot fix (exit 1).
+async fn run(s: Service) -> anyhow::Result<ExitCode> {
+    match service::run(s.pipeline, s.stop).await {
+        Ok(()) => {
+            tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status | Command::Check | Command::Simulate(_) | Command::Demo(_) => {
-            unreachable!("handled above")
+        Err(e) => {
+            tracing::error!(error = %e, "stopping");
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
         }
     }
 }
 
-/// The demo needs no Gladly credentials (it starts the simulator): load without validation.
-fn load_config_lenient(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    Ok(gladly_kafka::config::load(path)?)
+/// `once`: one cycle of every enabled report (or one); exit 1 if any failed.
+async fn once(s: Service, report: Option<Report>) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for (report, res) in service::once(&s.pipeline, report).await {
+        match res {
+            Ok(s) => println!(
+                "{report}: {} windows, {} rows, {} records ({} tombstones), {} dead letters",
+                s.windows, s.rows, s.records, s.tombstones, s.dead_letters
+            ),
+            Err(PipelineError::Shutdown) => println!("{report}: interrupted"),
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `backfill`: publishes a range; an interrupted one resumes when run again.
+async fn backfill(
+    s: Service,
+    report: Report,
+    from: BackfillBound,
+    to: BackfillBound,
+) -> anyhow::Result<ExitCode> {
+    match service::backfill(&s.pipeline, report, from, to).await {
+        Ok(s) => {
+            println!(
+                "backfill {report} done: {} windows, {} rows, {} records, {} dead letters",
+                s.windows, s.rows, s.records, s.dead_letters
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(PipelineError::Shutdown) => {
+            println!("backfill {report} interrupted; run the same command again to resume");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `reset`: moves the report's poll checkpoint.
+async fn reset(s: Service, report: Report, to: BackfillBound) -> anyhow::Result<ExitCode> {
+    let p = service::reset(&s.pipeline, report, to).await?;
+    println!("{report}: checkpoint moved to {p}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn spawn_signal_handler(stop: watch::Sender<bool>, grace_secs: u64) {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use gladly_kafka::gladly::ReportRequest;
-use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::pipeline::service;
+use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::report::Report;
 use gladly_kafka::simulator::RetryAfter;
 

@@ -23,7 +23,7 @@ mod conversation;
 mod csv_stream;
 mod error;
 mod pacer;
-mod retry;
+pub mod retry;
 mod settings;
 
 use chrono::{DateTime, NaiveDate, Utc};

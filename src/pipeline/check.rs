@@ -6,174 +6,187 @@ use std::time::Duration;
 use futures::StreamExt;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
+use rdkafka::metadata::Metadata;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::gladly::{self, ReportRequest};
 use crate::kafka::admin::check_policies;
 use crate::kafka::producer::client_config;
-use crate::kafka::registry::RegistryClient;
+use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::pipeline::conversations::{all_topic_specs, register_schemas};
+use crate::records::schemas::dead_letter_schema;
+
+/// The outcome of the checks so far; prints each line as it comes.
+#[derive(Debug)]
+struct Checks {
+    ok: bool,
+}
+
+impl Checks {
+    fn line(&mut self, passed: bool, what: &str, detail: impl std::fmt::Display) {
+        self.ok &= passed;
+        println!("{:<5} {what}: {detail}", if passed { "ok" } else { "FAIL" });
+    }
+}
 
 /// Runs every check, printing a line each; true when all passed.
 pub async fn check(config: &Config, clock: SharedClock) -> bool {
-    let mut ok = true;
-    let mut line = |passed: bool, what: &str, detail: String| {
-        ok &= passed;
-        println!("{:<5} {what}: {detail}", if passed { "ok" } else { "FAIL" });
-    };
+    let mut checks = Checks { ok: true };
+    check_gladly(&mut checks, config, &clock).await;
+    let kafka = check_kafka(&mut checks, config);
+    check_registry(&mut checks, config).await;
+    if let Some((admin, md)) = kafka {
+        check_topics(&mut checks, config, &admin, &md).await;
+    }
+    checks.ok
+}
 
-    // Gladly: one small work-session report proves host, credentials and permission.
-    match gladly::Client::new(&config.gladly) {
-        Err(e) => line(false, "gladly", e.to_string()),
-        Ok(client) => {
-            let now = crate::pipeline::window::floor_minute(clock.now());
-            let req = ReportRequest::WorkSessions {
-                start: now - chrono::Duration::minutes(2),
-                end: now - chrono::Duration::minutes(1),
-            };
-            match client.report(&req).await {
-                Ok(mut rows) => {
-                    let mut n = 0u64;
-                    let mut err = None;
-                    while let Some(r) = rows.next().await {
-                        match r {
-                            Ok(_) => n += 1,
-                            Err(e) => {
-                                err = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    match err {
-                        None => line(
-                            true,
-                            "gladly",
-                            format!(
-                                "{} answered a work-session report ({n} rows) for {}",
-                                config.gladly.host, config.gladly.email
-                            ),
-                        ),
-                        Some(e) => line(false, "gladly", format!("reading the report failed: {e}")),
+/// Gladly: one small work-session report proves host, credentials and permission; with
+/// `[conversations]`, a GET Conversation of an id that cannot exist (a 404) proves access to
+/// that API.
+async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock) {
+    let client = match gladly::Client::new(&config.gladly) {
+        Err(e) => return checks.line(false, "gladly", e),
+        Ok(client) => client,
+    };
+    let now = crate::pipeline::window::floor_minute(clock.now());
+    let req = ReportRequest::WorkSessions {
+        start: now - chrono::Duration::minutes(2),
+        end: now - chrono::Duration::minutes(1),
+    };
+    match client.report(&req).await {
+        Ok(mut rows) => {
+            let mut n = 0u64;
+            let mut failed = None;
+            while let Some(r) = rows.next().await {
+                match r {
+                    Ok(_) => n += 1,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
                     }
                 }
-                Err(e) => line(false, "gladly", e.to_string()),
             }
-            // GET Conversation of an id that cannot exist: a 404 proves access to the API
-            if config.conversations.enabled {
-                match client.conversation("gladly-kafka-check").await {
-                    Ok(_) => line(
-                        true,
-                        "conversations",
-                        format!("{} answers GET Conversation", config.gladly.host),
+            match failed {
+                None => checks.line(
+                    true,
+                    "gladly",
+                    format!(
+                        "{} answered a work-session report ({n} rows) for {}",
+                        config.gladly.host, config.gladly.email
                     ),
-                    Err(e) => line(false, "conversations", e.to_string()),
-                }
+                ),
+                Some(e) => checks.line(false, "gladly", format!("reading the report failed: {e}")),
             }
         }
+        Err(e) => checks.line(false, "gladly", e),
     }
+    if config.conversations.enabled {
+        match client.conversation("gladly-kafka-check").await {
+            Ok(_) => checks.line(
+                true,
+                "conversations",
+                format!("{} answers GET Conversation", config.gladly.host),
+            ),
+            Err(e) => checks.line(false, "conversations", e),
+        }
+    }
+}
 
-    // Kafka: metadata from the brokers.
-    let admin: Result<AdminClient<DefaultClientContext>, _> = client_config(&config.kafka).create();
-    let admin = match admin {
+/// Kafka: metadata from the brokers; the admin client and metadata for the topic checks.
+fn check_kafka(
+    checks: &mut Checks,
+    config: &Config,
+) -> Option<(AdminClient<DefaultClientContext>, Metadata)> {
+    let admin: AdminClient<DefaultClientContext> = match client_config(&config.kafka).create() {
         Err(e) => {
-            line(
-                false,
-                "kafka",
-                format!("cannot create a client: {e} (check kafka.properties)"),
+            let why = format!("cannot create a client: {e} (check kafka.properties)");
+            checks.line(false, "kafka", why);
+            return None;
+        }
+        Ok(a) => a,
+    };
+    let md =
+        tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, Duration::from_secs(15)));
+    match md {
+        Ok(md) => {
+            let detail = format!(
+                "{} reachable ({} broker(s))",
+                config.kafka.bootstrap_servers,
+                md.brokers().len()
             );
+            checks.line(true, "kafka", detail);
+            Some((admin, md))
+        }
+        Err(e) => {
+            checks.line(false, "kafka", format!("{} not reachable: {e} (check kafka.bootstrap_servers and SASL/SSL in kafka.properties)", config.kafka.bootstrap_servers));
             None
         }
-        Ok(a) => {
-            let md = tokio::task::block_in_place(|| {
-                a.inner().fetch_metadata(None, Duration::from_secs(15))
-            });
-            match md {
-                Ok(md) => {
-                    line(
-                        true,
-                        "kafka",
-                        format!(
-                            "{} reachable ({} broker(s))",
-                            config.kafka.bootstrap_servers,
-                            md.brokers().len()
-                        ),
-                    );
-                    Some((a, md))
-                }
-                Err(e) => {
-                    line(
-                        false,
-                        "kafka",
-                        format!("{} not reachable: {e} (check kafka.bootstrap_servers and SASL/SSL in kafka.properties)", config.kafka.bootstrap_servers),
-                    );
-                    None
-                }
-            }
-        }
+    }
+}
+
+/// Registry: registers (idempotently) every schema `run` registers: each enabled report's,
+/// the conversations topic's when enabled, and the dead letters'.
+async fn check_registry(checks: &mut Checks, config: &Config) {
+    let registry = match RegistryClient::new(&config.registry) {
+        Err(e) => return checks.line(false, "registry", e),
+        Ok(r) => r,
     };
+    match register_all(&registry, config).await {
+        Ok(()) => checks.line(
+            true,
+            "registry",
+            format!(
+                "{} accepts the schemas of every enabled report and of the dead letters",
+                config.registry.url
+            ),
+        ),
+        Err(e) => checks.line(false, "registry", e),
+    }
+}
 
-    // Registry: register (idempotently) every enabled report's schemas.
-    match RegistryClient::new(&config.registry) {
-        Err(e) => line(false, "registry", e.to_string()),
-        Ok(reg) => {
-            let mut all = true;
-            for r in config.enabled_reports() {
-                let topic = config.topics.report_topic(r);
-                if let Err(e) = reg.register_report(&topic, r).await {
-                    line(false, "registry", e.to_string());
-                    all = false;
-                    break;
-                }
-            }
-            if all && config.conversations.enabled {
-                let topic = config.topics.conversations_topic();
-                if let Err(e) = register_schemas(&reg, &topic).await {
-                    line(false, "registry", e.to_string());
-                    all = false;
-                }
-            }
-            if all {
-                line(
-                    true,
-                    "registry",
-                    format!(
-                        "{} accepts the schemas of every enabled report",
-                        config.registry.url
-                    ),
-                );
-            }
+async fn register_all(registry: &RegistryClient, config: &Config) -> Result<(), RegistryError> {
+    for r in config.enabled_reports() {
+        registry
+            .register_report(&config.topics.report_topic(r), r)
+            .await?;
+    }
+    if config.conversations.enabled {
+        register_schemas(registry, &config.topics.conversations_topic()).await?;
+    }
+    let subject = format!("{}-value", config.topics.dead_letter_topic());
+    registry.register(&subject, dead_letter_schema()).await?;
+    Ok(())
+}
+
+/// Topics: existing ones must have the cleanup policy the contract needs; missing ones are
+/// named (the service creates them).
+async fn check_topics(
+    checks: &mut Checks,
+    config: &Config,
+    admin: &AdminClient<DefaultClientContext>,
+    md: &Metadata,
+) {
+    let specs = all_topic_specs(config);
+    let existing: std::collections::HashSet<&str> = md.topics().iter().map(|t| t.name()).collect();
+    let (present, missing): (Vec<_>, Vec<_>) = specs
+        .iter()
+        .partition(|s| existing.contains(s.name.as_str()));
+    let present: Vec<_> = present.into_iter().cloned().collect();
+    if !present.is_empty() {
+        if let Err(e) = check_policies(admin, &present).await {
+            return checks.line(false, "topics", e);
         }
     }
-
-    // Topics: existing ones must be compacted where the contract needs it.
-    if let Some((admin, md)) = admin {
-        let specs = all_topic_specs(config);
-        let existing: std::collections::HashSet<&str> =
-            md.topics().iter().map(|t| t.name()).collect();
-        let (present, missing): (Vec<_>, Vec<_>) = specs
-            .iter()
-            .partition(|s| existing.contains(s.name.as_str()));
-        let present: Vec<_> = present.into_iter().cloned().collect();
-        let checked = if present.is_empty() {
-            Ok(())
+    let missing: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();
+    checks.line(
+        true,
+        "topics",
+        if missing.is_empty() {
+            "every topic exists with the right cleanup.policy".to_string()
         } else {
-            check_policies(&admin, &present).await
-        };
-        if let Err(e) = checked {
-            line(false, "topics", e.to_string());
-        } else {
-            let missing: Vec<&str> = missing.iter().map(|s| s.name.as_str()).collect();
-            line(
-                true,
-                "topics",
-                if missing.is_empty() {
-                    "every topic exists with the right cleanup.policy".to_string()
-                } else {
-                    format!("configs fine; will be created: {}", missing.join(", "))
-                },
-            );
-        }
-    }
-    ok
+            format!("configs fine; will be created: {}", missing.join(", "))
+        },
+    );
 }

@@ -2,7 +2,13 @@
 //!
 //! - [`window`]: pure window planning (contiguous windows, horizons, bucket alignment, halves).
 //! - [`checkpoint`]: how far each report got, kept in a compacted topic.
-//! - [`runner`]: one report's windows: fetch, convert, publish with the checkpoint.
+//! - `connect`: the [`Pipeline`] — Gladly client, schemas registered, topics in place.
+//! - `job`: one report's producer, converter and checkpoint ([`ReportJob`]).
+//! - `plan`: which windows a poll or backfill covers and what each requests.
+//! - `publish`: a run of windows — attempt, split a capped window, retry.
+//! - `window_tx`: one attempt at one window as one transaction, with its checkpoint.
+//! - `reader`: the task that reads and converts a window's rows.
+//! - `progress`, `summary`, `error`: the backfill line, counts, and why a report stopped.
 //! - [`conversations`]: GET Conversation for a work-session window's ended contacts, published
 //!   in the window's transaction.
 //! - [`service`]: the commands `once`, `run`, `backfill`, `status`, `reset`.
@@ -10,9 +16,22 @@
 
 pub mod check;
 pub mod checkpoint;
+mod connect;
 pub mod conversations;
-pub mod runner;
+mod error;
+mod job;
+mod plan;
+mod progress;
+mod publish;
+mod reader;
 pub mod service;
+mod summary;
 pub mod window;
+mod window_tx;
 
-pub use runner::{BackfillBound, Pipeline, PipelineError, Progress, ReportJob, Summary};
+pub use connect::Pipeline;
+pub use error::{PipelineError, SetupError};
+pub use job::ReportJob;
+pub use plan::BackfillBound;
+pub use progress::Progress;
+pub use summary::Summary;

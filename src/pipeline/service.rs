@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
-use super::runner::{BackfillBound, Pipeline, PipelineError, Progress, Summary};
 use super::window::Position;
+use super::{BackfillBound, Pipeline, PipelineError, Progress, SetupError, Summary};
 use crate::config::Config;
 use crate::report::Report;
 
@@ -32,9 +32,10 @@ pub async fn once(
         }
         .await;
         if !matches!(res, Err(PipelineError::Shutdown)) {
-            pipeline
-                .metrics()
-                .cycle_done(report, res.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            pipeline.metrics().cycle_done(
+                report.name(),
+                res.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            );
         }
         let fatal = res
             .as_ref()
@@ -58,7 +59,7 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
     for report in pipeline.config().enabled_reports() {
         pipeline
             .metrics()
-            .expect_report(report, pipeline.config().cadence(report));
+            .expect_report(report.name(), pipeline.config().cadence(report));
     }
     for report in pipeline.config().enabled_reports() {
         let p = pipeline.clone();
@@ -70,11 +71,11 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
                 match p.open(report, Scope::Run).await {
                     Ok(job) => break job,
                     Err(e) if e.is_fatal() => {
-                        metrics.cycle_done(report, Err(e.to_string()));
+                        metrics.cycle_done(report.name(), Err(e.to_string()));
                         return Err(e);
                     }
                     Err(e) => {
-                        metrics.cycle_done(report, Err(e.to_string()));
+                        metrics.cycle_done(report.name(), Err(e.to_string()));
                         tracing::error!(%report, error = %e, "cannot start the report; retrying in 30 s");
                         if wait(&mut stop, Duration::from_secs(30)).await {
                             return Ok(());
@@ -85,16 +86,16 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
             loop {
                 match p.poll(&mut job).await {
                     Ok(s) => {
-                        metrics.cycle_done(report, Ok(()));
+                        metrics.cycle_done(report.name(), Ok(()));
                         tracing::info!(%report, windows = s.windows, rows = s.rows, records = s.records, "cycle done");
                     }
                     Err(PipelineError::Shutdown) => return Ok(()),
                     Err(e) if e.is_fatal() => {
-                        metrics.cycle_done(report, Err(e.to_string()));
+                        metrics.cycle_done(report.name(), Err(e.to_string()));
                         return Err(e);
                     }
                     Err(e) => {
-                        metrics.cycle_done(report, Err(e.to_string()));
+                        metrics.cycle_done(report.name(), Err(e.to_string()));
                         tracing::error!(%report, error = %e, "cycle failed; the next cycle retries from the checkpoint");
                     }
                 }
@@ -113,7 +114,7 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
                 result = Err(e);
             }
             Err(e) if e.is_cancelled() => {}
-            Err(e) => result = Err(PipelineError::Setup(format!("report task panicked: {e}"))),
+            Err(e) => result = Err(SetupError::joined("a report task", e).into()),
         }
     }
     result
@@ -160,7 +161,7 @@ pub async fn backfill(
     .resumed((total - windows.len()) as u64);
     pipeline
         .metrics()
-        .backfill_progress(report, progress.done(), progress.planned());
+        .backfill_progress(report.name(), progress.done(), progress.planned());
     let summary = pipeline
         .publish_windows(&mut job, windows, Some(&mut progress))
         .await?;
@@ -189,7 +190,7 @@ pub fn status(config: &Config, now: DateTime<Utc>) -> Result<Vec<StatusLine>, Pi
         &config.topics.checkpoint_topic(),
         Duration::from_secs(30),
     )
-    .map_err(|e| PipelineError::Setup(e.to_string()))?;
+    .map_err(SetupError::from)?;
     Ok(all
         .into_iter()
         .map(|(key, checkpoint)| {

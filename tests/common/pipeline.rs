@@ -120,7 +120,7 @@ impl World {
                 end: gladly_kafka::pipeline::window::floor_minute(now),
             },
             r => {
-                let s = self.config.date_settings(r);
+                let s = self.config.date_settings(r).expect("a date report");
                 ReportRequest::MetricSet {
                     metric_set: s.metric_set(r),
                     start: s.start.expect("set"),

@@ -1,0 +1,138 @@
+//! The connected [`Pipeline`]: Gladly client, registered schemas, topics in place.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::conversations::{all_topic_specs, ConversationSource};
+use super::error::{PipelineError, SetupError};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::gladly;
+use crate::kafka::admin::ensure_topics;
+use crate::kafka::registry::RegistryClient;
+use crate::observe::Metrics;
+use crate::records::{self, SchemaIds};
+use crate::report::Report;
+
+/// The connected pipeline: Gladly client, registered schemas, topics in place. Cheap to clone
+/// (one per report task).
+#[derive(Clone)]
+pub struct Pipeline {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) config: Config,
+    pub(super) clock: SharedClock,
+    pub(super) gladly: gladly::Client,
+    pub(super) ids: BTreeMap<Report, SchemaIds>,
+    pub(super) dead_letter_id: u32,
+    pub(super) run_id: String,
+    pub(super) shutdown: watch::Receiver<bool>,
+    pub(super) metrics: Arc<Metrics>,
+    /// `[conversations]`, when enabled: fed by work-session windows.
+    pub(super) conversations: Option<ConversationSource>,
+}
+
+impl Pipeline {
+    /// Connects: creates the Gladly client, registers the schemas, creates or checks topics.
+    pub async fn connect(
+        config: Config,
+        clock: SharedClock,
+        shutdown: watch::Receiver<bool>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Pipeline, PipelineError> {
+        let gladly = gladly::Client::new(&config.gladly).map_err(SetupError::Gladly)?;
+        let now = clock.clone();
+        metrics.attach(Arc::new(move || now.now()), gladly.stats());
+        let registry = RegistryClient::new(&config.registry).map_err(SetupError::from)?;
+        let mut ids = BTreeMap::new();
+        for r in config.enabled_reports() {
+            let topic = config.topics.report_topic(r);
+            let got = registry
+                .register_report(&topic, r)
+                .await
+                .map_err(SetupError::from)?;
+            ids.insert(r, got);
+        }
+        let dead_letter_id = registry
+            .register(
+                &format!("{}-value", config.topics.dead_letter_topic()),
+                records::schemas::dead_letter_schema(),
+            )
+            .await
+            .map_err(SetupError::from)?;
+        ensure_topics(
+            &config.kafka,
+            config.topics.replication_factor,
+            &all_topic_specs(&config),
+        )
+        .await
+        .map_err(SetupError::from)?;
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let conversations = ConversationSource::connect(
+            &config,
+            &registry,
+            &gladly,
+            clock.clone(),
+            dead_letter_id,
+            &run_id,
+        )
+        .await
+        .map_err(SetupError::from)?;
+        Ok(Pipeline {
+            inner: Arc::new(Inner {
+                config,
+                clock,
+                gladly,
+                ids,
+                dead_letter_id,
+                run_id,
+                shutdown,
+                metrics,
+                conversations,
+            }),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The pipeline's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    /// This run's id (in headers and checkpoints).
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// The Gladly client (for its statistics).
+    pub fn gladly(&self) -> &gladly::Client {
+        &self.inner.gladly
+    }
+
+    /// True once a shutdown was requested.
+    pub(super) fn stopping(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// Sleeps `wait`; true when a shutdown was requested meanwhile (the sleep is cut short).
+    pub(super) async fn sleep_or_shutdown(&self, wait: std::time::Duration) -> bool {
+        let mut rx = self.inner.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = rx.wait_for(|s| *s) => true,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Why a report stopped ([`PipelineError`], [`SetupError`]) and why one window attempt failed
+//! ([`Failure`], internal: the retry loop decides what to do with it).
+
+use crate::gladly::GladlyError;
+use crate::kafka::admin::TopicError;
+use crate::kafka::registry::RegistryError;
+use crate::kafka::SinkError;
+use crate::report::Report;
+
+use super::checkpoint::CheckpointError;
+
+/// Why a report stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Gladly refused in a way retrying cannot fix (credentials, permissions, bad request).
+    #[error("{report}: Gladly refused the request: {source}")]
+    Gladly {
+        /// The report.
+        report: Report,
+        /// Gladly's answer.
+        source: GladlyError,
+    },
+    /// Another instance took over the transactional id.
+    #[error("{report}: {source}")]
+    Fenced {
+        /// The report.
+        report: Report,
+        /// The sink error.
+        source: SinkError,
+    },
+    /// A window kept failing.
+    #[error("{report}: window {window} failed {attempts} times; last error: {last}. The checkpoint did not move: the next cycle retries it")]
+    Exhausted {
+        /// The report.
+        report: Report,
+        /// The window.
+        window: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// The smallest window the report can request reached the row cap.
+    #[error("{report}: window {window} returned {rows} rows, the suspected row cap (pipeline.row_cap = {cap}); Gladly may have truncated it and {smallest} cannot be split further. Raise pipeline.row_cap if your org's cap is higher")]
+    CapReached {
+        /// The report.
+        report: Report,
+        /// The window.
+        window: String,
+        /// Rows seen.
+        rows: u64,
+        /// The cap.
+        cap: u64,
+        /// What the window is, in words ("a single day", "a one-minute window").
+        smallest: &'static str,
+    },
+    /// Startup failed (registry, topics, producer, checkpoints).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// A shutdown was requested.
+    #[error("shutting down")]
+    Shutdown,
+}
+
+impl PipelineError {
+    /// True for errors after which the whole process must stop.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::Fenced { .. } | PipelineError::Gladly { .. } | PipelineError::Setup(_)
+        )
+    }
+}
+
+/// What failed while connecting to Gladly, the registry or Kafka, or opening a report.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The Gladly client could not be built (settings).
+    #[error("Gladly client: {0}")]
+    Gladly(GladlyError),
+    /// The schema registry refused or could not be reached.
+    #[error("schema registry: {0}")]
+    Registry(#[from] RegistryError),
+    /// A topic could not be created or has the wrong configuration.
+    #[error("{0}")]
+    Topics(#[from] TopicError),
+    /// The checkpoint topic could not be read.
+    #[error("{0}")]
+    Checkpoints(#[from] CheckpointError),
+    /// A report's producer could not be created or initialised.
+    #[error("{report}: {source}")]
+    Producer {
+        /// The report.
+        report: Report,
+        /// Why.
+        source: SinkError,
+    },
+    /// A report was asked for that is not enabled.
+    #[error("report {0} is not enabled in [reports.{0}]")]
+    NotEnabled(Report),
+    /// A task of the service panicked.
+    #[error("{task} panicked: {message}")]
+    Panicked {
+        /// Which task.
+        task: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl SetupError {
+    /// A task's `JoinError` (a panic, or cancellation at shutdown).
+    pub(crate) fn joined(task: &'static str, e: tokio::task::JoinError) -> Self {
+        SetupError::Panicked {
+            task,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Why one attempt at a window failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Gladly answered with an error, or the body broke off.
+    Gladly(GladlyError),
+    /// Kafka refused or could not be reached (including creating the producer).
+    Sink(SinkError),
+    /// The task reading the window's rows panicked: a bug, retried like a transient error.
+    ReaderPanicked(String),
+    /// A shutdown was requested.
+    Shutdown,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Gladly(e) => e.fmt(f),
+            Failure::Sink(e) => e.fmt(f),
+            Failure::ReaderPanicked(m) => write!(f, "the window's reader panicked: {m}"),
+            Failure::Shutdown => f.write_str("shutting down"),
+        }
+    }
+}
+
+/// The pipeline error for a sink error outside a window: fenced stops the report, anything
+/// else is a setup failure.
+pub(crate) fn sink_failure(report: Report, e: SinkError) -> PipelineError {
+    if e.is_fenced() {
+        PipelineError::Fenced { report, source: e }
+    } else {
+        SetupError::Producer { report, source: e }.into()
+    }
+}

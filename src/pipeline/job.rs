@@ -1,0 +1,175 @@
+//! One report's publishing state ([`ReportJob`]): its producer and transactional id,
+//! converter, topic and checkpoint; opening it fences older holders of the id.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
+use super::connect::Pipeline;
+use super::error::{sink_failure, PipelineError, SetupError};
+use super::plan::buckets;
+use super::window::{Buckets, Position};
+use super::window_tx::commit_checkpoint;
+use crate::config::Config;
+use crate::kafka::{headers, Publisher, SinkError};
+use crate::records::{ConvertSettings, Converter};
+use crate::report::Report;
+use crate::VERSION;
+
+/// One report's publishing state: its producer (and transactional id), converter and topic.
+pub struct ReportJob {
+    pub(super) report: Report,
+    pub(super) scope: Scope,
+    pub(super) transactional_id: String,
+    /// `None` after a producer failure: the next attempt creates a new one.
+    pub(super) publisher: Option<Publisher>,
+    pub(super) converter: Converter,
+    pub(super) topic: String,
+    pub(super) position: Option<Position>,
+    pub(super) buckets: Buckets,
+}
+
+impl ReportJob {
+    /// The report.
+    pub fn report(&self) -> Report {
+        self.report
+    }
+
+    /// Where the checkpoint stands.
+    pub fn position(&self) -> Option<Position> {
+        self.position
+    }
+
+    /// The job's producer, created anew (with `init_transactions`, fencing older holders of
+    /// the id) when the last one was dropped after a failure.
+    pub(super) async fn publisher(&mut self, cfg: &Config) -> Result<&Publisher, SinkError> {
+        if self.publisher.is_none() {
+            self.publisher = Some(new_publisher(cfg, &self.transactional_id).await?);
+        }
+        Ok(self.publisher.as_ref().expect("just set"))
+    }
+
+    /// Aborts the open window. A producer whose abort fails (the broker is away, the producer
+    /// is fenced or broken) is dropped, to be recreated for the next attempt: its
+    /// `init_transactions` aborts whatever is left, where this one would stay stuck mid-abort.
+    pub(super) fn abort_window(&mut self) {
+        let Some(publisher) = self.publisher.as_ref() else {
+            return;
+        };
+        if let Err(e) = block(|| publisher.abort()) {
+            tracing::warn!(report = %self.report, error = %e, "aborting the window failed; the producer will be recreated");
+            self.publisher = None;
+        }
+    }
+}
+
+impl Pipeline {
+    /// Opens a report's producer (fencing any older holder of its transactional id) and reads
+    /// its checkpoint.
+    pub async fn open(&self, report: Report, scope: Scope) -> Result<ReportJob, PipelineError> {
+        let cfg = self.config();
+        let suffix = match scope {
+            Scope::Run => "",
+            Scope::Backfill { .. } => ".backfill",
+        };
+        let transactional_id = format!("{}.{}{suffix}", cfg.transactional_id_prefix(), report);
+        let ids = *self
+            .inner
+            .ids
+            .get(&report)
+            .ok_or(SetupError::NotEnabled(report))?;
+        let publisher = new_publisher(cfg, &transactional_id)
+            .await
+            .map_err(|e| sink_failure(report, e))?;
+        let checkpoints = read_all_checkpoints(cfg).await?;
+        let position = checkpoints
+            .get(&checkpoint_key(report, &scope))
+            .map(|c| c.position);
+        if let (Scope::Run, Some(p)) = (&scope, position) {
+            self.inner
+                .metrics
+                .checkpoint_moved(report.name(), p.covered_until());
+        }
+        let settings = ConvertSettings {
+            timezone: cfg.report_timezone(report),
+            aggregation_level: cfg
+                .date_settings(report)
+                .and_then(|s| s.aggregation_level(report)),
+        };
+        Ok(ReportJob {
+            report,
+            scope,
+            transactional_id,
+            publisher: Some(publisher),
+            converter: Converter::new(report, settings, ids),
+            topic: cfg.topics.report_topic(report),
+            position,
+            buckets: buckets(cfg, report),
+        })
+    }
+
+    /// Writes a checkpoint outside a window (for `reset` and a finished backfill).
+    pub async fn write_checkpoint(
+        &self,
+        job: &mut ReportJob,
+        position: Position,
+        complete: bool,
+    ) -> Result<(), PipelineError> {
+        let report = job.report;
+        let checkpoint = Checkpoint {
+            report,
+            scope: job.scope.clone(),
+            position,
+            updated_at: self.clock().now(),
+            run_id: self.run_id().to_string(),
+            service_version: VERSION.to_string(),
+            window: None,
+            rows: 0,
+            complete,
+        };
+        let topic = self.config().topics.checkpoint_topic();
+        let h = headers([("gladly.run_id", self.run_id())]);
+        let publisher = job
+            .publisher(self.config())
+            .await
+            .map_err(|e| sink_failure(report, e))?;
+        block(|| {
+            publisher.begin()?;
+            commit_checkpoint(publisher, &topic, &checkpoint, &h)
+        })
+        .map_err(|e| sink_failure(report, e))?;
+        job.position = Some(position);
+        if job.scope == Scope::Run {
+            self.inner
+                .metrics
+                .checkpoint_moved(report.name(), position.covered_until());
+        }
+        Ok(())
+    }
+}
+
+/// Runs librdkafka's blocking calls (begin, send into a full queue, commit, abort) without
+/// stalling the runtime's other tasks.
+pub(super) fn block<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// A transactional producer for `transactional_id` (its `init_transactions` fences older
+/// holders of the id), created off the runtime's threads.
+async fn new_publisher(cfg: &Config, transactional_id: &str) -> Result<Publisher, SinkError> {
+    let kafka = cfg.kafka.clone();
+    let id = transactional_id.to_string();
+    match tokio::task::spawn_blocking(move || Publisher::new(&kafka, &id)).await {
+        Ok(made) => made,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+async fn read_all_checkpoints(cfg: &Config) -> Result<BTreeMap<String, Checkpoint>, SetupError> {
+    let kafka = cfg.kafka.clone();
+    let topic = cfg.topics.checkpoint_topic();
+    tokio::task::spawn_blocking(move || read_checkpoints(&kafka, &topic, Duration::from_secs(60)))
+        .await
+        .map_err(|e| SetupError::joined("the checkpoint reader", e))?
+        .map_err(SetupError::from)
+}

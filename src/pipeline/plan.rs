@@ -1,0 +1,249 @@
+//! Which windows a poll or a backfill covers, what each one requests from Gladly, and the
+//! instants a window spans.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::connect::Pipeline;
+use super::job::ReportJob;
+use super::window::{
+    cut_dates, cut_instants, plan_dates, plan_instants, Buckets, Position, Window,
+};
+use crate::config::Config;
+use crate::gladly::ReportRequest;
+use crate::report::Report;
+
+impl Pipeline {
+    /// The windows one poll of `job` covers now.
+    pub fn plan(&self, job: &ReportJob) -> Vec<Window> {
+        let cfg = self.config();
+        let now = self.clock().now();
+        let Some(s) = cfg.date_settings(job.report()) else {
+            let ws = &cfg.reports.work_sessions;
+            let checkpoint = match job.position() {
+                Some(Position::Instant(t)) => Some(t),
+                _ => None,
+            };
+            let first = ws.start.unwrap_or(now - chrono::Duration::hours(24));
+            return plan_instants(
+                checkpoint,
+                first,
+                now,
+                chrono::Duration::minutes(ws.lookback_minutes as i64),
+                chrono::Duration::minutes(ws.max_window_minutes as i64),
+            )
+            .into_iter()
+            .map(Window::Instants)
+            .collect();
+        };
+        let today = now
+            .with_timezone(&cfg.report_timezone(job.report()))
+            .date_naive();
+        let checkpoint = match job.position() {
+            Some(Position::Date(d)) => Some(d),
+            _ => None,
+        };
+        let first = s
+            .start
+            .unwrap_or(today - chrono::Duration::days(i64::from(s.horizon_days)));
+        plan_dates(
+            checkpoint,
+            first,
+            today,
+            s.horizon_days,
+            s.max_window_days,
+            buckets(cfg, job.report()),
+        )
+        .into_iter()
+        .map(Window::Dates)
+        .collect()
+    }
+
+    /// The windows of a backfill over `[from, to]` (dates inclusive, or instants).
+    pub fn plan_backfill(
+        &self,
+        report: Report,
+        from: BackfillBound,
+        to: BackfillBound,
+    ) -> Vec<Window> {
+        let cfg = self.config();
+        match cfg.date_settings(report) {
+            None => {
+                let max =
+                    chrono::Duration::minutes(cfg.reports.work_sessions.max_window_minutes as i64);
+                cut_instants(from.start_instant(), to.end_instant(), max)
+                    .into_iter()
+                    .map(Window::Instants)
+                    .collect()
+            }
+            Some(s) => cut_dates(
+                from.date(),
+                to.date(),
+                s.max_window_days,
+                buckets(cfg, report),
+            )
+            .into_iter()
+            .map(Window::Dates)
+            .collect(),
+        }
+    }
+}
+
+/// What Gladly is asked for to fill `window` of `report`.
+pub(crate) fn request(cfg: &Config, report: Report, window: &Window) -> ReportRequest {
+    match (window, cfg.date_settings(report)) {
+        (Window::Dates(w), Some(s)) => ReportRequest::MetricSet {
+            metric_set: s.metric_set(report),
+            start: w.start(),
+            end: w.end(),
+            timezone: s.timezone.clone(),
+            aggregation_level: s.aggregation_level(report),
+        },
+        (w, _) => ReportRequest::WorkSessions {
+            start: window_start_instant(w, cfg, report),
+            end: window_end_instant(w, cfg, report),
+        },
+    }
+}
+
+/// The buckets a report's date windows hold (whole days but for agent summary's levels).
+pub(crate) fn buckets(cfg: &Config, report: Report) -> Buckets {
+    match cfg.date_settings(report) {
+        None => Buckets::Days,
+        Some(s) => Buckets::from_level(s.aggregation_level(report).as_deref()),
+    }
+}
+
+/// The first instant `w` covers (a date window starts at its first local midnight).
+pub(crate) fn window_start_instant(w: &Window, cfg: &Config, report: Report) -> DateTime<Utc> {
+    match w {
+        Window::Instants(w) => w.start(),
+        Window::Dates(d) => midnight(d.start(), cfg.report_timezone(report)),
+    }
+}
+
+/// The instant `w` ends at (a date window ends at the midnight after its last day).
+pub(crate) fn window_end_instant(w: &Window, cfg: &Config, report: Report) -> DateTime<Utc> {
+    match w {
+        Window::Instants(w) => w.end(),
+        Window::Dates(d) => midnight(
+            d.end() + chrono::Duration::days(1),
+            cfg.report_timezone(report),
+        ),
+    }
+}
+
+/// The instant day `d` starts in `tz`: its local midnight, or, where the clocks jump over
+/// midnight (a DST gap, e.g. America/Santiago in September), the first local time that
+/// exists after it (01:00 there).
+pub(crate) fn midnight(d: NaiveDate, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let naive = d.and_hms_opt(0, 0, 0).expect("midnight");
+    (0..=24 * 4)
+        .find_map(|quarter| {
+            let local = naive + chrono::Duration::minutes(15 * quarter);
+            tz.from_local_datetime(&local).earliest()
+        })
+        .expect("every day has a local time that exists")
+        .with_timezone(&Utc)
+}
+
+/// A backfill bound from the command line: a date or an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackfillBound {
+    /// A calendar day (inclusive at either end).
+    Date(NaiveDate),
+    /// An instant.
+    Instant(DateTime<Utc>),
+}
+
+impl BackfillBound {
+    /// Parses `2024-03-14` or an RFC 3339 instant.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(BackfillBound::Date(d));
+        }
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| BackfillBound::Instant(t.with_timezone(&Utc)))
+            .map_err(|_| format!("{s:?} is neither a date (2024-03-14) nor an RFC 3339 instant (2024-03-14T10:00:00Z)"))
+    }
+
+    pub(crate) fn start_instant(self) -> DateTime<Utc> {
+        match self {
+            BackfillBound::Date(d) => d.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+            BackfillBound::Instant(t) => t,
+        }
+    }
+
+    pub(crate) fn end_instant(self) -> DateTime<Utc> {
+        match self {
+            BackfillBound::Date(d) => {
+                BackfillBound::Date(d + chrono::Duration::days(1)).start_instant()
+            }
+            BackfillBound::Instant(t) => t,
+        }
+    }
+
+    pub(crate) fn date(self) -> NaiveDate {
+        match self {
+            BackfillBound::Date(d) => d,
+            BackfillBound::Instant(t) => t.date_naive(),
+        }
+    }
+
+    /// Text for the backfill's checkpoint key.
+    pub fn text(self) -> String {
+        match self {
+            BackfillBound::Date(d) => d.to_string(),
+            BackfillBound::Instant(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backfill_bounds_parse_dates_and_instants() {
+        assert_eq!(
+            BackfillBound::parse("2024-03-14").unwrap(),
+            BackfillBound::Date(NaiveDate::from_ymd_opt(2024, 3, 14).unwrap())
+        );
+        assert!(matches!(
+            BackfillBound::parse("2024-03-14T10:00:00Z").unwrap(),
+            BackfillBound::Instant(_)
+        ));
+        let err = BackfillBound::parse("yesterday").unwrap_err();
+        assert!(err.contains("2024-03-14"), "{err}");
+    }
+
+    #[test]
+    fn a_day_starts_at_local_midnight() {
+        let d = NaiveDate::from_ymd_opt(2024, 3, 10).unwrap();
+        // New York's spring-forward day still has a midnight (the gap is at 02:00)
+        assert_eq!(
+            midnight(d, chrono_tz::America::New_York).to_rfc3339(),
+            "2024-03-10T05:00:00+00:00"
+        );
+        assert_eq!(
+            midnight(d, chrono_tz::UTC).to_rfc3339(),
+            "2024-03-10T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_day_whose_midnight_falls_in_a_dst_gap_starts_at_the_first_local_time_after_it() {
+        // Chile springs forward at 00:00 on 2024-09-08: the day starts at 01:00 -03
+        let d = NaiveDate::from_ymd_opt(2024, 9, 8).unwrap();
+        assert_eq!(
+            midnight(d, chrono_tz::America::Santiago).to_rfc3339(),
+            "2024-09-08T04:00:00+00:00"
+        );
+        // and the day before ends there too: no instant belongs to neither day
+        let day_before_end = midnight(
+            d.pred_opt().unwrap() + chrono::Duration::days(1),
+            chrono_tz::America::Santiago,
+        );
+        assert_eq!(day_before_end, midnight(d, chrono_tz::America::Santiago));
+    }
+}

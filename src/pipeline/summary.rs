@@ -1,0 +1,56 @@
+//! What a set of windows produced.
+
+use std::collections::BTreeMap;
+
+use super::conversations::ConversationSummary;
+use crate::observe::WindowCounts;
+
+/// What a set of windows produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Windows published.
+    pub windows: u64,
+    /// Rows fetched from Gladly.
+    pub rows: u64,
+    /// Records produced (tombstones included).
+    pub records: u64,
+    /// Tombstones produced.
+    pub tombstones: u64,
+    /// Dead letters produced.
+    pub dead_letters: u64,
+    /// Dead letters by reason label (see [`crate::observe::reason_label`]).
+    pub dead_letter_reasons: BTreeMap<String, u64>,
+    /// Windows split because they reached the row cap.
+    pub splits: u64,
+    /// Window attempts that failed and were retried.
+    pub retries: u64,
+    /// Conversations published with the windows (`[conversations]`).
+    pub conversations: ConversationSummary,
+}
+
+impl Summary {
+    /// The counts the metrics keep of a committed window.
+    pub fn counts(&self) -> WindowCounts<'_> {
+        WindowCounts {
+            rows: self.rows,
+            records: self.records,
+            tombstones: self.tombstones,
+            dead_letter_reasons: &self.dead_letter_reasons,
+        }
+    }
+
+    /// Adds `o`'s counts to this one's.
+    pub fn add(&mut self, o: &Summary) {
+        self.windows += o.windows;
+        self.rows += o.rows;
+        self.records += o.records;
+        self.tombstones += o.tombstones;
+        self.dead_letters += o.dead_letters;
+        for (reason, n) in &o.dead_letter_reasons {
+            *self.dead_letter_reasons.entry(reason.clone()).or_default() += n;
+        }
+        self.conversations.add(&o.conversations);
+        self.splits += o.splits;
+        self.retries += o.retries;
+    }
+}

@@ -1,0 +1,378 @@
+//! One attempt at one window, as one unit: begin, stream the window's records, tombstones
+//! and dead letters into the transaction (a [`WindowTx`]), fetch its conversations, then write
+//! the checkpoint and commit — or abort, so a failed attempt leaves nothing visible.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use rdkafka::message::{Header, OwnedHeaders};
+use tracing::Instrument;
+
+use super::checkpoint::{checkpoint_key, Checkpoint, Scope};
+use super::connect::Pipeline;
+use super::conversations::ConversationFailure;
+use super::error::Failure;
+use super::job::{block, ReportJob};
+use super::plan::{request, window_end_instant, window_start_instant};
+use super::reader::{read_window, AbortOnDrop, Chunk, CHUNKS_IN_FLIGHT};
+use super::summary::Summary;
+use super::window::Window;
+use crate::kafka::{headers, Outgoing, Publisher, SinkError};
+use crate::records::{self, EndedConversations, Output, WindowMeta};
+use crate::report::Report;
+use crate::VERSION;
+
+/// How an attempt that did not fail ended.
+pub(super) enum Attempt {
+    /// Published and committed with its checkpoint.
+    Done(Summary),
+    /// Aborted at the row cap (or too many conversations for one transaction): split it.
+    Capped(Summary),
+}
+
+/// A window's open transaction: where its records, tombstones and dead letters go, with the
+/// headers every record of the window carries, and what was sent so far.
+pub(super) struct WindowTx<'a> {
+    publisher: &'a Publisher,
+    report: Report,
+    topic: &'a str,
+    dead_letter_topic: String,
+    dead_letter_id: u32,
+    headers: OwnedHeaders,
+    meta: WindowMeta,
+    summary: Summary,
+}
+
+impl WindowTx<'_> {
+    /// Sends `out`'s records and dead letters (draining it) into the transaction.
+    fn emit(&mut self, out: &mut Vec<Output>) -> Result<(), SinkError> {
+        for o in out.drain(..) {
+            match o {
+                Output::Record(r) => {
+                    self.publisher.send(Outgoing {
+                        topic: self.topic,
+                        key: Some(&r.key),
+                        value: r.value.as_deref(),
+                        timestamp_ms: r.timestamp_ms,
+                        headers: &self.headers,
+                    })?;
+                    self.summary.records += 1;
+                    if r.value.is_none() {
+                        self.summary.tombstones += 1;
+                    }
+                }
+                Output::DeadLetter(dl) => self.dead_letter(&dl)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, dl: &records::DeadLetter) -> Result<(), SinkError> {
+        let value = records::encode_dead_letter(self.report, dl, &self.meta, self.dead_letter_id);
+        let line = dl.line.to_string();
+        let h = self
+            .headers
+            .clone()
+            .insert(Header {
+                key: "gladly.error",
+                value: Some(dl.reason.as_str()),
+            })
+            .insert(Header {
+                key: "gladly.line",
+                value: Some(line.as_str()),
+            });
+        self.publisher.send(Outgoing {
+            topic: &self.dead_letter_topic,
+            key: Some(self.report.name().as_bytes()),
+            value: Some(&value),
+            // wall-clock time: the dead-letter topic's retention counts from when the row
+            // failed, whatever business time the window covers
+            timestamp_ms: Utc::now().timestamp_millis(),
+            headers: &h,
+        })?;
+        self.summary.dead_letters += 1;
+        *self
+            .summary
+            .dead_letter_reasons
+            .entry(crate::observe::reason_label(&dl.reason))
+            .or_default() += 1;
+        tracing::warn!(report = %self.report, line = dl.line, reason = %dl.reason, "row sent to the dead-letter topic");
+        Ok(())
+    }
+}
+
+/// Sends `checkpoint` as the last record of the open transaction and commits it.
+pub(super) fn commit_checkpoint(
+    publisher: &Publisher,
+    topic: &str,
+    checkpoint: &Checkpoint,
+    headers: &OwnedHeaders,
+) -> Result<(), SinkError> {
+    let key = checkpoint_key(checkpoint.report, &checkpoint.scope);
+    let value = checkpoint.to_bytes();
+    publisher.finish(Outgoing {
+        topic,
+        key: Some(key.as_bytes()),
+        value: Some(&value),
+        // wall-clock time: brokers refuse timestamps far in the future
+        // (log.message.timestamp.after.max.ms), whatever clock the pipeline runs on
+        timestamp_ms: Utc::now().timestamp_millis(),
+        headers,
+    })
+}
+
+impl Pipeline {
+    /// One attempt at a window, inside a `window` span (report, window, rows, duration_secs).
+    pub(super) async fn attempt(
+        &self,
+        job: &mut ReportJob,
+        window: Window,
+    ) -> Result<Attempt, Failure> {
+        let span = tracing::info_span!(
+            "window",
+            report = %job.report,
+            window = %window,
+            rows = tracing::field::Empty,
+            duration_secs = tracing::field::Empty,
+        );
+        self.attempt_in_span(job, window).instrument(span).await
+    }
+
+    async fn attempt_in_span(
+        &self,
+        job: &mut ReportJob,
+        window: Window,
+    ) -> Result<Attempt, Failure> {
+        let started = Instant::now();
+        let (summary, headers) = match self.stream_in_transaction(job, window).await {
+            Ok((Attempt::Done(s), headers)) => (s, headers),
+            Ok((capped, _)) => {
+                job.abort_window();
+                self.inner.metrics.transaction_aborted(job.report.name());
+                return Ok(capped);
+            }
+            Err(f) => {
+                job.abort_window();
+                self.inner.metrics.transaction_aborted(job.report.name());
+                return Err(f);
+            }
+        };
+        let position = match job.position {
+            Some(p) if p > window.end_position() => p,
+            _ => window.end_position(),
+        };
+        let (wstart, wend) = window.bounds_text();
+        let checkpoint = Checkpoint {
+            report: job.report,
+            scope: job.scope.clone(),
+            position,
+            updated_at: self.clock().now(),
+            run_id: self.run_id().to_string(),
+            service_version: VERSION.to_string(),
+            window: Some((wstart, wend)),
+            rows: summary.rows,
+            complete: false,
+        };
+        let topic = self.config().topics.checkpoint_topic();
+        let publisher = job.publisher.as_ref().expect("the attempt's producer");
+        if let Err(e) = block(|| commit_checkpoint(publisher, &topic, &checkpoint, &headers)) {
+            job.abort_window();
+            self.inner.metrics.transaction_aborted(job.report.name());
+            return Err(Failure::Sink(e));
+        }
+        job.position = Some(position);
+        self.committed(job, &summary, started.elapsed());
+        Ok(Attempt::Done(Summary {
+            windows: 1,
+            ..summary
+        }))
+    }
+
+    /// Counts and logs a committed window.
+    fn committed(&self, job: &ReportJob, summary: &Summary, took: std::time::Duration) {
+        let metrics = &self.inner.metrics;
+        metrics.window_published(job.report.name(), summary.counts(), took);
+        summary.conversations.count_committed(metrics);
+        if let (Scope::Run, Some(p)) = (&job.scope, job.position) {
+            metrics.checkpoint_moved(job.report.name(), p.covered_until());
+        }
+        let span = tracing::Span::current();
+        span.record("rows", summary.rows);
+        span.record("duration_secs", took.as_secs_f64());
+        tracing::info!(
+            records = summary.records,
+            tombstones = summary.tombstones,
+            dead_letters = summary.dead_letters,
+            "window published"
+        );
+    }
+
+    /// Begins the window's transaction and streams its rows (and conversations) into it.
+    /// Returns what was sent and the window's headers; the caller commits or aborts.
+    async fn stream_in_transaction(
+        &self,
+        job: &mut ReportJob,
+        window: Window,
+    ) -> Result<(Attempt, OwnedHeaders), Failure> {
+        let cfg = self.config();
+        let fetched_at = self.clock().now();
+        let meta = WindowMeta {
+            window_start: window_start_instant(&window, cfg, job.report),
+            window_end: window_end_instant(&window, cfg, job.report),
+            fetched_at,
+        };
+        let window_headers = self.window_headers(job.report, &window, fetched_at);
+        job.publisher(cfg).await.map_err(Failure::Sink)?;
+        if let Err(e) = block(|| job.publisher.as_ref().expect("just made").begin()) {
+            // e.g. an abort that timed out while the broker was away is still pending in
+            // librdkafka, and every later call would conflict with it: start afresh
+            tracing::warn!(report = %job.report, error = %e, "cannot begin a window; the producer will be recreated");
+            job.publisher = None;
+            return Err(Failure::Sink(e));
+        }
+        let mut tx = WindowTx {
+            publisher: job.publisher.as_ref().expect("just made"),
+            report: job.report,
+            topic: &job.topic,
+            dead_letter_topic: cfg.topics.dead_letter_topic(),
+            dead_letter_id: self.inner.dead_letter_id,
+            headers: window_headers.clone(),
+            meta,
+            summary: Summary::default(),
+        };
+        let request = request(cfg, job.report, &window);
+        let rows = self
+            .inner
+            .gladly
+            .report(&request)
+            .await
+            .map_err(Failure::Gladly)?;
+        let ended = self
+            .inner
+            .conversations
+            .as_ref()
+            .filter(|_| job.report == Report::WorkSessions)
+            .map(|_| EndedConversations::default());
+        let (chunks_tx, chunks) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let reader = AbortOnDrop(tokio::spawn(read_window(
+            rows,
+            job.converter.window(meta),
+            ended,
+            cfg.pipeline.row_cap,
+            chunks_tx,
+        )));
+        let done = match self.publish_rows(&mut tx, chunks, reader).await? {
+            RowsEnd::Capped => false,
+            RowsEnd::Complete(None) => true,
+            RowsEnd::Complete(Some(ended)) => self.publish_conversations(&mut tx, &ended).await?,
+        };
+        let summary = tx.summary;
+        Ok((
+            if done {
+                Attempt::Done(summary)
+            } else {
+                Attempt::Capped(summary)
+            },
+            window_headers,
+        ))
+    }
+
+    /// The headers every record of the window carries.
+    fn window_headers(
+        &self,
+        report: Report,
+        window: &Window,
+        fetched_at: chrono::DateTime<Utc>,
+    ) -> OwnedHeaders {
+        let (wstart, wend) = window.bounds_text();
+        let fetched = fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        headers([
+            ("gladly.report", report.name()),
+            ("gladly.window.start", wstart.as_str()),
+            ("gladly.window.end", wend.as_str()),
+            ("gladly.fetched_at", fetched.as_str()),
+            ("gladly.run_id", self.run_id()),
+            ("gladly.service_version", VERSION),
+        ])
+    }
+
+    /// Publishes what the window's reader sends until it ends. Reading and converting run in
+    /// their own task, publishing in this one: on two cores the CSV parser and the Avro
+    /// encoder keep pace with librdkafka instead of taking turns with it.
+    async fn publish_rows(
+        &self,
+        tx: &mut WindowTx<'_>,
+        mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
+        mut reader: AbortOnDrop<()>,
+    ) -> Result<RowsEnd, Failure> {
+        let mut shutdown = self.inner.shutdown.clone();
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
+                chunk = chunks.recv() => chunk,
+            };
+            match chunk {
+                Some(Chunk::Outputs { rows, mut out }) => {
+                    tx.summary.rows += rows;
+                    block(|| tx.emit(&mut out)).map_err(Failure::Sink)?;
+                }
+                Some(Chunk::End { capped: true, .. }) => return Ok(RowsEnd::Capped),
+                Some(Chunk::End { ended, .. }) => return Ok(RowsEnd::Complete(ended)),
+                Some(Chunk::Failed(e)) => return Err(Failure::Gladly(e)),
+                // the reader ends with End or Failed: without either, it panicked
+                None => {
+                    let why = match (&mut reader.0).await {
+                        Err(e) => e.to_string(),
+                        Ok(()) => "it closed its channel without ending".to_string(),
+                    };
+                    return Err(Failure::ReaderPanicked(why));
+                }
+            }
+        }
+    }
+
+    /// GETs the conversations of the contacts that ended in the window into its transaction.
+    /// False when there are too many for one transaction: the window is split like a capped
+    /// one.
+    async fn publish_conversations(
+        &self,
+        tx: &mut WindowTx<'_>,
+        ended: &EndedConversations,
+    ) -> Result<bool, Failure> {
+        let Some(source) = &self.inner.conversations else {
+            return Ok(true);
+        };
+        if !source.fits(ended.len()) {
+            tracing::warn!(conversations = ended.len(), "too many conversations to fetch within one transaction (gladly.requests_per_second x kafka.transaction_timeout_secs / 2)");
+            return Ok(false);
+        }
+        let mut shutdown = self.inner.shutdown.clone();
+        let published = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
+            r = source.publish(ended, tx.publisher, tx.meta) => r,
+        };
+        let c = published.map_err(|e| match e {
+            ConversationFailure::Gladly { source, .. } => Failure::Gladly(source),
+            ConversationFailure::Sink(e) => Failure::Sink(e),
+        })?;
+        tracing::info!(
+            conversations = c.fetched,
+            records = c.records,
+            tombstones = c.tombstones,
+            dead_letters = c.dead_letters,
+            "conversations fetched into the window"
+        );
+        tx.summary.conversations = c;
+        Ok(true)
+    }
+}
+
+/// How a window's rows ended.
+enum RowsEnd {
+    /// At the row cap: the rest is unread, the window must be split.
+    Capped,
+    /// The whole body, with the conversations of the contacts that ended in the window.
+    Complete(Option<EndedConversations>),
+}
