@@ -111,6 +111,14 @@ impl GladlySettings {
                 ),
             ));
         }
+        self.validate_token()?;
+        self.validate_limits(simulated)?;
+        self.validate_timing()
+    }
+
+    /// One token, from `gladly.token` or `gladly.token_file`, not empty.
+    fn validate_token(&self) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("gladly.{k}");
         match (&self.token, &self.token_file) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::invalid(
@@ -133,6 +141,12 @@ impl GladlySettings {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Pacing within Gladly's documented limits (a simulator on plain http may go faster).
+    fn validate_limits(&self, simulated: bool) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("gladly.{k}");
         if self.requests_per_minute == 0 {
             return Err(ConfigError::invalid(
                 key("requests_per_minute"),
@@ -175,11 +189,17 @@ impl GladlySettings {
                 key("requests_per_second"),
                 format!(
                     "{} is at or above Gladly's limit of {GLADLY_REQUESTS_PER_SECOND} requests per second per organization \
-                     (shared with every other tool of the org), so requests would get 429s: set 5 or less",
+                     (shared with every other tool of the org), so requests would get 429s: set 9 or less (the default, 5, leaves room for other tools)",
                     self.requests_per_second
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Timeouts, attempts and backoff are positive, and the backoff range is not inverted.
+    fn validate_timing(&self) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("gladly.{k}");
         for (k, v) in [
             ("read_timeout_secs", self.read_timeout_secs),
             ("connect_timeout_secs", self.connect_timeout_secs),

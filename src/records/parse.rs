@@ -253,15 +253,21 @@ fn fast_timestamp(b: &[u8], zone: Zone) -> Option<i64> {
     if rest.first() == Some(&b' ') {
         rest = &rest[1..];
     }
-    let offset_secs: i64 = match rest {
-        [] => {
-            return match zone {
-                Zone::Utc => Some(local),
-                Zone::Tz(tz) => in_zone(tz, local),
-            }
-        }
-        [b'Z' | b'z'] => 0,
-        _ if rest.eq_ignore_ascii_case(b"UTC") || rest.eq_ignore_ascii_case(b"GMT") => 0,
+    if rest.is_empty() {
+        return match zone {
+            Zone::Utc => Some(local),
+            Zone::Tz(tz) => in_zone(tz, local),
+        };
+    }
+    Some(local - fast_offset_secs(rest)? * 1000)
+}
+
+/// The seconds east of UTC of an explicit zone: `Z`, `UTC`, `GMT`, `+hh`, `+hhmm`, `+hh:mm`.
+#[inline]
+fn fast_offset_secs(rest: &[u8]) -> Option<i64> {
+    match rest {
+        [b'Z' | b'z'] => Some(0),
+        _ if rest.eq_ignore_ascii_case(b"UTC") || rest.eq_ignore_ascii_case(b"GMT") => Some(0),
         [sign @ (b'+' | b'-'), tail @ ..] => {
             let h = digits(tail, 0, 2)?;
             let m = match tail.len() {
@@ -274,15 +280,10 @@ fn fast_timestamp(b: &[u8], zone: Zone) -> Option<i64> {
                 return None;
             }
             let s = i64::from(h * 3600 + m * 60);
-            if *sign == b'-' {
-                -s
-            } else {
-                s
-            }
+            Some(if *sign == b'-' { -s } else { s })
         }
-        _ => return None,
-    };
-    Some(local - offset_secs * 1000)
+        _ => None,
+    }
 }
 
 /// A wall-clock time (as "local epoch millis") in `tz`; an ambiguous time (DST fold) takes
