@@ -49,7 +49,9 @@ pub enum TopicError {
     },
 }
 
-/// Every topic the service writes, from the settings.
+/// The report topics of `reports`, the dead-letter topic and the checkpoint topic. The
+/// conversations topic, when enabled, is added by
+/// the pipeline (`all_topic_specs`), which the service and `check` use.
 pub fn topic_specs(topics: &TopicSettings, reports: &[Report]) -> Vec<TopicSpec> {
     let mut specs: Vec<TopicSpec> = reports
         .iter()

@@ -129,11 +129,13 @@ impl ProducerContext for SinkContext {
 pub struct Outgoing<'a> {
     /// Destination topic.
     pub topic: &'a str,
-    /// Key bytes (`None` only for the dead-letter topic).
+    /// Key bytes. Every record the service writes has one (dead letters are keyed by their
+    /// report's name); `None` writes a keyless record.
     pub key: Option<&'a [u8]>,
     /// Value bytes, or `None` for a tombstone.
     pub value: Option<&'a [u8]>,
-    /// Record timestamp (the row's event time), ms since the epoch.
+    /// Record timestamp, ms since the epoch: the row's event time for report records, the wall
+    /// clock for dead letters and checkpoints.
     pub timestamp_ms: i64,
     /// Headers.
     pub headers: &'a OwnedHeaders,
