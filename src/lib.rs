@@ -1,7 +1,7 @@
 //! gladly-kafka: polls Gladly's contact-center reports and publishes every row as a keyed
 //! Avro record to compacted Kafka topics.
 //!
-//! Layout (see `../shared/DESIGN.md`):
+//! Layout (see `docs/design.md`):
 //! - [`clock`]: time as a dependency (system, manual, accelerated).
 //! - [`report`]: the names shared by every layer: which report, a CSV row.
 //! - [`gladly`]: the source — HTTP client with pacing and retry, streaming CSV rows.
