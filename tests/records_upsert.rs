@@ -1,8 +1,8 @@
-//! The upsert invariant (DESIGN.md, "Contracts users build on" §3), as properties: apply the
+//! The upsert contract (`docs/design.md`, "The upsert contract"), as properties: apply the
 //! records a sequence of report polls produces — upsert by key bytes, delete on tombstone —
 //! and the result equals Gladly's report content.
 //!
-//! Work sessions are modelled as Gladly describes them (gladly-api.md §4): contacts open,
+//! Work sessions are modelled as Gladly describes them (`docs/gladly-api.md`): contacts open,
 //! gain agents, end (their rows move to the end time and gain work-session ids), and some
 //! columns keep changing after the end; any window may be polled at any time, rows come in
 //! any order. The final polls cover the whole timeline, split into windows polled in random

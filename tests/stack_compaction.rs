@@ -1,6 +1,6 @@
 //! The test stack's broker is real Kafka: transactions commit, `read_committed` hides nothing
 //! committed, and the log cleaner compacts a `cleanup.policy=compact` topic down to one record
-//! per key (recipe: `../shared/reference/kafka-local.md` §3).
+//! per key (the broker's cleaner settings: `scripts/stack/server.properties.in`).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Lenient parsing of the cell formats Gladly has not pinned down (see `gladly-api.md` §7):
+//! Lenient parsing of the cell formats Gladly has not pinned down (`docs/gladly-api.md`):
 //! timestamps, durations, counts and booleans. Empty cells (and a literal `null`) are `None`.
 //!
 //! Timestamps take a fast path for `YYYY-MM-DD[T ]HH:MM[:SS[.f+]][Z|UTC|±hh[:]mm]` and

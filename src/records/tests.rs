@@ -1,4 +1,4 @@
-//! Unit tests of the conversions: every CSV quirk of `gladly-api.md` with its expected record,
+//! Unit tests of the conversions: each CSV quirk of `docs/gladly-api.md` with its expected record,
 //! dead-letter reasons, the work-session tombstone rule, and the field tables vs the `.avsc`.
 
 use std::collections::BTreeMap;
