@@ -14,6 +14,7 @@
 
 pub mod avro;
 mod columns;
+pub mod decode;
 pub mod parse;
 pub mod schemas;
 
