@@ -232,6 +232,8 @@ fn compose_has_the_services_images_ports_and_profiles() {
         "registry-init",
         "simulator",
         "gladly-kafka",
+        "prometheus",
+        "grafana",
     ]
     .map(String::from)
     .into();
@@ -248,6 +250,8 @@ fn compose_has_the_services_images_ports_and_profiles() {
         let profiles = strings(&svc["profiles"]);
         if name == "simulator" {
             assert_eq!(profiles, ["demo"], "the simulator is in profile demo");
+        } else if name == "prometheus" || name == "grafana" {
+            assert_eq!(profiles, ["observe"], "{name} is in profile observe");
         } else {
             assert!(profiles.is_empty(), "{name} starts without a profile");
         }
