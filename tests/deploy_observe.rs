@@ -141,6 +141,32 @@ fn every_alert_has_severity_summary_description_and_a_readme_runbook() {
     }
 }
 
+/// The lag alert follows the configured cadences: it compares with the cadence the service
+/// exports, and no recording rule assumes a constant.
+#[test]
+fn the_lag_alert_compares_with_the_exported_cadence() {
+    let lag = alerts()
+        .into_iter()
+        .find(|a| a["alert"] == "GladlyKafkaWindowLagHigh")
+        .expect("GladlyKafkaWindowLagHigh");
+    let expr = text(&lag["expr"]);
+    assert!(
+        expr.contains("gladly_kafka_window_lag_seconds")
+            && expr.contains("3 * gladly_kafka_report_cadence_seconds"),
+        "{expr}"
+    );
+    let file = yaml(&root().join("deploy/prometheus/alerts.yml"));
+    for group in file["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let constant = rule.get("record").is_some() && text(&rule["expr"]).contains("vector(");
+            assert!(
+                !constant,
+                "a recording rule assumes a value: {rule:?}; export it from the service instead"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_alert_is_unit_tested_firing_and_not_firing() {
     let tests = yaml(&root().join("deploy/prometheus/alerts_test.yml"));

@@ -433,8 +433,22 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
         names.iter().any(|n| n == "GladlyKafkaDeadLetters"),
         "{names:?}"
     );
-    let cadences = prom.query("gladly_kafka:cadence_seconds").await.unwrap();
+    // `run` exports each report's cadence (2 s here), and the lag alert's comparison pairs it
+    // one to one with that report's lag on the same instance; the backfill exports neither
+    let cadences = prom
+        .query("gladly_kafka_report_cadence_seconds")
+        .await
+        .unwrap();
     assert_eq!(cadences.len(), 3, "{cadences:?}");
+    for (labels, secs) in &cadences {
+        assert_eq!(*secs, 2.0, "{labels}");
+        assert_eq!(labels["instance"], svc.addr.to_string(), "{labels}");
+    }
+    let paired = prom
+        .query("gladly_kafka_window_lag_seconds - 3 * gladly_kafka_report_cadence_seconds")
+        .await
+        .unwrap();
+    assert_eq!(paired.len(), 3, "{paired:?}");
 
     // the run's dead letters fire the dead-letter alert (it has no `for`)
     let deadline = Instant::now() + Duration::from_secs(15);

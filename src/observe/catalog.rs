@@ -73,6 +73,11 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
         "Unix time of the report's last successful poll cycle",
     ),
     (
+        "gladly_kafka_report_cadence_seconds",
+        "gauge",
+        "How often run polls the report (reports.<report>.cadence_secs)",
+    ),
+    (
         "gladly_kafka_report_ready",
         "gauge",
         "1 when the report counts as ready for /health/ready",

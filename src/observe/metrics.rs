@@ -198,13 +198,18 @@ impl Metrics {
     }
 
     /// `run` polls `report` every `cadence`: it counts as ready until its first cadence has
-    /// passed, then only while its last cycle succeeded.
+    /// passed, then only while its last cycle succeeded. The cadence is exported
+    /// (`gladly_kafka_report_cadence_seconds`) so that alerts can compare the lag with it.
     pub fn expect_report(&self, report: &str, cadence: Duration) {
         let deadline = Instant::now() + cadence;
         self.with(|m| {
             m.health
                 .entry(report.to_string())
                 .or_insert(Health::Starting { deadline });
+            m.gauges.insert(
+                series("gladly_kafka_report_cadence_seconds", &[("report", report)]),
+                cadence.as_secs_f64(),
+            );
         });
     }
 

@@ -201,3 +201,28 @@ fn every_series_has_help_and_type_and_names_follow_conventions() {
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }
 }
+
+/// The lines of `text` that are samples of `name` (any labels).
+fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .collect()
+}
+
+#[test]
+fn expecting_a_report_exports_its_cadence_for_the_lag_alert() {
+    let m = Metrics::default();
+    assert!(samples(&m.render(), "gladly_kafka_report_cadence_seconds").is_empty());
+    m.expect_report("work_sessions", Duration::from_secs(300));
+    m.expect_report("contacts", Duration::from_secs(3600));
+    let text = m.render();
+    assert_eq!(
+        samples(&text, "gladly_kafka_report_cadence_seconds"),
+        [
+            "gladly_kafka_report_cadence_seconds{report=\"contacts\"} 3600",
+            "gladly_kafka_report_cadence_seconds{report=\"work_sessions\"} 300",
+        ],
+        "{text}"
+    );
+    assert!(text.contains("# TYPE gladly_kafka_report_cadence_seconds gauge\n"));
+}
