@@ -11,6 +11,22 @@ use super::health::{health_problem, Health};
 use super::histogram::{Histogram, WINDOW_BUCKETS};
 use super::render::{render_snapshot, series, sum_matching, SeriesKey, Snapshot};
 
+/// The counters labelled by report alone that [`Metrics::expect_report`] creates at 0, with
+/// `gladly_kafka_cycles_total{result="ok"|"failed"}`. A series that appears at its first
+/// increment starts at 1, and `increase()`/`rate()` cannot see that step; created at 0 when
+/// `run` starts, a first failure, abort or split after Prometheus's first scrape counts.
+/// (`dead_letters_total` is also labelled by reason, which is not known in advance.)
+const PER_REPORT_COUNTERS: [&str; 8] = [
+    "gladly_kafka_rows_fetched_total",
+    "gladly_kafka_records_produced_total",
+    "gladly_kafka_tombstones_total",
+    "gladly_kafka_windows_total",
+    "gladly_kafka_window_failures_total",
+    "gladly_kafka_window_splits_total",
+    "gladly_kafka_transactions_committed_total",
+    "gladly_kafka_transactions_aborted_total",
+];
+
 /// Renders more metric lines at scrape time.
 pub type ExtraRenderer = Box<dyn Fn() -> String + Send + Sync>;
 
@@ -199,17 +215,30 @@ impl Metrics {
 
     /// `run` polls `report` every `cadence`: it counts as ready until its first cadence has
     /// passed, then only while its last cycle succeeded. The cadence is exported
-    /// (`gladly_kafka_report_cadence_seconds`) so that alerts can compare the lag with it.
+    /// (`gladly_kafka_report_cadence_seconds`) so that alerts can compare the lag with it, and
+    /// the report's counters (rows, records, tombstones, windows, window failures and splits,
+    /// transactions committed and aborted, cycles ok and failed) start at 0, so that the first
+    /// increment of each is a step `increase()` sees.
     pub fn expect_report(&self, report: &str, cadence: Duration) {
         let deadline = Instant::now() + cadence;
+        let l = [("report", report)];
         self.with(|m| {
             m.health
                 .entry(report.to_string())
                 .or_insert(Health::Starting { deadline });
             m.gauges.insert(
-                series("gladly_kafka_report_cadence_seconds", &[("report", report)]),
+                series("gladly_kafka_report_cadence_seconds", &l),
                 cadence.as_secs_f64(),
             );
+            for name in PER_REPORT_COUNTERS {
+                m.counters.entry(series(name, &l)).or_insert(0.0);
+            }
+            for result in ["ok", "failed"] {
+                let l = [("report", report), ("result", result)];
+                m.counters
+                    .entry(series("gladly_kafka_cycles_total", &l))
+                    .or_insert(0.0);
+            }
         });
     }
 

@@ -226,3 +226,56 @@ fn expecting_a_report_exports_its_cadence_for_the_lag_alert() {
     );
     assert!(text.contains("# TYPE gladly_kafka_report_cadence_seconds gauge\n"));
 }
+
+#[test]
+fn expecting_a_report_creates_its_counters_at_zero_so_increase_sees_the_first_step() {
+    let m = Metrics::default();
+    let counters = [
+        "gladly_kafka_rows_fetched_total",
+        "gladly_kafka_records_produced_total",
+        "gladly_kafka_tombstones_total",
+        "gladly_kafka_windows_total",
+        "gladly_kafka_window_failures_total",
+        "gladly_kafka_window_splits_total",
+        "gladly_kafka_transactions_committed_total",
+        "gladly_kafka_transactions_aborted_total",
+    ];
+    let text = m.render();
+    for name in counters.iter().chain(&["gladly_kafka_cycles_total"]) {
+        assert!(samples(&text, name).is_empty(), "{name} before any report");
+    }
+
+    m.expect_report("contacts", Duration::from_secs(3600));
+    let text = m.render();
+    for name in counters {
+        assert_eq!(
+            samples(&text, name),
+            [format!("{name}{{report=\"contacts\"}} 0")],
+            "{text}"
+        );
+    }
+    assert_eq!(
+        samples(&text, "gladly_kafka_cycles_total"),
+        [
+            "gladly_kafka_cycles_total{report=\"contacts\",result=\"failed\"} 0",
+            "gladly_kafka_cycles_total{report=\"contacts\",result=\"ok\"} 0",
+        ],
+        "{text}"
+    );
+    // the reason of a dead letter is not known in advance: no series until the first one
+    assert!(samples(&text, "gladly_kafka_dead_letters_total").is_empty());
+
+    // the first increments land on those series; expecting the report again (a restarted
+    // loop) keeps the counts
+    m.cycle_done("contacts", Err("broker down".into()));
+    m.transaction_aborted("contacts");
+    m.expect_report("contacts", Duration::from_secs(3600));
+    let text = m.render();
+    for line in [
+        "gladly_kafka_cycles_total{report=\"contacts\",result=\"failed\"} 1",
+        "gladly_kafka_cycles_total{report=\"contacts\",result=\"ok\"} 0",
+        "gladly_kafka_transactions_aborted_total{report=\"contacts\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+}
