@@ -8,19 +8,15 @@
 //! - [`records`]: the pure core — rows to keyed Avro records, tombstones, dead letters.
 //! - [`kafka`]: the sink — producer, topic admin, schema registry client.
 //! - [`pipeline`]: windows, checkpoints, the poll loop, backfill.
-//! - [`simulator`]: a Gladly API simulator for tests, the demo and benchmarks.
-//! - [`demo`]: `simulate` and `demo`, the simulator behind the command line.
 
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod gladly;
 pub mod kafka;
 pub mod observe;
 pub mod pipeline;
 pub mod records;
 pub mod report;
-pub mod simulator;
 
 /// Service version written into headers and checkpoints.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

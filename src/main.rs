@@ -1,5 +1,7 @@
 //! The `gladly-kafka` command line: a thin shell over the library (`anyhow` at the edge).
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,8 +14,8 @@ use tokio::sync::watch;
 use gladly_kafka::clock::{ManualClock, SharedClock, SystemClock};
 use gladly_kafka::config::Config;
 use gladly_kafka::observe::{self, LogFormat, Metrics};
-use gladly_kafka::pipeline::{BackfillBound, Pipeline, PipelineError};
 use gladly_kafka::pipeline::service;
+use gladly_kafka::pipeline::{BackfillBound, Pipeline, PipelineError};
 use gladly_kafka::report::Report;
 
 /// jemalloc for Rust and, unprefixed, for librdkafka's C allocations too: every record's
@@ -100,10 +102,10 @@ enum Command {
     /// topics' configs; exits non-zero with the reason. Run it before a deploy.
     Check,
     /// Serve the built-in Gladly simulator (same endpoints, CSV, limits) for trying things out.
-    Simulate(gladly_kafka::demo::SimulateArgs),
+    Simulate(cli::demo::SimulateArgs),
     /// Run the pipeline against the built-in simulator and the configured Kafka and registry,
     /// then print what was published.
-    Demo(gladly_kafka::demo::DemoArgs),
+    Demo(cli::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -129,14 +131,12 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
-            return gladly_kafka::demo::simulate(args)
-                .await
-                .map(|_| ExitCode::SUCCESS);
+            return cli::demo::simulate(args).await.map(|_| ExitCode::SUCCESS);
         }
         Command::Demo(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
             let config = load_config_lenient(cli.config.as_deref())?;
-            return gladly_kafka::demo::demo(config, args)
+            return cli::demo::demo(config, args)
                 .await
                 .map(|_| ExitCode::SUCCESS);
         }

@@ -15,7 +15,7 @@ use chrono::Duration as Span;
 use gladly_kafka::config::Config;
 use gladly_kafka::pipeline::checkpoint::Checkpoint;
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::{RetryAfter, SimConfig};
+use gladly_sim::{RetryAfter, SimConfig};
 
 use common::pipeline::{t0, world, world_where};
 use common::service::{self, Running};

@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use gladly_kafka::gladly::ReportRequest;
-use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::pipeline::service;
+use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::RetryAfter;
+use gladly_sim::RetryAfter;
 
 use common::pipeline::world;
+use common::sim::TruthExt;
 
 async fn poll_days(
     w: &common::pipeline::World,

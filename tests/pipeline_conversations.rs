@@ -20,16 +20,17 @@ use gladly_kafka::clock::Clock;
 use gladly_kafka::config::Config;
 use gladly_kafka::gladly::ReportRequest;
 use gladly_kafka::pipeline::checkpoint::{Checkpoint, Scope};
-use gladly_kafka::pipeline::{BackfillBound, Pipeline, ReportJob};
 use gladly_kafka::pipeline::service;
 use gladly_kafka::pipeline::window::Window;
+use gladly_kafka::pipeline::{BackfillBound, Pipeline, ReportJob};
 use gladly_kafka::records::schemas;
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::ConversationTruth;
+use gladly_sim::ConversationTruth;
 use serde_json::{json, Value};
 
 use common::kafka::ReadRecord;
 use common::pipeline::{t0, world, world_where, World};
+use common::sim::TruthExt;
 
 /// Turns the conversations source on, paced at `per_second` (a simulator host may exceed
 /// Gladly's limit), with hourly polls over two-hour windows starting at [`t0`].

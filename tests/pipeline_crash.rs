@@ -18,6 +18,7 @@ use rand::Rng;
 
 use common::pipeline::{t0, world, World};
 use common::service;
+use common::sim::TruthExt;
 
 /// The world's config as a TOML file the binary can read, with hour-long windows.
 fn config_file(w: &World) -> tempfile::NamedTempFile {

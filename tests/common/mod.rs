@@ -6,6 +6,7 @@
 
 pub mod pipeline;
 pub mod service;
+pub mod sim;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

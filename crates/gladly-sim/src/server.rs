@@ -22,7 +22,7 @@ use super::faults::{FaultState, RetryAfter, BAD_CELL, EXTRA_COLUMN};
 use super::model::mix;
 use super::reports::{Level, Plan, RowSource};
 use super::{InFlight, SimConfig, Simulator};
-use crate::gladly::{ApiError, ApiErrors, REPORTS_PATH, WORK_SESSIONS_PATH};
+use crate::wire::{ApiError, ApiErrors, CONVERSATION_ROUTE, REPORTS_PATH, WORK_SESSIONS_PATH};
 
 /// A running simulator server. Stops when dropped or on [`SimServer::shutdown`].
 #[derive(Debug)]
@@ -61,7 +61,7 @@ pub(super) async fn serve(sim: Arc<Simulator>, addr: SocketAddr) -> io::Result<S
     let app = Router::new()
         .route(WORK_SESSIONS_PATH, post(work_sessions))
         .route(REPORTS_PATH, post(reports))
-        .route("/api/v1/conversations/{id}", get(conversation))
+        .route(CONVERSATION_ROUTE, get(conversation))
         .fallback(not_found)
         .with_state(sim);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

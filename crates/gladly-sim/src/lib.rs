@@ -16,11 +16,13 @@
 //! channel, direction, inbox, 0–3 agents (only ever added), an end (some stay open for hours)
 //! and a conversation end (after-contact and unknown time grow until then).
 
+mod clock;
 pub mod conversations;
 mod faults;
 pub mod model;
 pub mod reports;
 mod server;
+pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -30,14 +32,14 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 
+pub use clock::SimClock;
 pub use conversations::ConversationTruth;
 pub use faults::{FaultState, Faults, Limits, RetryAfter, BAD_CELL, EXTRA_COLUMN};
 pub use server::SimServer;
+pub use wire::ReportQuery;
 
-use crate::clock::SharedClock;
-use crate::gladly::{ReportRequest, AGENT_SUMMARY, CONTACT_EXPORT};
-use crate::report::{Header, Row};
 use model::{Model, HOUR_MS};
+use wire::{AGENT_SUMMARY, CONTACT_EXPORT};
 
 /// What the simulated contact center looks like.
 #[derive(Debug, Clone)]
@@ -193,12 +195,40 @@ struct Limiter {
     gets: std::collections::VecDeque<Instant>,
 }
 
+/// A report's full content: its columns and its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truth {
+    /// Column names, in the report's order.
+    pub columns: &'static [&'static str],
+    /// The rows, in the order a response sends them.
+    pub rows: Vec<TruthRow>,
+}
+
+/// One row of a [`Truth`], its cells addressable by column name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruthRow {
+    columns: &'static [&'static str],
+    cells: Vec<String>,
+}
+
+impl TruthRow {
+    /// The cell of `column`, or `None` when the report has no such column.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        let i = self.columns.iter().position(|c| *c == column)?;
+        self.cells.get(i).map(String::as_str)
+    }
+
+    /// The cells, in column order.
+    pub fn cells(&self) -> &[String] {
+        &self.cells
+    }
+}
+
 /// The simulator: shared state behind the HTTP server.
-#[derive(Debug)]
 pub struct Simulator {
     cfg: SimConfig,
     model: Model,
-    clock: SharedClock,
+    clock: Box<dyn SimClock>,
     faults: Faults,
     stats: Mutex<SimStats>,
     limiter: Mutex<Limiter>,
@@ -206,14 +236,24 @@ pub struct Simulator {
     draws: AtomicU64,
 }
 
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("cfg", &self.cfg)
+            .field("now", &self.clock.now())
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Simulator {
     /// A simulator of `cfg` reading time from `clock`.
-    pub fn new(cfg: SimConfig, clock: SharedClock) -> Arc<Simulator> {
+    pub fn new(cfg: SimConfig, clock: impl SimClock + 'static) -> Arc<Simulator> {
         let model = cfg.model();
         Arc::new(Simulator {
             cfg,
             model,
-            clock,
+            clock: Box::new(clock),
             faults: Faults::default(),
             stats: Mutex::new(SimStats::default()),
             limiter: Mutex::new(Limiter::default()),
@@ -252,13 +292,12 @@ impl Simulator {
         self.clock.now() - self.cfg.data_delay
     }
 
-    /// Ground truth: the full current content of the report for `req`, exactly what a
+    /// Ground truth: the full current content of the report for `query`, exactly what a
     /// fault-free, uncapped call would return now. Panics on a request the API would reject.
-    pub fn truth(&self, req: &ReportRequest) -> (Arc<Header>, Vec<Row>) {
-        let plan = server::plan(&self.cfg, req.path(), &req.body())
+    pub fn report_truth(&self, query: &ReportQuery) -> Truth {
+        let plan = server::plan(&self.cfg, query.path(), &query.body())
             .unwrap_or_else(|e| panic!("truth of a request the API rejects: {e:?}"));
         let columns = plan.columns();
-        let header = Arc::new(Header::new(columns));
         let mut source = plan.rows(&self.model, self.as_of().timestamp_millis());
         let mut cells = vec![String::new(); columns.len()];
         let mut rows = Vec::new();
@@ -267,10 +306,12 @@ impl Simulator {
             if source.next_row(&mut cells).is_none() {
                 break;
             }
-            let record = csv::StringRecord::from(cells.clone());
-            rows.push(Row::new(header.clone(), record, rows.len() as u64 + 2));
+            rows.push(TruthRow {
+                columns,
+                cells: cells.clone(),
+            });
         }
-        (header, rows)
+        Truth { columns, rows }
     }
 
     /// Ground truth: what `GET /api/v1/conversations/{id}` answers now (without faults or

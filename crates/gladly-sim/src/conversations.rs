@@ -157,7 +157,7 @@ mod tests {
 
     /// The default contact center, steady (no diurnal curve, no long-open contacts).
     fn model() -> Model {
-        crate::simulator::SimConfig {
+        crate::SimConfig {
             seed: 11,
             diurnal: false,
             agents: 10,

@@ -8,57 +8,7 @@ use chrono_tz::Tz;
 
 use super::model::{push_ts, Contact, Kind, Model, MINUTE_MS};
 
-/// Work-session columns, in Gladly's documented order.
-pub use crate::report::WORK_SESSION_COLUMNS;
-
-/// Contact Export columns: the documented ones, then plausible further ones.
-pub const CONTACT_EXPORT_COLUMNS: [&str; 18] = [
-    "Queued At",
-    "Customer ID",
-    "Conversation ID",
-    "Contact ID",
-    "Link",
-    "Channel",
-    "Direction",
-    "Contact Initiator",
-    "Entry Point",
-    "Final IVR Selection",
-    "Inbox ID",
-    "Agent ID",
-    "Accepted At",
-    "Ended At",
-    "Status",
-    "Wait Time in seconds",
-    "Handle Time in seconds",
-    "Hold Time in seconds",
-];
-
-/// Agent Summary columns: the documented ones, then per-channel and duration columns.
-pub const AGENT_SUMMARY_COLUMNS: [&str; 23] = [
-    "Bucket Beginning",
-    "Bucket End",
-    "Name",
-    "Email",
-    "Agent ID",
-    "User Status",
-    "Role(s)",
-    "Inbox(es)",
-    "Team(s)",
-    "Logged In",
-    "Logged Out",
-    "Logged In Time in seconds",
-    "Went Away",
-    "Returned from Away",
-    "Changed Active Reason",
-    "Active Time in seconds",
-    "Contacts Accepted",
-    "Contact Accepted - Phone Call",
-    "Contact Accepted - Chat",
-    "Contact Accepted - Email",
-    "Contact Accepted - Other",
-    "Handle Time in seconds",
-    "After Contact Time in seconds",
-];
+use crate::wire::{AGENT_SUMMARY_COLUMNS, CONTACT_EXPORT_COLUMNS, WORK_SESSION_COLUMNS};
 
 /// Agent Summary bucket sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
