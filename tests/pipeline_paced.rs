@@ -13,8 +13,8 @@ mod common;
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::pipeline::service;
+use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::report::Report;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

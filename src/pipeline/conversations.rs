@@ -12,7 +12,6 @@
 use chrono::Utc;
 use futures::StreamExt;
 
-use crate::VERSION;
 use super::window::rfc3339;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConversationsSettings};
@@ -26,6 +25,7 @@ use crate::records::{
     encode_dead_letter_of, schemas, ConversationEncoder, EndedContact, EndedConversations, Record,
     SchemaIds, WindowMeta,
 };
+use crate::VERSION;
 
 /// The `gladly.report` header and dead-letter `report` of conversation records.
 pub const SOURCE: &str = "conversations";
