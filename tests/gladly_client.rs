@@ -16,7 +16,7 @@ use gladly_sim::{
     ConversationTruth, RetryAfter, SimConfig, SimServer, Simulator, BAD_CELL, EXTRA_COLUMN,
 };
 
-#[path = "common/sim.rs"]
+#[path = "it/support/sim.rs"]
 mod sim;
 use sim::{sim_clock, TruthExt};
 

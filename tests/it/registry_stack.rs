@@ -3,7 +3,7 @@
 //! apache-avro's generic reader (a path independent of our encoder); re-registering returns the
 //! same ids; an incompatible change is refused with the "not backward compatible" message.
 
-mod common;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use gladly_kafka::report::{Header, Report, Row};
 
 fn client() -> RegistryClient {
     RegistryClient::new(&RegistrySettings {
-        url: common::schema_registry_url(),
+        url: support::schema_registry_url(),
         ..RegistrySettings::default()
     })
     .expect("client")
@@ -130,7 +130,7 @@ fn ts(s: &str) -> Value {
 async fn records_decode_with_the_schemas_fetched_by_id() {
     let registry = client();
     for report in Report::ALL {
-        let topic = common::unique_name(&format!("gladly.{report}"));
+        let topic = support::unique_name(&format!("gladly.{report}"));
         let ids = registry
             .register_report(&topic, report)
             .await
@@ -221,7 +221,7 @@ async fn records_decode_with_the_schemas_fetched_by_id() {
 #[tokio::test]
 async fn dead_letters_decode_with_the_schema_fetched_by_id() {
     let registry = client();
-    let subject = format!("{}-value", common::unique_name("gladly.dead_letter"));
+    let subject = format!("{}-value", support::unique_name("gladly.dead_letter"));
     let id = registry
         .register(&subject, schemas::dead_letter_schema())
         .await
@@ -261,7 +261,7 @@ async fn dead_letters_decode_with_the_schema_fetched_by_id() {
 #[tokio::test]
 async fn an_incompatible_schema_is_refused_with_the_subject_and_reason() {
     let registry = client();
-    let subject = format!("{}-value", common::unique_name("gladly.work_sessions"));
+    let subject = format!("{}-value", support::unique_name("gladly.work_sessions"));
     registry
         .register(&subject, schemas::value_schema(Report::WorkSessions))
         .await

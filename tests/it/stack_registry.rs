@@ -1,7 +1,7 @@
 //! The test stack's schema registry speaks the Confluent REST API the service uses: register
 //! under `<topic>-value`, the same id on re-registration, 409 for a BACKWARD-incompatible change.
 
-mod common;
+use crate::support;
 
 use serde_json::{json, Value};
 
@@ -26,9 +26,9 @@ async fn register(
 
 #[tokio::test]
 async fn registers_idempotently_and_rejects_incompatible_changes() {
-    let base = common::schema_registry_url();
+    let base = support::schema_registry_url();
     let http = reqwest::Client::new();
-    let subject = format!("{}-value", common::unique_name("registry"));
+    let subject = format!("{}-value", support::unique_name("registry"));
 
     let v1 = json!({
         "type": "record", "name": "Probe", "namespace": "test.gladly_kafka",
