@@ -17,5 +17,4 @@ mod pipeline_convergence;
 mod pipeline_conversations;
 mod pipeline_crash;
 mod pipeline_paced;
-mod registry_stack;
-mod stack_registry;
+mod registry;
