@@ -21,6 +21,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY schemas ./schemas
 COPY benches ./benches
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

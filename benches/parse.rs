@@ -6,14 +6,12 @@
 //!
 //! Arguments: `--rows N` (default 1,000,000 under `cargo bench`, 5,000 otherwise).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
 use futures::StreamExt;
-use gladly_kafka::clock::ManualClock;
 use gladly_kafka::gladly::{Client, GladlySettings, ReportRequest, Secret};
-use gladly_kafka::simulator::{SimConfig, Simulator};
+use gladly_sim::{SimConfig, Simulator};
 
 /// A `VmHWM`/`VmRSS` line of /proc/self/status, in MB.
 fn proc_status_mb(key: &str) -> f64 {
@@ -42,7 +40,7 @@ async fn run(rows: usize) {
         ..SimConfig::default().without_limits()
     };
     let now = origin + Duration::hours(hours + 3);
-    let sim = Simulator::new(cfg, Arc::new(ManualClock::new(now)));
+    let sim = Simulator::new(cfg, move || now);
     let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let client = Client::new(&GladlySettings {
         host: server.url.clone(),

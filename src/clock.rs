@@ -1,5 +1,6 @@
-//! Time as a dependency: the pipeline, the Gladly client's pacer and the simulator all ask a
-//! [`Clock`] for "now", so tests can play days of contact-center life in seconds.
+//! Time as a dependency: the pipeline and the Gladly client's pacer ask a [`Clock`] for "now"
+//! (and tests hand the simulator a closure over the same clock), so tests can play days of
+//! contact-center life in seconds.
 //!
 //! - [`SystemClock`]: the wall clock (production).
 //! - [`ManualClock`]: a clock tests set and advance by hand; clones share the same time.

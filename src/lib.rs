@@ -13,23 +13,49 @@
 //! - [`report`], [`clock`], [`config_error`]: leaves shared by every layer — which report and
 //!   a CSV row, time as a dependency, a configuration problem naming its key.
 //! - [`tail`]: a topic read back as JSON lines (the `tail` command).
-//! - [`simulator`]: a Gladly API simulator for tests, the demo and benchmarks.
-//! - [`demo`]: `simulate` and `demo`, the simulator behind the command line.
+//!
+//! The Gladly API simulator is a crate of its own (`crates/gladly-sim`), used by the binary's
+//! `simulate` and `demo`, the tests and the benchmarks, never by this library.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod clock;
 pub mod config;
 pub mod config_error;
-pub mod demo;
 pub mod gladly;
 pub mod kafka;
 pub mod observe;
 pub mod pipeline;
 pub mod records;
 pub mod report;
-pub mod simulator;
 pub mod tail;
 
 /// Service version written into headers and checkpoints.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    /// `gladly-sim` is a dependency for the binary's sake; the library must stay free of it.
+    #[test]
+    fn the_library_does_not_use_the_simulator() {
+        // spelled in two parts, so this file does not match itself
+        let needle = ["gladly", "_sim"].concat();
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut found = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                // the binary: main.rs and its cli/ module
+                if path.ends_with("src/main.rs") || path.ends_with("src/cli") {
+                    continue;
+                }
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(&needle)) {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+        assert!(found.is_empty(), "the library uses {needle}: {found:?}");
+    }
+}

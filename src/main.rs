@@ -1,5 +1,7 @@
 //! The `gladly-kafka` command line: a thin shell over the library (`anyhow` at the edge).
 
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -126,10 +128,10 @@ enum Command {
     /// topics' configs; exits non-zero with the reason. Run it before a deploy.
     Check,
     /// Serve the built-in Gladly simulator (same endpoints, CSV, limits) for trying things out.
-    Simulate(gladly_kafka::demo::SimulateArgs),
+    Simulate(cli::demo::SimulateArgs),
     /// Run the pipeline against the built-in simulator and the configured Kafka and registry,
     /// then print what was published.
-    Demo(gladly_kafka::demo::DemoArgs),
+    Demo(cli::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -157,14 +159,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
-            gladly_kafka::demo::simulate(args).await?;
+            cli::demo::simulate(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             observe::init_logging(cli.log_format.unwrap_or_default());
             // the demo starts the simulator, so it needs no Gladly credentials: no validation
             let config = gladly_kafka::config::load(path)?;
-            gladly_kafka::demo::demo(config, args).await?;
+            cli::demo::demo(config, args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tail {

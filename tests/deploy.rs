@@ -211,10 +211,15 @@ fn image_env() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The binary's `simulate` and `demo` commands (they live in the binary, not the library).
+#[allow(dead_code)]
+#[path = "../src/cli/demo.rs"]
+mod demo;
+
 #[derive(Debug, Parser)]
 struct SimulateCli {
     #[command(flatten)]
-    args: gladly_kafka::demo::SimulateArgs,
+    args: demo::SimulateArgs,
 }
 
 #[test]
@@ -454,7 +459,14 @@ fn the_dockerfile_is_multi_stage_non_root_and_enters_the_cargo_binary() {
 
     // the builder copies what cargo needs and builds the binary
     let copies = instructions(builder, "COPY").join(" ");
-    for needed in ["Cargo.toml", "Cargo.lock", "src", "schemas", "benches"] {
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "crates",
+        "schemas",
+        "benches",
+    ] {
         assert!(copies.contains(needed), "the builder copies {needed}");
     }
     let runs = instructions(builder, "RUN").join(" ");

@@ -9,7 +9,7 @@
 //!   panel split by report honours the `report` variable;
 //! - the compose profile `observe` provisions Prometheus and Grafana from these files.
 //!
-//! tests/observe_dashboards.rs evaluates the same queries against a real run.
+//! tests/it/observe_dashboards.rs evaluates the same queries against a real run.
 //! `promtool` comes with Debian's `prometheus` package (`scripts/setup` installs it).
 
 use std::collections::{BTreeMap, BTreeSet};

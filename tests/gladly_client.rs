@@ -12,9 +12,13 @@ use gladly_kafka::gladly::{
     CONTACT_EXPORT,
 };
 use gladly_kafka::report::Row;
-use gladly_kafka::simulator::{
+use gladly_sim::{
     ConversationTruth, RetryAfter, SimConfig, SimServer, Simulator, BAD_CELL, EXTRA_COLUMN,
 };
+
+#[path = "it/support/sim.rs"]
+mod sim;
+use sim::{sim_clock, TruthExt};
 
 const NOW: &str = "2024-03-05T15:00:00Z";
 
@@ -24,7 +28,7 @@ fn t(s: &str) -> DateTime<Utc> {
 
 async fn start(cfg: SimConfig) -> (Arc<Simulator>, SimServer) {
     let clock = ManualClock::new(t(NOW));
-    let sim = Simulator::new(cfg, Arc::new(clock));
+    let sim = Simulator::new(cfg, sim_clock(clock));
     let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     (sim, server)
 }

@@ -3,15 +3,16 @@
 //! `/health/live` stays 200 throughout. Alone in its test binary, because it stops the shared
 //! broker.
 
-mod common;
+#[path = "it/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
 use gladly_kafka::report::Report;
 
-use common::pipeline::{t0, world};
-use common::service::{self, Running};
+use support::pipeline::{t0, world};
+use support::service::{self, Running};
 
 /// Polls `/health/ready` until it answers `want`; returns the body.
 async fn ready_becomes(svc: &mut Running, want: u16, within: Duration) -> String {
@@ -59,7 +60,7 @@ async fn readiness_follows_the_broker() {
     svc.after_first_cycles(Duration::from_secs(90)).await;
     ready_becomes(&mut svc, 200, Duration::from_secs(10)).await;
 
-    tokio::task::spawn_blocking(|| common::stack("stop-broker"))
+    tokio::task::spawn_blocking(|| support::stack("stop-broker"))
         .await
         .unwrap();
     let body = ready_becomes(&mut svc, 503, Duration::from_secs(120)).await;
@@ -71,7 +72,7 @@ async fn readiness_follows_the_broker() {
     assert!(m.value("gladly_kafka_window_failures_total", &[]) >= 1.0);
     assert!(m.value("gladly_kafka_report_ready", &[]) < 3.0);
 
-    tokio::task::spawn_blocking(|| common::stack("start-broker"))
+    tokio::task::spawn_blocking(|| support::stack("start-broker"))
         .await
         .unwrap();
     ready_becomes(&mut svc, 200, Duration::from_secs(240)).await;

@@ -3,7 +3,8 @@
 //! converges on the truth. The broker stays away until a window has failed, so the outage is
 //! felt mid-transaction and not only between cycles. Alone in its test binary, because it stops the shared broker.
 
-mod common;
+#[path = "it/support/mod.rs"]
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
         std::env::var("STACK_DIR").is_ok(),
         "STACK_DIR is not set: start the stack with `eval \"$(scripts/stack/stack up)\"` (or run scripts/test)"
     );
-    let mut w = common::pipeline::world(20.0).await;
+    let mut w = support::pipeline::world(20.0).await;
     w.config.pipeline.window_attempts = 3;
     // the shortest timeout the config allows, so a window caught by the outage fails within
     // seconds instead of waiting for the broker
@@ -59,19 +60,19 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
         }
     });
     // stop the broker once the pipeline is publishing
-    common::eventually_async(Duration::from_secs(60), "a first published window", || {
+    support::eventually_async(Duration::from_secs(60), "a first published window", || {
         (metrics.counter_value("gladly_kafka_windows_total", &[]) > 0.0).then_some(())
     })
     .await;
-    tokio::task::spawn_blocking(|| common::stack("stop-broker"))
+    tokio::task::spawn_blocking(|| support::stack("stop-broker"))
         .await
         .unwrap();
     // the broker stays away until the pipeline has felt it: a window attempt failed
-    common::eventually_async(Duration::from_secs(90), "a window failing", || {
+    support::eventually_async(Duration::from_secs(90), "a window failing", || {
         (metrics.counter_value("gladly_kafka_window_failures_total", &[]) > 0.0).then_some(())
     })
     .await;
-    tokio::task::spawn_blocking(|| common::stack("start-broker"))
+    tokio::task::spawn_blocking(|| support::stack("start-broker"))
         .await
         .unwrap();
     restarted.store(true, Ordering::SeqCst);

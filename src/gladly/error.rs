@@ -5,10 +5,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// One entry of Gladly's 400 body `{"errors":[{"attr","code","detail"}]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiError {
     /// The offending request field, when Gladly names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub attr: Option<String>,
     /// A short code such as `blank` or `invalid`.
     #[serde(default)]
@@ -19,7 +19,7 @@ pub struct ApiError {
 }
 
 /// Gladly's error body.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ApiErrors {
     /// The errors.
     #[serde(default)]

@@ -8,7 +8,7 @@
 //! `GLADLY_KAFKA_PACED_MINUTE_SECS=60` runs it with Gladly's real minute (about 19 minutes):
 //! `scripts/bench-rate-limit`.
 
-mod common;
+use crate::support;
 
 use std::time::Duration;
 
@@ -26,12 +26,12 @@ async fn a_paced_30_day_backfill_gets_no_429_and_wastes_no_requests() {
         })
         .unwrap_or(1);
     let minute = Duration::from_secs(minute_secs.into());
-    let mut w = common::pipeline::world_with(2.0, Some(minute)).await;
+    let mut w = support::pipeline::world_with(2.0, Some(minute)).await;
     // the client's default budget, in the scaled minute: 8 per "minute", one in flight
     let default_budget = gladly_kafka::gladly::GladlySettings::default().requests_per_minute;
     w.config.gladly.requests_per_minute = default_budget * 60 / minute_secs;
     w.config.gladly.max_concurrent_reports = 1;
-    w.clock.set(common::pipeline::t0() + Span::days(31));
+    w.clock.set(support::pipeline::t0() + Span::days(31));
     let p = w.pipeline().await;
     let started = std::time::Instant::now();
     let from = BackfillBound::parse("2024-03-11").unwrap();

@@ -9,7 +9,7 @@
 //! Needs the stack (`KAFKA_BOOTSTRAP`, `SCHEMA_REGISTRY_URL`) and a `prometheus` binary (Debian's
 //! package, which `scripts/setup` installs; or `PROMETHEUS=/path/to/prometheus`).
 
-mod common;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
 use gladly_kafka::clock::Clock;
-use gladly_kafka::simulator::RetryAfter;
+use gladly_sim::RetryAfter;
 use serde_json::Value as Json;
 
-use common::pipeline::{t0, world};
-use common::service::{self, Running};
+use support::pipeline::{t0, world};
+use support::service::{self, Running};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -265,7 +265,7 @@ impl Drop for Backfill {
     }
 }
 
-fn start_backfill(w: &common::pipeline::World, listen: SocketAddr) -> Backfill {
+fn start_backfill(w: &support::pipeline::World, listen: SocketAddr) -> Backfill {
     let mut table = service::config_table(w);
     // one report request per 30 s: after its first window the backfill stays at work (and
     // its progress on /metrics) for the rest of the test
@@ -342,7 +342,7 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
         f.rate_limit_next = 2;
         f.cut_next = 1;
     });
-    common::eventually_async(Duration::from_secs(60), "the second cut served", || {
+    support::eventually_async(Duration::from_secs(60), "the second cut served", || {
         (w.sim.faults().snapshot().cut_next == 0).then_some(())
     })
     .await;

@@ -4,7 +4,7 @@
 //! by status, 429s, retries, latency observations); and JSON logs of a run at `trace` level never
 //! contain the Gladly token, its Basic-auth form, or the Kafka and registry passwords.
 
-mod common;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -15,18 +15,18 @@ use chrono::Duration as Span;
 use gladly_kafka::config::Config;
 use gladly_kafka::pipeline::checkpoint::Checkpoint;
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::{RetryAfter, SimConfig};
+use gladly_sim::{RetryAfter, SimConfig};
 
-use common::pipeline::{t0, world, world_where};
-use common::service::{self, Running};
+use support::pipeline::{t0, world, world_where};
+use support::service::{self, Running};
 
-async fn read(topic: String) -> Vec<common::kafka::ReadRecord> {
-    tokio::task::spawn_blocking(move || common::kafka::read_all(&topic))
+async fn read(topic: String) -> Vec<support::kafka::ReadRecord> {
+    tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
         .await
         .unwrap()
 }
 
-fn header(r: &common::kafka::ReadRecord, name: &str) -> String {
+fn header(r: &support::kafka::ReadRecord, name: &str) -> String {
     r.headers
         .iter()
         .find(|(k, _)| k == name)
@@ -194,7 +194,7 @@ async fn scraped_counters_equal_what_kafka_holds_and_what_gladly_served() {
 
 /// Runs `once` with JSON logs at trace level; returns (exit ok, stdout, stderr).
 async fn once_with_json_logs(
-    w: &common::pipeline::World,
+    w: &support::pipeline::World,
     env: &[(&str, &str)],
 ) -> (bool, String, String) {
     let mut table = service::config_table(w);

@@ -11,51 +11,54 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use tokio::sync::watch;
 
-use crate::clock::{ManualClock, ScaledClock, SharedClock, SystemClock};
-use crate::config::Config;
-use crate::gladly::Secret;
-use crate::kafka::producer::client_config;
-use crate::observe::Metrics;
-use crate::pipeline::service;
-use crate::pipeline::Pipeline;
-use crate::report::Report;
-use crate::simulator::{SimConfig, Simulator};
+use gladly_kafka::clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};
+use gladly_kafka::config::Config;
+use gladly_kafka::gladly::Secret;
+use gladly_kafka::kafka::producer::client_config;
+use gladly_kafka::kafka::KafkaSettings;
+use gladly_kafka::observe::Metrics;
+use gladly_kafka::pipeline::checkpoint::QuietEof;
+use gladly_kafka::pipeline::service;
+use gladly_kafka::pipeline::Pipeline;
+use gladly_kafka::records::schemas;
+use gladly_kafka::report::Report;
+use gladly_sim::{SimConfig, Simulator};
 
 /// `gladly-kafka simulate`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct SimulateArgs {
+pub(crate) struct SimulateArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8089")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Seed of the generated contact center.
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Simulated seconds per real second (1 = real time; 3600 = an hour a second).
     #[arg(long, default_value_t = 1.0)]
-    pub speed: f64,
+    pub(crate) speed: f64,
     /// Days of history before now.
     #[arg(long, default_value_t = 7)]
-    pub history_days: i64,
+    pub(crate) history_days: i64,
     /// Where history starts (RFC 3339), instead of --history-days before now: with a fixed
     /// origin and seed, every past report has the same content on every run (benchmarks).
     #[arg(long, conflicts_with = "history_days")]
-    pub origin: Option<DateTime<Utc>>,
+    pub(crate) origin: Option<DateTime<Utc>>,
     /// Mean contacts per hour.
     #[arg(long, default_value_t = 60.0)]
-    pub contacts_per_hour: f64,
+    pub(crate) contacts_per_hour: f64,
     /// Basic-auth user the simulator accepts.
     #[arg(long, default_value = "api@example.com")]
-    pub email: String,
+    pub(crate) email: String,
     /// Basic-auth token the simulator accepts.
     #[arg(long, default_value = "simulator-token")]
-    pub token: String,
+    pub(crate) token: String,
     /// Turn Gladly's report limits (10/min, 2 concurrent) off.
     #[arg(long)]
-    pub no_limits: bool,
+    pub(crate) no_limits: bool,
 }
 
 /// Serves the simulator until Ctrl-C.
-pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+pub(crate) async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let now = Utc::now();
     let clock: SharedClock = if (args.speed - 1.0).abs() < f64::EPSILON {
         Arc::new(SystemClock)
@@ -75,7 +78,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     if args.no_limits {
         cfg = cfg.without_limits();
     }
-    let sim = Simulator::new(cfg, clock);
+    let sim = Simulator::new(cfg, move || clock.now());
     let server = sim
         .serve(args.listen)
         .await
@@ -92,21 +95,21 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 
 /// `gladly-kafka demo`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Hours of simulated history to publish.
     #[arg(long, default_value_t = 24)]
-    pub hours: i64,
+    pub(crate) hours: i64,
     /// Poll cycles after the first one, each two simulated hours later.
     #[arg(long, default_value_t = 2)]
-    pub cycles: u32,
+    pub(crate) cycles: u32,
     /// Seed of the simulated contact center.
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// Starts the simulator, points the pipeline at it and the configured Kafka and registry, runs
 /// a few poll cycles over simulated time, and prints what each topic holds.
-pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
+pub(crate) async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     // the last cycle lands on the present hour: brokers refuse record timestamps from the future
     let now = Utc::now()
         .duration_trunc(chrono::Duration::hours(1))
@@ -120,7 +123,10 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         ..SimConfig::default()
     }
     .without_limits();
-    let sim = Simulator::new(sim_cfg.clone(), Arc::new(clock.clone()));
+    let sim = Simulator::new(sim_cfg.clone(), {
+        let clock = clock.clone();
+        move || clock.now()
+    });
     let server = sim
         .serve("127.0.0.1:0".parse().expect("an address"))
         .await
@@ -173,17 +179,12 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
     let mut topics: Vec<(String, &'static str)> = config
         .enabled_reports()
         .into_iter()
-        .map(|r| {
-            (
-                config.topics.report_topic(r),
-                crate::records::schemas::value_schema(r),
-            )
-        })
+        .map(|r| (config.topics.report_topic(r), schemas::value_schema(r)))
         .collect();
     if config.conversations.enabled {
         topics.push((
             config.topics.conversations_topic(),
-            crate::records::schemas::conversation_value_schema(),
+            schemas::conversation_value_schema(),
         ));
     }
     for (topic, schema) in topics {
@@ -205,17 +206,16 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn clock_now(c: &ManualClock) -> String {
-    use crate::clock::Clock;
     c.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Records, live keys and one decoded value of a topic.
 fn summarize_topic(
-    kafka: &crate::kafka::KafkaSettings,
+    kafka: &KafkaSettings,
     topic: &str,
     value_schema: &str,
 ) -> anyhow::Result<(u64, usize, Option<String>)> {
-    let consumer: BaseConsumer<crate::pipeline::checkpoint::QuietEof> = client_config(kafka)
+    let consumer: BaseConsumer<QuietEof> = client_config(kafka)
         .set(
             "group.id",
             format!("gladly-kafka-demo-{}", uuid::Uuid::new_v4()),
@@ -224,7 +224,7 @@ fn summarize_topic(
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
-        .create_with_context(crate::pipeline::checkpoint::QuietEof)?;
+        .create_with_context(QuietEof)?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let parts = md
         .topics()

@@ -17,7 +17,9 @@
 
 use serde_json::{json, Value};
 
-use super::model::{mix, ts, Contact, Kind, Model, HOUR_MS};
+use crate::model::{Contact, Kind, Model, HOUR_MS};
+use crate::rng::mix;
+use crate::timestamp::ts;
 
 /// What `GET /api/v1/conversations/{id}` answers at an instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +83,7 @@ fn inbox_at(m: &Model, c: &Contact, now_ms: i64) -> u64 {
 }
 
 /// Conversation `id` as the API shows it at `now_ms`.
-pub fn conversation_at(m: &Model, id: &str, now_ms: i64) -> ConversationTruth {
+pub(crate) fn conversation_at(m: &Model, id: &str, now_ms: i64) -> ConversationTruth {
     let Some(n) = m.decode_id(Kind::Conversation, id) else {
         return ConversationTruth::Deleted;
     };
@@ -157,7 +159,7 @@ mod tests {
 
     /// The default contact center, steady (no diurnal curve, no long-open contacts).
     fn model() -> Model {
-        crate::simulator::SimConfig {
+        crate::SimConfig {
             seed: 11,
             diurnal: false,
             agents: 10,

@@ -11,7 +11,7 @@
 //! - A window aborted after some conversations were sent (a GET kept failing) leaves none of
 //!   them visible; a window split at the row cap costs no GETs for the capped attempt.
 
-mod common;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,11 +25,12 @@ use gladly_kafka::pipeline::window::Window;
 use gladly_kafka::pipeline::{BackfillBound, Pipeline, ReportJob};
 use gladly_kafka::records::schemas;
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::ConversationTruth;
+use gladly_sim::ConversationTruth;
 use serde_json::{json, Value};
 
-use common::kafka::ReadRecord;
-use common::pipeline::{t0, world, world_where, World};
+use support::kafka::ReadRecord;
+use support::pipeline::{t0, world, world_where, World};
+use support::sim::TruthExt;
 
 /// Turns the conversations source on, paced at `per_second` (a simulator host may exceed
 /// Gladly's limit), with hourly polls over two-hour windows starting at [`t0`].
@@ -173,7 +174,7 @@ fn published(r: &ReadRecord) -> (String, Published) {
 /// Every record of the conversations topic (read_committed), by conversation, in order.
 async fn history(w: &World) -> BTreeMap<String, Vec<Published>> {
     let topic = w.config.topics.conversations_topic();
-    let records = tokio::task::spawn_blocking(move || common::kafka::read_all(&topic))
+    let records = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
         .await
         .unwrap();
     let mut out: BTreeMap<String, Vec<Published>> = BTreeMap::new();
@@ -405,7 +406,7 @@ async fn an_aborted_window_leaves_no_conversation_record() {
     assert_eq!(fetched as usize, ids.len(), "only committed ones count");
 
     let topic = w.config.topics.conversations_topic();
-    let committed = tokio::task::spawn_blocking(move || common::kafka::read_all(&topic))
+    let committed = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
         .await
         .unwrap();
     let mut per_key: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
@@ -448,7 +449,7 @@ async fn a_window_split_at_the_row_cap_costs_gets_only_for_the_published_halves(
 
     // the published windows are those whose checkpoint was committed
     let topic = w.config.topics.checkpoint_topic();
-    let checkpoints = tokio::task::spawn_blocking(move || common::kafka::read_all(&topic))
+    let checkpoints = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
         .await
         .unwrap();
     let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = checkpoints

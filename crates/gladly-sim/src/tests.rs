@@ -6,7 +6,30 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use super::*;
-use crate::clock::ManualClock;
+
+/// A clock tests set and advance by hand; clones share one time.
+#[derive(Debug, Clone)]
+struct ManualClock(Arc<std::sync::Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(Arc::new(std::sync::Mutex::new(at)))
+    }
+
+    fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap() = at;
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    /// The clock as the simulator reads it.
+    fn reader(&self) -> impl SimClock + 'static {
+        let shared = self.0.clone();
+        move || *shared.lock().unwrap()
+    }
+}
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -19,13 +42,13 @@ fn sim_at(now: &str) -> (Arc<Simulator>, ManualClock) {
             long_open_fraction: 0.1,
             ..SimConfig::default()
         },
-        Arc::new(clock.clone()),
+        clock.reader(),
     );
     (sim, clock)
 }
 
-fn ws(start: &str, end: &str) -> ReportRequest {
-    ReportRequest::WorkSessions {
+fn ws(start: &str, end: &str) -> ReportQuery {
+    ReportQuery::WorkSessions {
         start: t(start),
         end: t(end),
     }
@@ -33,7 +56,7 @@ fn ws(start: &str, end: &str) -> ReportRequest {
 
 type Key = (String, String);
 
-fn by_key(rows: &[Row]) -> BTreeMap<Key, Row> {
+fn by_key(rows: &[TruthRow]) -> BTreeMap<Key, TruthRow> {
     rows.iter()
         .map(|r| {
             (
@@ -47,7 +70,7 @@ fn by_key(rows: &[Row]) -> BTreeMap<Key, Row> {
         .collect()
 }
 
-fn secs(r: &Row, col: &str) -> Option<f64> {
+fn secs(r: &TruthRow, col: &str) -> Option<f64> {
     r.get(col)
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
@@ -59,8 +82,9 @@ fn rows_are_anchored_at_end_else_creation_and_ids_appear_at_the_end() {
     let as_of = sim.as_of();
     let start = t("2024-03-05T08:00:00Z");
     let end = t("2024-03-05T10:59:00Z");
-    let (header, rows) = sim.truth(&ws("2024-03-05T08:00:00Z", "2024-03-05T10:59:00Z"));
-    assert_eq!(header.names(), reports::WORK_SESSION_COLUMNS);
+    let Truth { columns, rows } =
+        sim.report_truth(&ws("2024-03-05T08:00:00Z", "2024-03-05T10:59:00Z"));
+    assert_eq!(columns, wire::WORK_SESSION_COLUMNS);
     assert!(rows.len() > 100, "{}", rows.len());
     let (mut open, mut ended) = (0, 0);
     for r in &rows {
@@ -89,7 +113,7 @@ fn an_open_contact_moves_to_its_end_window_like_gladlys_worked_example() {
     // find a contact created in 11:00-12:00 that is still open at 13:00 (as of)
     let (sim, clock) = sim_at("2024-03-05T14:00:00Z");
     let window = ws("2024-03-05T11:00:00Z", "2024-03-05T12:00:00Z");
-    let (_, rows) = sim.truth(&window);
+    let rows = sim.report_truth(&window).rows;
     let open: BTreeSet<String> = rows
         .iter()
         .filter(|r| r.get("contact_session_ended_at") == Some(""))
@@ -98,7 +122,7 @@ fn an_open_contact_moves_to_its_end_window_like_gladlys_worked_example() {
     assert!(!open.is_empty(), "some contacts stay open for hours");
     // a day later every one of them has ended and moved out of the 11:00-12:00 window...
     clock.advance(Duration::hours(24));
-    let (_, later) = sim.truth(&window);
+    let later = sim.report_truth(&window).rows;
     let later_ids: BTreeSet<String> = later
         .iter()
         .map(|r| r.get("contact_session_id").unwrap().to_string())
@@ -106,7 +130,9 @@ fn an_open_contact_moves_to_its_end_window_like_gladlys_worked_example() {
     let moved: Vec<&String> = open.iter().filter(|id| !later_ids.contains(*id)).collect();
     assert!(!moved.is_empty());
     // ...into a window that covers its end
-    let (_, wide) = sim.truth(&ws("2024-03-05T12:01:00Z", "2024-03-06T13:00:00Z"));
+    let wide = sim
+        .report_truth(&ws("2024-03-05T12:01:00Z", "2024-03-06T13:00:00Z"))
+        .rows;
     for id in moved {
         let row = wide
             .iter()
@@ -121,11 +147,11 @@ fn an_open_contact_moves_to_its_end_window_like_gladlys_worked_example() {
 fn work_sessions_only_grow_and_after_contact_time_keeps_growing() {
     let (sim, clock) = sim_at("2024-03-04T06:00:00Z");
     let all = ws("2024-03-01T00:00:00Z", "2024-03-09T00:00:00Z");
-    let mut before = by_key(&sim.truth(&all).1);
+    let mut before = by_key(&sim.report_truth(&all).rows);
     let mut grew = 0;
     for _ in 0..6 {
         clock.advance(Duration::minutes(20));
-        let after = by_key(&sim.truth(&all).1);
+        let after = by_key(&sim.report_truth(&all).rows);
         for ((contact, agent), old) in &before {
             if agent.is_empty() {
                 continue; // the agent-less row is replaced once an agent accepts
@@ -165,29 +191,29 @@ fn work_sessions_only_grow_and_after_contact_time_keeps_growing() {
 fn content_is_a_pure_function_of_seed_and_now() {
     let (sim, clock) = sim_at("2024-03-06T09:30:00Z");
     let req = ws("2024-03-06T05:00:00Z", "2024-03-06T08:30:00Z");
-    let first: Vec<_> = sim.truth(&req).1.iter().map(Row::to_map).collect();
+    let first: Vec<_> = sim.report_truth(&req).rows;
     clock.advance(Duration::days(30));
-    let _ = sim.truth(&req);
+    let _ = sim.report_truth(&req);
     clock.set(t("2024-03-06T09:30:00Z"));
-    let again: Vec<_> = sim.truth(&req).1.iter().map(Row::to_map).collect();
+    let again: Vec<_> = sim.report_truth(&req).rows;
     assert_eq!(first, again);
     // a fresh simulator (a restart) agrees too
     let (other, _) = sim_at("2024-03-06T09:30:00Z");
-    let fresh: Vec<_> = other.truth(&req).1.iter().map(Row::to_map).collect();
+    let fresh: Vec<_> = other.report_truth(&req).rows;
     assert_eq!(first, fresh);
     let (seeded, _) = sim_at("2024-03-06T09:30:00Z");
     let seeded = Simulator::new(
         seeded.config().clone().with_seed(99),
-        Arc::new(ManualClock::new(t("2024-03-06T09:30:00Z"))),
+        ManualClock::new(t("2024-03-06T09:30:00Z")).reader(),
     );
-    let different: Vec<_> = seeded.truth(&req).1.iter().map(Row::to_map).collect();
+    let different: Vec<_> = seeded.report_truth(&req).rows;
     assert_ne!(first, different);
 }
 
-fn contacts_req(day: &str, tz: &str) -> ReportRequest {
+fn contacts_req(day: &str, tz: &str) -> ReportQuery {
     let d: NaiveDate = day.parse().unwrap();
-    ReportRequest::MetricSet {
-        metric_set: crate::gladly::CONTACT_EXPORT.into(),
+    ReportQuery::MetricSet {
+        metric_set: wire::CONTACT_EXPORT.into(),
         start: d,
         end: d,
         timezone: tz.into(),
@@ -198,9 +224,9 @@ fn contacts_req(day: &str, tz: &str) -> ReportRequest {
 #[test]
 fn contact_export_has_one_row_per_contact_filled_at_start_or_end() {
     let (sim, _) = sim_at("2024-03-05T15:00:00Z");
-    let (header, rows) = sim.truth(&contacts_req("2024-03-05", "America/New_York"));
+    let Truth { columns, rows } = sim.report_truth(&contacts_req("2024-03-05", "America/New_York"));
     assert_eq!(
-        &header.names()[..4],
+        &columns[..4],
         ["Queued At", "Customer ID", "Conversation ID", "Contact ID"]
     );
     let ids: BTreeSet<&str> = rows.iter().map(|r| r.get("Contact ID").unwrap()).collect();
@@ -234,34 +260,34 @@ fn contact_export_has_one_row_per_contact_filled_at_start_or_end() {
 #[test]
 fn agent_summary_buckets_cover_the_range_and_todays_keep_growing() {
     let (sim, clock) = sim_at("2024-03-05T15:00:00Z");
-    let req = |level: &str| ReportRequest::MetricSet {
-        metric_set: crate::gladly::AGENT_SUMMARY.into(),
+    let req = |level: &str| ReportQuery::MetricSet {
+        metric_set: wire::AGENT_SUMMARY.into(),
         start: "2024-03-04".parse().unwrap(),
         end: "2024-03-05".parse().unwrap(),
         timezone: "UTC".into(),
         aggregation_level: Some(level.into()),
     };
     let agents = sim.config().agents;
-    let (_, daily) = sim.truth(&req("daily"));
+    let daily = sim.report_truth(&req("daily")).rows;
     assert_eq!(daily.len(), 2 * agents);
-    let (_, half) = sim.truth(&req("halfHourly"));
+    let half = sim.report_truth(&req("halfHourly")).rows;
     // 48 buckets of the 4th, and of the 5th those started by 14:00 (as of): 29
     assert_eq!(half.len(), (48 + 29) * agents);
     for level in ["weekly", "monthly", "quarterly"] {
-        let (_, rows) = sim.truth(&req(level));
+        let rows = sim.report_truth(&req(level)).rows;
         assert_eq!(rows.len(), agents, "{level}");
     }
-    let (_, q) = sim.truth(&req("quarterly"));
+    let q = sim.report_truth(&req("quarterly")).rows;
     assert!(q[0]
         .get("Bucket Beginning")
         .unwrap()
         .starts_with("2024-01-01T00:00:00"));
-    let total = |rows: &[Row], col: &str| -> u64 {
+    let total = |rows: &[TruthRow], col: &str| -> u64 {
         rows.iter()
             .map(|r| r.get(col).unwrap().parse::<u64>().unwrap())
             .sum()
     };
-    let today = |rows: &[Row]| -> Vec<Row> {
+    let today = |rows: &[TruthRow]| -> Vec<TruthRow> {
         rows.iter()
             .filter(|r| r.get("Bucket Beginning").unwrap().starts_with("2024-03-05"))
             .cloned()
@@ -269,7 +295,7 @@ fn agent_summary_buckets_cover_the_range_and_todays_keep_growing() {
     };
     let before = today(&daily);
     clock.advance(Duration::hours(3));
-    let after = today(&sim.truth(&req("daily")).1);
+    let after = today(&sim.report_truth(&req("daily")).rows);
     assert!(total(&after, "Contacts Accepted") > total(&before, "Contacts Accepted"));
     assert!(
         total(&after, "Logged In Time in seconds") > total(&before, "Logged In Time in seconds")
@@ -279,7 +305,9 @@ fn agent_summary_buckets_cover_the_range_and_todays_keep_growing() {
 #[test]
 fn truth_never_shows_rows_before_the_origin() {
     let (sim, _) = sim_at("2024-03-01T03:00:00Z");
-    let (_, rows) = sim.truth(&ws("2024-02-28T00:00:00Z", "2024-03-01T03:00:00Z"));
+    let rows = sim
+        .report_truth(&ws("2024-02-28T00:00:00Z", "2024-03-01T03:00:00Z"))
+        .rows;
     assert!(rows
         .iter()
         .all(|r| t(r.get("contact_session_created_at").unwrap()) >= sim.config().origin));

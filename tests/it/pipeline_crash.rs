@@ -4,7 +4,7 @@
 //! window's transaction. Two instances with one config: the newer publishes, the older stops
 //! with a message saying it was fenced.
 
-mod common;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::{Command, Stdio};
@@ -16,8 +16,9 @@ use gladly_kafka::pipeline::PipelineError;
 use gladly_kafka::report::Report;
 use rand::Rng;
 
-use common::pipeline::{t0, world, World};
-use common::service;
+use support::pipeline::{t0, world, World};
+use support::service;
+use support::sim::TruthExt;
 
 /// The world's config as a TOML file the binary can read, with hour-long windows.
 fn config_file(w: &World) -> tempfile::NamedTempFile {
@@ -90,7 +91,7 @@ async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
     let topic = w.config.topics.report_topic(Report::WorkSessions);
     let records = {
         let t = topic.clone();
-        tokio::task::spawn_blocking(move || common::kafka::read_all(&t))
+        tokio::task::spawn_blocking(move || support::kafka::read_all(&t))
             .await
             .unwrap()
     };
@@ -147,7 +148,7 @@ async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
 /// Compares the read records (last value per key) with the truth of `[start, end]`.
 async fn converged_against(
     w: &World,
-    records: &[common::kafka::ReadRecord],
+    records: &[support::kafka::ReadRecord],
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
 ) -> usize {
@@ -180,7 +181,9 @@ async fn converged_against(
     }
     let truth: BTreeMap<Vec<u8>, serde_json::Value> = truth
         .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, common::pipeline::comparable(Report::WorkSessions, &v))))
+        .filter_map(|(k, v)| {
+            v.map(|v| (k, support::pipeline::comparable(Report::WorkSessions, &v)))
+        })
         .collect();
     let mut state = BTreeMap::new();
     for r in records {
@@ -188,7 +191,9 @@ async fn converged_against(
     }
     let state: BTreeMap<Vec<u8>, serde_json::Value> = state
         .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, common::pipeline::comparable(Report::WorkSessions, &v))))
+        .filter_map(|(k, v)| {
+            v.map(|v| (k, support::pipeline::comparable(Report::WorkSessions, &v)))
+        })
         .collect();
     assert_eq!(truth.len(), state.len(), "as many live keys as the truth");
     assert!(truth == state, "the topic equals the truth");

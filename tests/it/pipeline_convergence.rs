@@ -4,7 +4,7 @@
 //! bodies and the row cap switched on, and with unconvertible rows going to the dead-letter
 //! topic.
 
-mod common;
+use crate::support;
 
 use std::collections::BTreeMap;
 
@@ -13,12 +13,13 @@ use gladly_kafka::gladly::ReportRequest;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::pipeline::BackfillBound;
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::RetryAfter;
+use gladly_sim::RetryAfter;
 
-use common::pipeline::world;
+use support::pipeline::world;
+use support::sim::TruthExt;
 
 async fn poll_days(
-    w: &common::pipeline::World,
+    w: &support::pipeline::World,
     p: &gladly_kafka::pipeline::Pipeline,
     polls: u32,
     every: Duration,
@@ -28,7 +29,7 @@ async fn poll_days(
 
 /// Like [`poll_days`], also returning the records each report's cycles say they published.
 async fn poll_days_counting(
-    w: &common::pipeline::World,
+    w: &support::pipeline::World,
     p: &gladly_kafka::pipeline::Pipeline,
     polls: u32,
     every: Duration,
@@ -61,7 +62,7 @@ async fn three_days_of_polling_converge_on_the_truth() {
     }
     // tombstones were needed: contacts opened in one poll and ended in a later one
     let topic = w.config.topics.report_topic(Report::WorkSessions);
-    let all = tokio::task::spawn_blocking(move || common::kafka::read_all(&topic))
+    let all = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
         .await
         .unwrap();
     assert!(
@@ -83,9 +84,9 @@ async fn faults_do_not_change_the_result() {
     let mut config_ws = w.config.clone();
     config_ws.reports.work_sessions.lookback_minutes = 48 * 60;
     config_ws.reports.work_sessions.max_window_minutes = 72 * 60;
-    config_ws.reports.work_sessions.start = Some(common::pipeline::t0() - Duration::days(2));
+    config_ws.reports.work_sessions.start = Some(support::pipeline::t0() - Duration::days(2));
     config_ws.pipeline.row_cap = 100;
-    let w = common::pipeline::World {
+    let w = support::pipeline::World {
         config: config_ws,
         ..w
     };
@@ -115,7 +116,7 @@ async fn faults_do_not_change_the_result() {
     // what the cycles report as published is what the topic holds: aborted attempts (capped,
     // cut, failed) count for nothing
     let topic = w.config.topics.report_topic(Report::WorkSessions);
-    let committed = tokio::task::spawn_blocking(move || common::kafka::read_all(&topic).len())
+    let committed = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic).len())
         .await
         .unwrap();
     assert_eq!(records[&Report::WorkSessions], committed as u64);
@@ -133,7 +134,7 @@ async fn unconvertible_rows_go_to_the_dead_letter_topic_and_the_run_goes_on() {
     let injected = w.sim.injected_bad_rows();
     assert!(injected > 0, "the fault made some rows unconvertible");
     let dl_topic = w.config.topics.dead_letter_topic();
-    let dls = tokio::task::spawn_blocking(move || common::kafka::read_all(&dl_topic))
+    let dls = tokio::task::spawn_blocking(move || support::kafka::read_all(&dl_topic))
         .await
         .unwrap();
     assert_eq!(
@@ -159,7 +160,7 @@ async fn unconvertible_rows_go_to_the_dead_letter_topic_and_the_run_goes_on() {
 async fn a_capped_window_shrinks_the_rest_of_its_cycle() {
     let mut w = world(20.0).await;
     w.clock.advance(Duration::days(2));
-    let first = common::pipeline::t0() - Duration::days(2);
+    let first = support::pipeline::t0() - Duration::days(2);
     let rows = |start, hours| {
         let req = ReportRequest::WorkSessions {
             start,

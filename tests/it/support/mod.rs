@@ -1,27 +1,58 @@
-//! Shared fixture for integration tests: the real Kafka broker and schema registry started by
-//! `scripts/stack/stack up` (the README's test command does that), found through
-//! `KAFKA_BOOTSTRAP` and `SCHEMA_REGISTRY_URL`. Tests never skip when they are missing: they
-//! fail and say how to start the stack. Each test gets its own topics via [`unique_name`].
+//! Shared fixture for the tests against the live stack: the real Kafka broker and schema
+//! registry started by `scripts/stack/stack up` (`scripts/test` does that), found through
+//! `KAFKA_BOOTSTRAP` and `SCHEMA_REGISTRY_URL`. Tests never skip when they are missing: the
+//! first test to ask prints how to start the stack and ends the test process with a non-zero
+//! status, instead of every test panicking. Each test gets its own topics via [`unique_name`].
 #![allow(dead_code)]
 
 pub mod pipeline;
 pub mod service;
+pub mod sim;
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const HOW: &str = "start the test stack first: `eval \"$(scripts/stack/stack up)\"` \
-                   (or run everything with `scripts/test`)";
+/// The stack's addresses.
+struct Stack {
+    kafka: String,
+    registry: String,
+}
+
+/// The stack from the environment; without it, one message and the end of the process
+/// (exit status 2), whichever test gets here first.
+fn stack_env() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        match (
+            std::env::var("KAFKA_BOOTSTRAP"),
+            std::env::var("SCHEMA_REGISTRY_URL"),
+        ) {
+            (Ok(kafka), Ok(registry)) => Stack { kafka, registry },
+            _ => {
+                // straight to stderr: the test harness would swallow eprintln! with the process
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nThese tests need the local Kafka broker and schema registry, found through \
+                     KAFKA_BOOTSTRAP and SCHEMA_REGISTRY_URL, and at least one is not set.\n\
+                     Run every test with `scripts/test`, or start the stack first:\n    \
+                     eval \"$(scripts/stack/stack up)\"\n"
+                );
+                std::process::exit(2);
+            }
+        }
+    })
+}
 
 /// `host:port` of the stack's broker.
 pub fn kafka_bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| panic!("KAFKA_BOOTSTRAP is not set: {HOW}"))
+    stack_env().kafka.clone()
 }
 
 /// Base URL of the stack's Confluent-compatible schema registry API.
 pub fn schema_registry_url() -> String {
-    std::env::var("SCHEMA_REGISTRY_URL")
-        .unwrap_or_else(|_| panic!("SCHEMA_REGISTRY_URL is not set: {HOW}"))
+    stack_env().registry.clone()
 }
 
 /// A name no other test (or earlier run against the same stack) uses: `<prefix>-<pid>-<n>-<nanos>`.

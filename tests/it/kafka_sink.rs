@@ -2,7 +2,7 @@
 //! fences an older producer, at-least-once delivers everything before the checkpoint, and topic
 //! admin creates compacted topics and refuses a topic that is not compacted.
 
-mod common;
+use crate::support;
 
 use gladly_kafka::kafka::admin::{ensure_topics, topic_specs};
 use gladly_kafka::kafka::{headers, Delivery, KafkaSettings, Outgoing, Publisher, TopicSettings};
@@ -10,7 +10,7 @@ use gladly_kafka::report::Report;
 
 fn settings(delivery: Delivery) -> KafkaSettings {
     KafkaSettings {
-        bootstrap_servers: common::kafka_bootstrap(),
+        bootstrap_servers: support::kafka_bootstrap(),
         delivery,
         transaction_timeout_secs: 30,
         ..KafkaSettings::default()
@@ -43,13 +43,16 @@ fn checkpoint<'a>(topic: &'a str, h: &'a rdkafka::message::OwnedHeaders) -> Outg
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_aborted_window_is_invisible_and_a_committed_one_is_whole() {
-    let topic = common::unique_name("sink-eos");
-    common::kafka::create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
+    let topic = support::unique_name("sink-eos");
+    support::kafka::create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
     let topic2 = topic.clone();
     tokio::task::spawn_blocking(move || {
         let topic = topic2;
-        let p =
-            Publisher::new(&settings(Delivery::ExactlyOnce), &common::unique_name("tx")).unwrap();
+        let p = Publisher::new(
+            &settings(Delivery::ExactlyOnce),
+            &support::unique_name("tx"),
+        )
+        .unwrap();
         p.begin().unwrap();
         send_all(
             &p,
@@ -63,7 +66,7 @@ async fn an_aborted_window_is_invisible_and_a_committed_one_is_whole() {
         let h = headers([]);
         p.finish(checkpoint(&topic, &h)).unwrap();
 
-        let got: Vec<(String, Option<String>)> = common::kafka::read_all(&topic)
+        let got: Vec<(String, Option<String>)> = support::kafka::read_all(&topic)
             .into_iter()
             .map(|r| {
                 (
@@ -81,7 +84,7 @@ async fn an_aborted_window_is_invisible_and_a_committed_one_is_whole() {
             ],
             "read_committed sees the committed window only, tombstone included"
         );
-        let first = &common::kafka::read_all(&topic)[0];
+        let first = &support::kafka::read_all(&topic)[0];
         assert_eq!(first.timestamp, Some(1_700_000_000_000), "event time kept");
         assert!(first
             .headers
@@ -94,10 +97,10 @@ async fn an_aborted_window_is_invisible_and_a_committed_one_is_whole() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_producer_with_the_same_id_fences_the_first() {
-    let topic = common::unique_name("sink-fence");
-    common::kafka::create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
+    let topic = support::unique_name("sink-fence");
+    support::kafka::create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
     tokio::task::spawn_blocking(move || {
-        let id = common::unique_name("tx-fence");
+        let id = support::unique_name("tx-fence");
         let s = settings(Delivery::ExactlyOnce);
         let old = Publisher::new(&s, &id).unwrap();
         old.begin().unwrap();
@@ -113,7 +116,7 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
         new.begin().unwrap();
         send_all(&new, &topic, &[("a", Some("new"))]);
         new.finish(checkpoint(&topic, &h)).unwrap();
-        let values: Vec<Option<Vec<u8>>> = common::kafka::read_all(&topic)
+        let values: Vec<Option<Vec<u8>>> = support::kafka::read_all(&topic)
             .into_iter()
             .map(|r| r.value)
             .collect();
@@ -125,8 +128,8 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn at_least_once_acknowledges_records_before_the_checkpoint() {
-    let topic = common::unique_name("sink-alo");
-    common::kafka::create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
+    let topic = support::unique_name("sink-alo");
+    support::kafka::create_topic(&topic, 1, &[("cleanup.policy", "compact")]).await;
     tokio::task::spawn_blocking(move || {
         let p = Publisher::new(&settings(Delivery::AtLeastOnce), "unused").unwrap();
         p.begin().unwrap();
@@ -137,7 +140,7 @@ async fn at_least_once_acknowledges_records_before_the_checkpoint() {
         let h = headers([]);
         p.finish(checkpoint(&topic, &h)).unwrap();
         assert_eq!(p.stats().acked(), 501);
-        let all = common::kafka::read_all(&topic);
+        let all = support::kafka::read_all(&topic);
         assert_eq!(all.len(), 501);
         assert_eq!(
             all.last().unwrap().key.as_deref(),
@@ -151,7 +154,7 @@ async fn at_least_once_acknowledges_records_before_the_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn topics_are_created_compacted_and_a_delete_topic_is_refused() {
-    let prefix = common::unique_name("admin");
+    let prefix = support::unique_name("admin");
     let topics = TopicSettings {
         prefix: prefix.clone(),
         partitions: 2,
@@ -167,10 +170,10 @@ async fn topics_are_created_compacted_and_a_delete_topic_is_refused() {
 
     // a pre-existing topic with the wrong policy is refused, naming the setting
     let wrong = TopicSettings {
-        prefix: common::unique_name("admin-wrong"),
+        prefix: support::unique_name("admin-wrong"),
         ..TopicSettings::default()
     };
-    common::kafka::create_topic(
+    support::kafka::create_topic(
         &wrong.report_topic(Report::Contacts),
         1,
         &[("cleanup.policy", "delete")],

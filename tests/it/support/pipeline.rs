@@ -14,8 +14,10 @@ use gladly_kafka::observe::Metrics;
 use gladly_kafka::pipeline::Pipeline;
 use gladly_kafka::records::{self, ConvertSettings, Converter, Output, WindowMeta};
 use gladly_kafka::report::Report;
-use gladly_kafka::simulator::{SimConfig, SimServer, Simulator};
+use gladly_sim::{SimConfig, SimServer, Simulator};
 use tokio::sync::watch;
+
+use super::sim::{sim_clock, TruthExt};
 
 /// Where simulated polling starts.
 pub fn t0() -> DateTime<Utc> {
@@ -60,7 +62,7 @@ pub async fn world_where(
         ..SimConfig::default()
     };
     let sim_cfg = sim(base);
-    let sim = Simulator::new(sim_cfg.clone(), Arc::new(clock.clone()));
+    let sim = Simulator::new(sim_cfg.clone(), sim_clock(clock.clone()));
     let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut config = Config::default();
     config.gladly.host = server.url.clone();

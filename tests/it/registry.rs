@@ -1,9 +1,13 @@
-//! The registry client against the stack's real schema registry (Apicurio's Confluent API):
-//! records encoded by `records` decode with the schema fetched *by id* from the registry through
-//! apache-avro's generic reader (a path independent of our encoder); re-registering returns the
-//! same ids; an incompatible change is refused with the "not backward compatible" message.
+//! The stack's schema registry (Apicurio's Confluent API) and our client against it.
+//!
+//! - The raw Confluent REST API the service relies on: register under `<topic>-value`, a new id
+//!   for a BACKWARD-compatible change, 409 for an incompatible one, and the schema back by id.
+//! - The client: records encoded by `records` decode with the schema fetched *by id* from the
+//!   registry through apache-avro's generic reader (a path independent of our encoder);
+//!   re-registering returns the same ids; an incompatible change is refused with the "not
+//!   backward compatible" message.
 
-mod common;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,10 +20,11 @@ use gladly_kafka::records::{
     encode_dead_letter, schemas, ConvertSettings, Converter, Output, WindowMeta,
 };
 use gladly_kafka::report::{Header, Report, Row};
+use serde_json::json;
 
 fn client() -> RegistryClient {
     RegistryClient::new(&RegistrySettings {
-        url: common::schema_registry_url(),
+        url: support::schema_registry_url(),
         ..RegistrySettings::default()
     })
     .expect("client")
@@ -130,7 +135,7 @@ fn ts(s: &str) -> Value {
 async fn records_decode_with_the_schemas_fetched_by_id() {
     let registry = client();
     for report in Report::ALL {
-        let topic = common::unique_name(&format!("gladly.{report}"));
+        let topic = support::unique_name(&format!("gladly.{report}"));
         let ids = registry
             .register_report(&topic, report)
             .await
@@ -221,7 +226,7 @@ async fn records_decode_with_the_schemas_fetched_by_id() {
 #[tokio::test]
 async fn dead_letters_decode_with_the_schema_fetched_by_id() {
     let registry = client();
-    let subject = format!("{}-value", common::unique_name("gladly.dead_letter"));
+    let subject = format!("{}-value", support::unique_name("gladly.dead_letter"));
     let id = registry
         .register(&subject, schemas::dead_letter_schema())
         .await
@@ -261,7 +266,7 @@ async fn dead_letters_decode_with_the_schema_fetched_by_id() {
 #[tokio::test]
 async fn an_incompatible_schema_is_refused_with_the_subject_and_reason() {
     let registry = client();
-    let subject = format!("{}-value", common::unique_name("gladly.work_sessions"));
+    let subject = format!("{}-value", support::unique_name("gladly.work_sessions"));
     registry
         .register(&subject, schemas::value_schema(Report::WorkSessions))
         .await
@@ -284,4 +289,76 @@ async fn an_incompatible_schema_is_refused_with_the_subject_and_reason() {
         text.len() > prefix.len(),
         "the registry's reason is included: {text}"
     );
+}
+
+// The Confluent REST API itself, without our client.
+
+/// The Confluent API's content type.
+const CT: &str = "application/vnd.schemaregistry.v1+json";
+
+async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    subject: &str,
+    schema: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let res = http
+        .post(format!("{base}/subjects/{subject}/versions"))
+        .header("Content-Type", CT)
+        .json(&json!({ "schema": schema.to_string() }))
+        .send()
+        .await
+        .expect("registry reachable");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("JSON body"))
+}
+
+/// Re-registration returning the same id is checked through the client, in
+/// [`records_decode_with_the_schemas_fetched_by_id`].
+#[tokio::test]
+async fn the_rest_api_takes_compatible_changes_refuses_incompatible_ones_and_serves_ids() {
+    let base = support::schema_registry_url();
+    let http = reqwest::Client::new();
+    let subject = format!("{}-value", support::unique_name("registry"));
+
+    let v1 = json!({
+        "type": "record", "name": "Probe", "namespace": "test.gladly_kafka",
+        "fields": [{ "name": "id", "type": "string" }]
+    });
+    let (status, body) = register(&http, &base, &subject, &v1).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_i64().expect("an id");
+
+    // A new field with a default is a BACKWARD-compatible change.
+    let v2 = json!({
+        "type": "record", "name": "Probe", "namespace": "test.gladly_kafka",
+        "fields": [{ "name": "id", "type": "string" },
+                   { "name": "note", "type": ["null", "string"], "default": null }]
+    });
+    let (status, body) = register(&http, &base, &subject, &v2).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["id"].as_i64(), Some(id));
+
+    // A new field without a default is not: readers of v3 cannot read v2 data.
+    let v3 = json!({
+        "type": "record", "name": "Probe", "namespace": "test.gladly_kafka",
+        "fields": [{ "name": "id", "type": "string" },
+                   { "name": "note", "type": ["null", "string"], "default": null },
+                   { "name": "count", "type": "int" }]
+    });
+    let (status, body) = register(&http, &base, &subject, &v3).await;
+    assert_eq!(status, 409, "incompatible change is refused: {body}");
+    assert_eq!(body["error_code"].as_i64(), Some(409), "{body}");
+
+    // The schema comes back by id.
+    let res = http
+        .get(format!("{base}/schemas/ids/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let by_id: serde_json::Value = res.json().await.unwrap();
+    let fetched: serde_json::Value =
+        serde_json::from_str(by_id["schema"].as_str().unwrap()).unwrap();
+    assert_eq!(fetched["name"], "Probe");
 }

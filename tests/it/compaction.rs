@@ -2,7 +2,7 @@
 //! committed, and the log cleaner compacts a `cleanup.policy=compact` topic down to one record
 //! per key (the broker's cleaner settings: `scripts/stack/server.properties.in`).
 
-mod common;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,11 +10,11 @@ use std::time::Duration;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
-use common::kafka::{config, create_topic, read_all};
+use support::kafka::{config, create_topic, read_all};
 
 #[tokio::test]
 async fn transactional_writes_are_compacted_to_the_last_value_per_key() {
-    let topic = common::unique_name("compaction");
+    let topic = support::unique_name("compaction");
     create_topic(
         &topic,
         1,
@@ -29,7 +29,7 @@ async fn transactional_writes_are_compacted_to_the_last_value_per_key() {
     .await;
 
     let producer: FutureProducer = config()
-        .set("transactional.id", common::unique_name("txn"))
+        .set("transactional.id", support::unique_name("txn"))
         .set("enable.idempotence", "true")
         .create()
         .expect("producer");
@@ -84,7 +84,7 @@ async fn transactional_writes_are_compacted_to_the_last_value_per_key() {
     let expected: HashMap<&str, &str> = [("k1", "c"), ("k2", "b"), ("k3", "x")].into();
     let topic2 = topic.clone();
     let compacted = tokio::task::spawn_blocking(move || {
-        common::eventually(
+        support::eventually(
             Duration::from_secs(60),
             "the log cleaner to compact",
             || {

@@ -1,0 +1,111 @@
+//! What the simulated contact center looks like, and who may call it how often.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::faults::Limits;
+use crate::model::{Model, HOUR_MS};
+use crate::wire::{AGENT_SUMMARY, CONTACT_EXPORT};
+
+/// What the simulated contact center looks like.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of everything generated.
+    pub seed: u64,
+    /// Start of simulated history: no contact exists before it.
+    pub origin: DateTime<Utc>,
+    /// Mean contacts per hour.
+    pub contacts_per_hour: f64,
+    /// Vary the contact rate over the day (busy afternoons, quiet nights).
+    pub diurnal: bool,
+    /// Agents.
+    pub agents: usize,
+    /// Inboxes.
+    pub inboxes: usize,
+    /// Distinct customers.
+    pub customers: u64,
+    /// Share of contacts that stay open for hours.
+    pub long_open_fraction: f64,
+    /// Longest a contact stays open.
+    pub max_open: chrono::Duration,
+    /// How far reports lag behind now (Gladly: about an hour).
+    pub data_delay: chrono::Duration,
+    /// The API user's email (Basic-auth user).
+    pub email: String,
+    /// The API token (Basic-auth password).
+    pub token: String,
+    /// The org-wide report limits.
+    pub limits: Limits,
+    /// Silently truncate report bodies after this many rows (Gladly is said to cap at ~100k).
+    pub row_cap: Option<usize>,
+    /// The Contact Export metric set name.
+    pub contact_export_metric_set: String,
+    /// The Agent Summary metric set name.
+    pub agent_summary_metric_set: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            origin: Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap(),
+            contacts_per_hour: 60.0,
+            diurnal: true,
+            agents: 25,
+            inboxes: 5,
+            customers: 20_000,
+            long_open_fraction: 0.03,
+            max_open: chrono::Duration::hours(8),
+            data_delay: chrono::Duration::hours(1),
+            email: "api@example.com".into(),
+            token: "simulator-token".into(),
+            limits: Limits::default(),
+            row_cap: Some(100_000),
+            contact_export_metric_set: CONTACT_EXPORT.into(),
+            agent_summary_metric_set: AGENT_SUMMARY.into(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Same config with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Same config with the limits off.
+    pub fn without_limits(mut self) -> Self {
+        self.limits.enabled = false;
+        self
+    }
+
+    /// Same config with limits whose "minute" lasts `minute` of real time.
+    pub fn with_scaled_limits(mut self, minute: std::time::Duration) -> Self {
+        self.limits.minute = minute;
+        self.limits.enabled = true;
+        self
+    }
+
+    /// Same config with limits on and a "second" (of the per-second limit) lasting `second`
+    /// of real time.
+    pub fn with_scaled_second(mut self, second: std::time::Duration) -> Self {
+        self.limits.second = second;
+        self.limits.enabled = true;
+        self
+    }
+
+    /// The generator of this contact center.
+    pub(crate) fn model(&self) -> Model {
+        Model {
+            seed: self.seed,
+            origin_ms: self.origin.timestamp_millis(),
+            contacts_per_hour: self.contacts_per_hour.max(0.0),
+            diurnal: self.diurnal,
+            agents: self.agents.clamp(1, u32::MAX as usize) as u32,
+            inboxes: self.inboxes.clamp(1, u32::MAX as usize) as u32,
+            customers: self.customers.max(1),
+            long_open_fraction: self.long_open_fraction.clamp(0.0, 1.0),
+            max_open_ms: self.max_open.num_milliseconds().max(HOUR_MS),
+        }
+    }
+}

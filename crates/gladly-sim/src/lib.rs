@@ -1,0 +1,215 @@
+//! A Gladly API simulator for tests, the demo and benchmarks: the report endpoints with
+//! Gladly's paths, Basic auth, CSV headers, time anchors, 400 error shape and org-wide
+//! limits, over a deterministic contact center whose content is a pure function of
+//! `(seed, now)`, plus switchable faults and a ground-truth view.
+//!
+//! - `POST /api/v1/reports/work-session-events` `{startAtTime, endAtTime}` (minute precision,
+//!   `Z` or `±hh:mm`): rows anchored at `contact_session_ended_at`, else
+//!   `contact_session_created_at`, in `[start, end + 1 min)`.
+//! - `POST /api/v1/reports` `{metricSet, startAt, endAt, timezone?, aggregationLevel?}` for the
+//!   Contact Export (anchor "Queued At" date) and Agent Summary (agent × bucket) metric sets.
+//! - `GET /api/v1/conversations/{id}`: conversations spanning several contacts, whose inbox,
+//!   status and assignee change over time, some deleted (404) or merged (301), under
+//!   Gladly's general per-second limit (see [`ConversationTruth`]).
+//!
+//! The reports show the world as of `now − data_delay`. Every contact has an arrival time,
+//! channel, direction, inbox, 0–3 agents (only ever added), an end (some stay open for hours)
+//! and a conversation end (after-contact and unknown time grow until then).
+//!
+//! The crate stands alone: [`wire`] is Gladly's format as written from its documentation
+//! (shared with no client), and time comes from a [`SimClock`], any
+//! `Fn() -> DateTime<Utc>`, so a test can hand it the clock its code under test reads.
+//! [`Simulator::report_truth`] and [`Simulator::conversation`] say what the API answers.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod clock;
+mod config;
+mod conversations;
+mod faults;
+mod limiter;
+mod model;
+mod reports;
+mod rng;
+mod server;
+mod stats;
+mod timestamp;
+mod truth;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+pub use clock::SimClock;
+pub use config::SimConfig;
+pub use conversations::ConversationTruth;
+pub use faults::{FaultState, Faults, Limits, RetryAfter, BAD_CELL, EXTRA_COLUMN};
+pub use server::SimServer;
+pub use stats::{BadRows, SimStats};
+pub use truth::{Truth, TruthRow};
+pub use wire::ReportQuery;
+
+use limiter::{InFlight, Limiter};
+use model::Model;
+
+/// The simulator: shared state behind the HTTP server.
+pub struct Simulator {
+    cfg: SimConfig,
+    model: Model,
+    clock: Box<dyn SimClock>,
+    faults: Faults,
+    stats: Mutex<SimStats>,
+    limiter: Arc<Limiter>,
+    bad: Mutex<BadRows>,
+    draws: AtomicU64,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("cfg", &self.cfg)
+            .field("now", &self.clock.now())
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// A simulator of `cfg` reading time from `clock`.
+    pub fn new(cfg: SimConfig, clock: impl SimClock + 'static) -> Arc<Simulator> {
+        let model = cfg.model();
+        Arc::new(Simulator {
+            cfg,
+            model,
+            clock: Box::new(clock),
+            faults: Faults::default(),
+            stats: Mutex::new(SimStats::default()),
+            limiter: Arc::default(),
+            bad: Mutex::new(BadRows::default()),
+            draws: AtomicU64::new(0),
+        })
+    }
+
+    /// Serves the API on `addr` (port 0 picks a free one).
+    pub async fn serve(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<SimServer> {
+        server::serve(self.clone(), addr).await
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// The switchable faults.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// What the simulator saw so far.
+    pub fn stats(&self) -> SimStats {
+        self.stats.lock().expect("stats lock").clone()
+    }
+
+    /// The instant the reports show: now minus the data delay.
+    pub fn as_of(&self) -> DateTime<Utc> {
+        self.clock.now() - self.cfg.data_delay
+    }
+
+    /// Ground truth: the full current content of the report for `query`, exactly what a
+    /// fault-free, uncapped call would return now. Panics on a request the API would reject.
+    pub fn report_truth(&self, query: &ReportQuery) -> Truth {
+        let plan = server::plan(&self.cfg, query.path(), &query.body())
+            .unwrap_or_else(|e| panic!("truth of a request the API rejects: {e:?}"));
+        let columns = plan.columns();
+        let mut source = plan.rows(&self.model, self.as_of().timestamp_millis());
+        let mut cells = vec![String::new(); columns.len()];
+        let mut rows = Vec::new();
+        loop {
+            cells.iter_mut().for_each(String::clear);
+            if source.next_row(&mut cells).is_none() {
+                break;
+            }
+            rows.push(TruthRow::new(columns, cells.clone()));
+        }
+        Truth { columns, rows }
+    }
+
+    /// Ground truth: what `GET /api/v1/conversations/{id}` answers now (without faults or
+    /// limits).
+    pub fn conversation(&self, id: &str) -> ConversationTruth {
+        self.conversation_at(id, self.clock.now())
+    }
+
+    /// Ground truth: what `GET /api/v1/conversations/{id}` answered, or will answer, at `at`.
+    pub fn conversation_at(&self, id: &str, at: DateTime<Utc>) -> ConversationTruth {
+        conversations::conversation_at(&self.model, id, at.timestamp_millis())
+    }
+
+    /// How many rows the bad-cell fault has made unconvertible so far (every serving counts).
+    pub fn injected_bad_rows(&self) -> u64 {
+        self.bad.lock().expect("bad rows lock").served
+    }
+
+    /// The rows the bad-cell fault has touched, with their keys.
+    pub fn bad_rows(&self) -> BadRows {
+        self.bad.lock().expect("bad rows lock").clone()
+    }
+
+    fn count_request(&self, endpoint: &str) {
+        let mut s = self.stats.lock().expect("stats lock");
+        *s.requests.entry(endpoint.to_string()).or_default() += 1;
+        if endpoint == "conversations" {
+            s.conversation_gets += 1;
+        } else {
+            if s.report_arrivals.len() >= 10_000 {
+                s.report_arrivals.remove(0);
+            }
+            s.report_arrivals.push(Instant::now());
+        }
+    }
+
+    fn count_response(&self, status: u16) {
+        let mut s = self.stats.lock().expect("stats lock");
+        *s.responses.entry(status).or_default() += 1;
+        if status == 429 {
+            s.rate_limited += 1;
+        }
+    }
+
+    fn count_rows(&self, n: u64) {
+        self.stats.lock().expect("stats lock").rows_served += n;
+    }
+
+    fn record_bad(&self, key: String) {
+        let mut b = self.bad.lock().expect("bad rows lock");
+        b.served += 1;
+        b.keys.insert(key);
+    }
+
+    /// A deterministic draw in `[0, 1)` per report request.
+    fn draw(&self) -> f64 {
+        let n = self.draws.fetch_add(1, Ordering::Relaxed);
+        (rng::mix(self.cfg.seed ^ n.wrapping_mul(0x5DEE_CE66)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Admits another (non-report) request under the per-second limit: `Ok(remaining)`, or
+    /// how long until it could be admitted.
+    fn admit_get(&self) -> Result<u32, std::time::Duration> {
+        self.limiter.admit_get(&self.cfg.limits)
+    }
+
+    /// Admits a report request under the limits, or says how long until it could be.
+    fn admit(&self) -> Result<InFlight, Option<std::time::Duration>> {
+        let (guard, in_flight) = self.limiter.admit_report(&self.cfg.limits)?;
+        let mut s = self.stats.lock().expect("stats lock");
+        s.max_concurrency = s.max_concurrency.max(in_flight);
+        Ok(guard)
+    }
+}
+
+#[cfg(test)]
+mod tests;
