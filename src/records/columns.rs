@@ -145,8 +145,9 @@ impl Layout {
             };
             let cell = row.field(p).unwrap_or("");
             let col = || self.header.names()[p].as_str();
-            let bad =
-                |e: parse::Invalid| format!("column `{}`: {cell:?} is not {}", col(), e.expected);
+            let bad = |e: parse::Invalid| {
+                format!("column `{}`: {:?} is {}", col(), preview(cell), e.what())
+            };
             vals[i] = match field.kind {
                 Kind::Id => {
                     let t = parse::trim(cell);
@@ -242,6 +243,18 @@ impl Layout {
             }
         }
         avro::null(buf); // end of map blocks
+    }
+}
+
+/// Longest part of a cell quoted in a dead-letter reason (which also travels as the
+/// `gladly.error` header): the raw row carries the whole cell.
+const REASON_CELL_CHARS: usize = 120;
+
+/// `cell`, cut to [`REASON_CELL_CHARS`] characters with an ellipsis.
+pub(crate) fn preview(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.char_indices().nth(REASON_CELL_CHARS) {
+        None => cell.into(),
+        Some((at, _)) => format!("{}… ({} bytes)", &cell[..at], cell.len()).into(),
     }
 }
 

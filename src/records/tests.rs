@@ -415,6 +415,18 @@ fn unconvertible_rows_become_dead_letters_with_precise_reasons() {
             "column `work_session_handle_time_sec`: \"12 sec\" is not a number of seconds",
         ),
         (
+            ws_row(&[("work_session_handle_time_sec", "-120")]),
+            "column `work_session_handle_time_sec`: \"-120\" is negative",
+        ),
+        (
+            ws_row(&[("work_session_handle_time_sec", "5124095576030432:00:00")]),
+            "column `work_session_handle_time_sec`: \"5124095576030432:00:00\" is out of range",
+        ),
+        (
+            ws_row(&[("work_session_unknown_time_sec", "1e30")]),
+            "column `work_session_unknown_time_sec`: \"1e30\" is out of range",
+        ),
+        (
             ws_row(&[("within_sla", "maybe")]),
             "column `within_sla`: \"maybe\" is not a boolean",
         ),
