@@ -35,7 +35,9 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Reads a window's rows, converts them and sends the outputs in chunks, up to the row cap.
-/// Rows with the wrong number of fields become dead letters; the window goes on.
+/// Rows the stream cannot give whole (the wrong number of fields, not UTF-8, over the size
+/// limits) become dead letters and the window goes on. Every data row counts towards the
+/// cap, good or bad: a truncated answer with a bad row in it is still a truncated answer.
 pub(super) async fn read_window(
     mut rows: gladly::RowStream,
     mut wc: records::WindowConverter,
@@ -48,8 +50,6 @@ pub(super) async fn read_window(
     while let Some(item) = rows.next().await {
         match item {
             Ok(row) => {
-                total += 1;
-                pending += 1;
                 if let Some(e) = ended.as_mut() {
                     e.push(&row);
                 }
@@ -59,7 +59,7 @@ pub(super) async fn read_window(
                 out.push(Output::DeadLetter(malformed(
                     &rows.header(),
                     line,
-                    &reason,
+                    reason,
                     raw,
                 )));
             }
@@ -68,6 +68,8 @@ pub(super) async fn read_window(
                 return;
             }
         }
+        total += 1;
+        pending += 1;
         let capped = total >= cap;
         if capped || out.len() >= CHUNK_OUTPUTS {
             let chunk = Chunk::Outputs {
@@ -98,12 +100,13 @@ pub(super) async fn read_window(
         .await;
 }
 
-/// The dead letter of a row with the wrong number of fields: its cells named by the header
-/// (`column_<n>` past its end).
+/// The dead letter of a row the stream could not give whole: its cells named by the header
+/// (`column_<n>` past its end). The reason says what was wrong (`malformed row: …`,
+/// `oversized row: …`, `oversized cell: …`).
 fn malformed(
     header: &crate::report::Header,
     line: u64,
-    reason: &str,
+    reason: String,
     raw: Vec<String>,
 ) -> records::DeadLetter {
     let raw = raw
@@ -118,9 +121,5 @@ fn malformed(
             (name, cell)
         })
         .collect();
-    records::DeadLetter {
-        line,
-        reason: format!("malformed row: {reason}"),
-        raw,
-    }
+    records::DeadLetter { line, reason, raw }
 }

@@ -76,12 +76,7 @@ impl<'a> Val<'a> {
 pub(crate) const MAX_FIELDS: usize = 24;
 
 /// Header names compared ignoring case, spaces and punctuation: `Agent ID` = `agent_id`.
-pub(crate) fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
+pub(crate) use crate::report::normalize_column as normalize;
 
 /// Where each field's column sits in one response's header, and which columns are extra.
 #[derive(Debug)]
