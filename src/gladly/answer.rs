@@ -14,6 +14,32 @@ use super::error::{ApiErrors, GladlyError};
 
 /// Characters of a body quoted in a message.
 const QUOTED_CHARS: usize = 160;
+/// Most bytes of a body that is not the report read for a message.
+const READ_LIMIT: usize = 2000;
+
+/// Up to [`READ_LIMIT`] bytes of the body (what arrived, if it breaks off), never the
+/// whole of a large one.
+pub(super) async fn read_prefix(resp: reqwest::Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chunks = resp.bytes_stream();
+    while let Some(Ok(chunk)) = chunks.next().await {
+        let room = READ_LIMIT - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= READ_LIMIT {
+            break;
+        }
+    }
+    out
+}
+
+/// The size of a body read with [`read_prefix`], in words.
+fn size(body: &[u8]) -> String {
+    if body.len() >= READ_LIMIT {
+        format!("{READ_LIMIT} bytes or more")
+    } else {
+        format!("{} bytes", body.len())
+    }
+}
 
 /// True for a `Content-Type` a CSV report may come with: `text/csv` (Gladly's), a few
 /// generic ones servers use for files, or none at all (the header line decides then).
@@ -56,14 +82,14 @@ pub(super) fn summarize(content_type: &str, body: &[u8]) -> String {
     if html {
         let title = between(trimmed, "<title>", "</title>").map(one_line);
         return match title {
-            Some(t) if !t.is_empty() => format!("an HTML page titled {t:?} ({} bytes)", body.len()),
-            _ => format!("an HTML page ({} bytes)", body.len()),
+            Some(t) if !t.is_empty() => format!("an HTML page titled {t:?} ({})", size(body)),
+            _ => format!("an HTML page ({})", size(body)),
         };
     }
     let line = one_line(trimmed);
     if line.chars().count() > QUOTED_CHARS {
         let cut: String = line.chars().take(QUOTED_CHARS).collect();
-        format!("{cut}… ({} bytes)", body.len())
+        format!("{cut}… ({})", size(body))
     } else {
         line
     }
@@ -218,7 +244,12 @@ mod tests {
         assert_eq!(summarize("", b""), "an empty body");
         let long = "a,b\n".repeat(500);
         let s = summarize("text/plain", long.as_bytes());
-        assert!(s.ends_with("… (2000 bytes)") && !s.contains('\n'), "{s}");
+        assert!(
+            s.ends_with("… (2000 bytes or more)") && !s.contains('\n'),
+            "{s}"
+        );
+        let s = summarize("text/plain", &long.as_bytes()[..1999]);
+        assert!(s.ends_with("… (1999 bytes)"), "{s}");
     }
 
     #[tokio::test]

@@ -12,7 +12,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::answer::{check_header, first_bytes, is_csv_type, summarize, with_deadline};
+use super::answer::{
+    check_header, first_bytes, is_csv_type, read_prefix, summarize, with_deadline,
+};
 use super::csv_stream::{RowLimits, RowStream};
 use super::error::{ApiErrors, GladlyError};
 use super::pacer::Pacer;
@@ -20,9 +22,6 @@ use super::retry::{parse_retry_after, Backoff};
 use super::settings::{GladlySettings, Secret};
 pub use super::stats::{ClientStats, RetryEvent};
 use super::ReportRequest;
-
-/// Longest error body read for messages.
-const ERROR_BODY_LIMIT: usize = 2000;
 
 struct Inner {
     /// Follows no redirects: a report answered from another host is not Gladly data, and
@@ -455,21 +454,6 @@ fn content_type(resp: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string()
-}
-
-/// Up to [`ERROR_BODY_LIMIT`] bytes of the body (what arrived, if it breaks off), never the
-/// whole of a large one.
-async fn read_prefix(resp: reqwest::Response) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut chunks = resp.bytes_stream();
-    while let Some(Ok(chunk)) = chunks.next().await {
-        let room = ERROR_BODY_LIMIT - out.len();
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= ERROR_BODY_LIMIT {
-            break;
-        }
-    }
-    out
 }
 
 /// What a GET answered, once retries are done.
