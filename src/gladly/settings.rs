@@ -429,6 +429,25 @@ mod tests {
             ),
             (
                 GladlySettings {
+                    token_file: Some("/nonexistent/token".into()),
+                    token: None,
+                    ..ok()
+                },
+                "gladly.token_file",
+                "cannot read",
+            ),
+        ];
+        for (s, key, fix) in cases {
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(fix), "{err}");
+        }
+    }
+
+    #[test]
+    fn size_and_deadline_errors_name_the_key_and_the_fix() {
+        let cases: Vec<(GladlySettings, &str, &str)> = vec![
+            (
+                GladlySettings {
                     max_row_bytes: 4 << 20,
                     ..ok()
                 },
@@ -451,20 +470,12 @@ mod tests {
                 "gladly.request_deadline_secs",
                 "below gladly.read_timeout_secs",
             ),
-            (
-                GladlySettings {
-                    token_file: Some("/nonexistent/token".into()),
-                    token: None,
-                    ..ok()
-                },
-                "gladly.token_file",
-                "cannot read",
-            ),
         ];
         for (s, key, fix) in cases {
             let err = s.validate().unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(fix), "{err}");
         }
+        assert_eq!(ok().row_limits(), crate::gladly::RowLimits::default());
     }
 
     #[test]
