@@ -133,24 +133,21 @@ impl Client {
         req: &ReportRequest,
         key_columns: &[&[&'static str]],
     ) -> Result<RowStream, GladlyError> {
-        let what = req.describe();
-        let url = format!("{}{}", self.inner.base, req.path());
-        let body = req.body();
-        let (what, url, body) = (&what, &url, &body);
-        self.retrying(what, || async move {
+        let (what, url, body) = (
+            req.describe(),
+            format!("{}{}", self.inner.base, req.path()),
+            req.body(),
+        );
+        let post = Post {
+            what: &what,
+            url: &url,
+            body: &body,
+            key_columns,
+        };
+        let post = &post;
+        self.retrying(&what, || async move {
             let permit = self.inner.pacer.acquire().await;
-            self.attempt(url, what, body, permit)
-                .await
-                .and_then(|rows| match check_header(&rows, key_columns) {
-                    None => Ok(rows),
-                    Some(reason) => Err(GladlyError::NotAReport {
-                        what: what.to_string(),
-                        status: 200,
-                        reason,
-                        content_type: String::new(),
-                        first_bytes: first_bytes(rows.first_bytes()),
-                    }),
-                })
+            self.attempt(post, permit).await
         })
         .await
     }
@@ -269,11 +266,10 @@ impl Client {
     /// read, all within the request deadline (which also bounds the rest of the body).
     async fn attempt(
         &self,
-        url: &str,
-        what: &str,
-        body: &serde_json::Value,
+        post: &Post<'_>,
         permit: OwnedSemaphorePermit,
     ) -> Result<RowStream, GladlyError> {
+        let (url, what) = (post.url, post.what);
         let inner = &self.inner;
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -283,7 +279,7 @@ impl Client {
             .post(url)
             .basic_auth(&inner.email, Some(inner.token.expose()))
             .header(ACCEPT, "text/csv, application/json")
-            .json(body)
+            .json(post.body)
             .send();
         let resp = match tokio::time::timeout_at(deadline, request).await {
             Ok(Ok(r)) => r,
@@ -307,7 +303,7 @@ impl Client {
         inner.stats.count_response(status);
         inner.stats.observe_latency(what, started.elapsed());
         if status == StatusCode::OK {
-            return self.rows_of(resp, url, what, deadline, permit).await;
+            return self.rows_of(resp, post, deadline, permit).await;
         }
         drop(permit);
         if status.is_redirection() {
@@ -336,16 +332,16 @@ impl Client {
         Err(self.error_for(resp, url, what).await)
     }
 
-    /// The rows of a 200: refused unless its content type can be CSV; its header line read
-    /// under the deadline, which keeps bounding the body.
+    /// The rows of a 200: refused unless its content type can be CSV and its header line,
+    /// read under the deadline (which keeps bounding the body), has the key columns.
     async fn rows_of(
         &self,
         resp: reqwest::Response,
-        url: &str,
-        what: &str,
+        post: &Post<'_>,
         deadline: tokio::time::Instant,
         permit: OwnedSemaphorePermit,
     ) -> Result<RowStream, GladlyError> {
+        let (url, what) = (post.url, post.what);
         let inner = &self.inner;
         let content_type = content_type(&resp);
         if !is_csv_type(&content_type) {
@@ -376,21 +372,29 @@ impl Client {
             })
             .boxed();
         let chunks = with_deadline(chunks, deadline, url.to_string(), inner.deadline);
-        RowStream::with_limits(chunks, Some(permit), inner.limits)
+        let not_the_report = |reason: String, head: &[u8]| GladlyError::NotAReport {
+            what: what.to_string(),
+            status: 200,
+            reason,
+            content_type: content_type.clone(),
+            first_bytes: first_bytes(head),
+        };
+        let rows = RowStream::with_limits(chunks, Some(permit), inner.limits)
             .await
             .map_err(|e| match e {
-                GladlyError::Framing { line, detail } => GladlyError::NotAReport {
-                    what: what.to_string(),
-                    status: 200,
-                    reason: format!("its header line (line {line}) cannot be read: {detail}"),
-                    content_type: content_type.clone(),
-                    first_bytes: String::new(),
-                },
+                GladlyError::Framing { line, detail } => not_the_report(
+                    format!("its header line (line {line}) cannot be read: {detail}"),
+                    &[],
+                ),
                 other => other,
             })
             .inspect_err(|_| {
                 inner.stats.body_errors.fetch_add(1, Ordering::Relaxed);
-            })
+            })?;
+        match check_header(&rows, post.key_columns) {
+            None => Ok(rows),
+            Some(reason) => Err(not_the_report(reason, rows.first_bytes())),
+        }
     }
 
     /// The error a non-success response stands for (its body read for the message).
@@ -454,6 +458,16 @@ fn content_type(resp: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string()
+}
+
+/// One report request, as every attempt sends it.
+struct Post<'a> {
+    /// `work-session-events` or the metric set.
+    what: &'a str,
+    url: &'a str,
+    body: &'a serde_json::Value,
+    /// The columns the answer's header must have.
+    key_columns: &'a [&'a [&'static str]],
 }
 
 /// What a GET answered, once retries are done.

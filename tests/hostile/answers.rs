@@ -62,6 +62,7 @@ async fn case_1c_a_header_without_the_key_columns_is_not_the_report() {
             "is not the report",
             "its header has no `contact_session_id` or `contact_session_ended_at` column",
             "\"foo\", \"bar\", \"baz\"",
+            "(status 200, Content-Type \"text/csv; charset=utf-8\", body starts \"foo,bar,baz\\n1,2,3\\n\")",
         ],
     )
     .await;
