@@ -376,6 +376,12 @@ async fn reset(s: Service, report: Report, to: BackfillBound) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// Exit status when the process did not stop within `pipeline.shutdown_grace_secs` of a
+/// signal: not a clean stop, so cron and orchestrators must not take it for success.
+const FORCED_EXIT: i32 = 3;
+
+/// On SIGTERM/SIGINT: tells every task to stop (open windows are aborted, waits end);
+/// if the process is still alive `grace_secs` later, exits with [`FORCED_EXIT`].
 fn spawn_signal_handler(stop: watch::Sender<bool>, grace_secs: u64) {
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -385,8 +391,14 @@ fn spawn_signal_handler(stop: watch::Sender<bool>, grace_secs: u64) {
         );
         let _ = stop.send(true);
         tokio::time::sleep(std::time::Duration::from_secs(grace_secs)).await;
-        tracing::warn!("did not stop within the grace period; exiting (the broker aborts any open transaction)");
-        std::process::exit(0);
+        tracing::error!(
+            grace_secs,
+            exit_code = FORCED_EXIT,
+            "did not stop within pipeline.shutdown_grace_secs of the signal; exiting anyway \
+             (the broker aborts any open transaction, the checkpoint is where the last committed window left it)"
+        );
+        eprintln!("error: did not stop within pipeline.shutdown_grace_secs ({grace_secs} s) of the signal; forced exit");
+        std::process::exit(FORCED_EXIT);
     });
 }
 

@@ -37,6 +37,32 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The columns an answer must have to be this report: each entry lists the header
+    /// names that can fill it (preferred first), compared with [`normalize_column`]. Work
+    /// sessions: `contact_session_id` and a time anchor; contacts: `Contact ID` and
+    /// `Queued At`; agent summary: `Agent ID` and `Bucket Beginning`. A body whose header
+    /// lacks one of them is not the report (an error page, another report).
+    pub fn key_columns(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Report::WorkSessions => &[
+                &["contact_session_id"],
+                &["contact_session_ended_at", "contact_session_created_at"],
+            ],
+            Report::Contacts => &[&["Contact ID"], &["Queued At"]],
+            Report::AgentSummary => &[&["Agent ID", "ID"], &["Bucket Beginning", "Bucket Start"]],
+        }
+    }
+}
+
+/// A header name compared ignoring case, spaces and punctuation: `Agent ID` = `agent_id`.
+pub fn normalize_column(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -130,6 +156,22 @@ impl Header {
     /// True when the header has no columns.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+
+    /// The entries of `key_columns` (see [`Report::key_columns`]) none of whose names is in
+    /// this header, each as its preferred name.
+    pub fn missing(&self, key_columns: &[&[&'static str]]) -> Vec<&'static str> {
+        let have: std::collections::HashSet<String> =
+            self.names.iter().map(|n| normalize_column(n)).collect();
+        key_columns
+            .iter()
+            .filter(|alternatives| {
+                !alternatives
+                    .iter()
+                    .any(|name| have.contains(&normalize_column(name)))
+            })
+            .filter_map(|alternatives| alternatives.first().copied())
+            .collect()
     }
 }
 
@@ -286,6 +328,23 @@ mod tests {
         assert_eq!(h.position("id"), Some(0));
         assert_eq!(h.position("channel"), Some(2));
         assert_eq!(h.position("nope"), None);
+    }
+
+    #[test]
+    fn missing_key_columns_are_named_ignoring_case_and_punctuation() {
+        let h = Header::new(["Agent Id", "bucket_start", "Name"]);
+        assert!(h.missing(Report::AgentSummary.key_columns()).is_empty());
+        let h = Header::new(["foo", "bar", "baz"]);
+        assert_eq!(
+            h.missing(Report::WorkSessions.key_columns()),
+            ["contact_session_id", "contact_session_ended_at"]
+        );
+        let h = Header::new(["contact_session_id", "contact_session_created_at"]);
+        assert!(h.missing(Report::WorkSessions.key_columns()).is_empty());
+        assert_eq!(
+            Header::new(["<!DOCTYPE html>"]).missing(Report::Contacts.key_columns()),
+            ["Contact ID", "Queued At"]
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct PipelineSettings {
     /// First backoff between window attempts, in ms (doubles, full jitter, ≤ 60 s).
     pub retry_backoff_ms: u64,
     /// On SIGTERM/SIGINT the open window is aborted at once; if the service has not stopped
-    /// this many seconds later (a blocked call), it exits anyway.
+    /// this many seconds later (a blocked call), it exits anyway, with status 3.
     pub shutdown_grace_secs: u64,
 }
 

@@ -1,148 +1,32 @@
 //! The Gladly HTTP client: Basic auth, two org-wide pacers (report calls, and every other
-//! call under Gladly's general per-second limit), one retry policy, streaming report bodies.
+//! call under Gladly's general per-second limit), one retry policy, streaming report bodies
+//! checked before they are trusted (see `answer`), and a deadline on every request.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::csv_stream::RowStream;
+use super::answer::{
+    check_header, first_bytes, is_csv_type, read_prefix, summarize, with_deadline,
+};
+use super::csv_stream::{RowLimits, RowStream};
 use super::error::{ApiErrors, GladlyError};
 use super::pacer::Pacer;
 use super::retry::{parse_retry_after, Backoff};
 use super::settings::{GladlySettings, Secret};
+pub use super::stats::{ClientStats, RetryEvent};
 use super::ReportRequest;
-use crate::observe::{ApiSnapshot, ApiSource, Histogram, REQUEST_BUCKETS};
-
-/// How many recent retries [`ClientStats::recent_retries`] keeps.
-const RECENT_RETRIES: usize = 64;
-/// Longest error body kept for messages.
-const ERROR_BODY_LIMIT: usize = 2000;
-
-/// One retry the client made: why, and how long it waited.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryEvent {
-    /// Which request, e.g. `work-session-events`.
-    pub what: String,
-    /// The attempt that failed (1 = the first try).
-    pub attempt: u32,
-    /// The backoff cap for this retry (doubles per retry).
-    pub cap: Duration,
-    /// The wait actually taken: `Retry-After` when the server sent one, else jitter below `cap`.
-    pub delay: Duration,
-    /// The `Retry-After` the server asked for.
-    pub retry_after: Option<Duration>,
-    /// The error that caused the retry.
-    pub reason: String,
-}
-
-/// Counters of a [`Client`], shared by its clones (exported as metrics by the service).
-#[derive(Debug, Default)]
-pub struct ClientStats {
-    /// Report requests sent (each attempt counts).
-    pub requests: AtomicU64,
-    /// Other requests (GET Conversation) sent (each attempt counts).
-    pub general_requests: AtomicU64,
-    /// Retries made.
-    pub retries: AtomicU64,
-    /// 429 answers.
-    pub rate_limited: AtomicU64,
-    /// 5xx answers.
-    pub server_errors: AtomicU64,
-    /// Requests that got no response (connect errors, resets, read timeouts).
-    pub transport_errors: AtomicU64,
-    /// Bodies that broke off while the header was read.
-    pub body_errors: AtomicU64,
-    /// Milliseconds spent waiting before retries.
-    pub retry_wait_ms: AtomicU64,
-    responses: Mutex<BTreeMap<u16, u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    recent: Mutex<VecDeque<RetryEvent>>,
-}
-
-impl ClientStats {
-    /// Responses received, by HTTP status.
-    pub fn responses(&self) -> BTreeMap<u16, u64> {
-        self.responses.lock().expect("stats lock").clone()
-    }
-
-    /// Time from sending a request until its response headers arrived (Gladly generates a
-    /// report before it answers), by request (`work-session-events` or the metric set).
-    pub fn latency(&self) -> BTreeMap<String, Histogram> {
-        self.latency.lock().expect("stats lock").clone()
-    }
-
-    /// The most recent retries, oldest first.
-    pub fn recent_retries(&self) -> Vec<RetryEvent> {
-        self.recent
-            .lock()
-            .expect("stats lock")
-            .iter()
-            .cloned()
-            .collect()
-    }
-
-    fn count_response(&self, status: StatusCode) {
-        *self
-            .responses
-            .lock()
-            .expect("stats lock")
-            .entry(status.as_u16())
-            .or_default() += 1;
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            self.rate_limited.fetch_add(1, Ordering::Relaxed);
-        } else if status.is_server_error() {
-            self.server_errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn observe_latency(&self, what: &str, took: Duration) {
-        self.latency
-            .lock()
-            .expect("stats lock")
-            .entry(what.to_string())
-            .or_insert_with(|| Histogram::new(REQUEST_BUCKETS))
-            .observe(took.as_secs_f64());
-    }
-
-    fn record_retry(&self, event: RetryEvent) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
-        self.retry_wait_ms
-            .fetch_add(event.delay.as_millis() as u64, Ordering::Relaxed);
-        let mut recent = self.recent.lock().expect("stats lock");
-        if recent.len() == RECENT_RETRIES {
-            recent.pop_front();
-        }
-        recent.push_back(event);
-    }
-}
-
-impl ApiSource for ClientStats {
-    fn api_snapshot(&self) -> ApiSnapshot {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        ApiSnapshot {
-            requests: load(&self.requests),
-            get_requests: load(&self.general_requests),
-            retries: load(&self.retries),
-            rate_limited: load(&self.rate_limited),
-            transport_errors: load(&self.transport_errors),
-            retry_wait_secs: load(&self.retry_wait_ms) as f64 / 1000.0,
-            responses: self.responses(),
-            latency: self.latency(),
-        }
-    }
-}
 
 struct Inner {
+    /// Follows no redirects: a report answered from another host is not Gladly data, and
+    /// GET Conversation's 301 means "moved" (the caller decides).
     http: reqwest::Client,
-    /// For GETs: redirects are not followed (Gladly's 301 means "moved"; the caller decides).
-    http_get: reqwest::Client,
     base: String,
     host: String,
     email: String,
@@ -152,6 +36,9 @@ struct Inner {
     general: Pacer,
     backoff: Backoff,
     max_attempts: u32,
+    /// Longest time one request may take, body included.
+    deadline: Duration,
+    limits: RowLimits,
     stats: Arc<ClientStats>,
 }
 
@@ -182,23 +69,17 @@ impl Client {
                 "gladly.max_attempts must be at least 1".into(),
             ));
         }
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
-                .read_timeout(Duration::from_secs(settings.read_timeout_secs.max(1)))
-                .user_agent(concat!("gladly-kafka/", env!("CARGO_PKG_VERSION")))
-        };
-        let built = |b: reqwest::ClientBuilder| {
-            b.build()
-                .map_err(|e| GladlyError::Setup(format!("cannot build the HTTP client: {e}")))
-        };
-        let http = built(builder())?;
-        let http_get = built(builder().redirect(reqwest::redirect::Policy::none()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
+            .read_timeout(Duration::from_secs(settings.read_timeout_secs.max(1)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("gladly-kafka/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GladlyError::Setup(format!("cannot build the HTTP client: {e}")))?;
         let base = url.as_str().trim_end_matches('/').to_string();
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                http_get,
                 host: base.clone(),
                 base,
                 email: settings.email.clone(),
@@ -217,6 +98,8 @@ impl Client {
                     max: Duration::from_secs(settings.max_backoff_secs.max(1)),
                 },
                 max_attempts: settings.max_attempts,
+                deadline: Duration::from_secs(settings.request_deadline_secs.max(1)),
+                limits: settings.row_limits(),
                 stats: Arc::new(ClientStats::default()),
             }),
         })
@@ -228,25 +111,51 @@ impl Client {
     }
 
     /// Requests a report: paced, retried on 429/5xx/timeouts/resets (honouring `Retry-After`)
-    /// until a 200 arrives and its header line is read, then returns the streaming rows.
+    /// until a 200 arrives that is a CSV with a header line, then returns the streaming rows.
+    /// A work-session answer must also carry that report's key columns; use
+    /// [`Client::report_with_columns`] to name them for a metric set.
     ///
     /// Errors inside the body after that (a cut connection, a malformed row) are `Err` items
     /// of the stream, never a short success; see [`RowStream`].
     pub async fn report(&self, req: &ReportRequest) -> Result<RowStream, GladlyError> {
-        let what = req.describe();
-        let url = format!("{}{}", self.inner.base, req.path());
-        let body = req.body();
-        let (what, url, body) = (&what, &url, &body);
-        self.retrying(what, || async move {
+        let key_columns = match req {
+            ReportRequest::WorkSessions { .. } => crate::report::Report::WorkSessions.key_columns(),
+            ReportRequest::MetricSet { .. } => &[],
+        };
+        self.report_with_columns(req, key_columns).await
+    }
+
+    /// Like [`Client::report`], and the header must have `key_columns` (see
+    /// [`crate::report::Report::key_columns`]): an answer without them is not the report,
+    /// and is retried like a 5xx ([`GladlyError::NotAReport`]).
+    pub async fn report_with_columns(
+        &self,
+        req: &ReportRequest,
+        key_columns: &[&[&'static str]],
+    ) -> Result<RowStream, GladlyError> {
+        let (what, url, body) = (
+            req.describe(),
+            format!("{}{}", self.inner.base, req.path()),
+            req.body(),
+        );
+        let post = Post {
+            what: &what,
+            url: &url,
+            body: &body,
+            key_columns,
+        };
+        let post = &post;
+        self.retrying(&what, || async move {
             let permit = self.inner.pacer.acquire().await;
-            self.attempt(url, what, body, permit).await
+            self.attempt(post, permit).await
         })
         .await
     }
 
     /// Runs `attempt` until it succeeds, fails in a way retrying cannot fix, or
     /// `max_attempts` are used up; between attempts waits `Retry-After` when the server sent
-    /// one, else a jittered exponential backoff. Each attempt acquires its own pacer slot.
+    /// one (at most `gladly.max_backoff_secs`), else a jittered exponential backoff. Each
+    /// attempt acquires its own pacer slot.
     async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, GladlyError>
     where
         F: FnMut() -> Fut,
@@ -270,10 +179,18 @@ impl Client {
                 });
             }
             let cap = inner.backoff.cap(n);
-            let retry_after = err.retry_after();
+            let asked = err.retry_after();
+            let retry_after = asked.map(|d| d.min(inner.backoff.max));
             let delay =
                 retry_after.unwrap_or_else(|| inner.backoff.delay(n, &mut rand::thread_rng()));
-            tracing::warn!(request = %what, attempt = n, delay_ms = delay.as_millis() as u64, error = %err, "retrying Gladly request");
+            tracing::warn!(
+                request = %what,
+                attempt = n,
+                delay_ms = delay.as_millis() as u64,
+                retry_after_secs = asked.map(|d| d.as_secs_f64()),
+                error = %err,
+                "retrying Gladly request"
+            );
             inner.stats.record_retry(RetryEvent {
                 what: what.to_string(),
                 attempt: n,
@@ -295,7 +212,15 @@ impl Client {
     ) -> Result<GetAnswer, GladlyError> {
         self.retrying(what, || async move {
             let _permit = self.inner.general.acquire().await;
-            self.get_once(url, what).await
+            let deadline = self.inner.deadline;
+            match tokio::time::timeout(deadline, self.get_once(url, what)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(GladlyError::Deadline {
+                    url: url.to_string(),
+                    secs: deadline.as_secs(),
+                    rows: 0,
+                }),
+            }
         })
         .await
     }
@@ -312,7 +237,7 @@ impl Client {
             }
         };
         let resp = inner
-            .http_get
+            .http
             .get(url.clone())
             .basic_auth(&inner.email, Some(inner.token.expose()))
             .header(ACCEPT, "application/json")
@@ -337,57 +262,139 @@ impl Client {
         }
     }
 
+    /// One report request: sent, its status and content type checked, its header line
+    /// read, all within the request deadline (which also bounds the rest of the body).
     async fn attempt(
         &self,
-        url: &str,
-        what: &str,
-        body: &serde_json::Value,
+        post: &Post<'_>,
         permit: OwnedSemaphorePermit,
     ) -> Result<RowStream, GladlyError> {
+        let (url, what) = (post.url, post.what);
         let inner = &self.inner;
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let sent = inner
+        let deadline = tokio::time::Instant::now() + inner.deadline;
+        let request = inner
             .http
             .post(url)
             .basic_auth(&inner.email, Some(inner.token.expose()))
             .header(ACCEPT, "text/csv, application/json")
-            .json(body)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(r) => r,
-            Err(source) => {
+            .json(post.body)
+            .send();
+        let resp = match tokio::time::timeout_at(deadline, request).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(source)) => {
                 inner.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
                 return Err(GladlyError::Transport {
                     url: url.to_string(),
                     source,
                 });
             }
+            Err(_) => {
+                inner.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(GladlyError::Deadline {
+                    url: url.to_string(),
+                    secs: inner.deadline.as_secs(),
+                    rows: 0,
+                });
+            }
         };
         let status = resp.status();
         inner.stats.count_response(status);
         inner.stats.observe_latency(what, started.elapsed());
-        if status.is_success() {
-            let body_url = url.to_string();
-            let chunks = resp
-                .bytes_stream()
-                .map(move |r| {
-                    r.map_err(|source| GladlyError::Body {
-                        url: body_url.clone(),
-                        rows: 0,
-                        source,
-                    })
-                })
-                .boxed();
-            return RowStream::from_body(chunks, Some(permit))
-                .await
-                .inspect_err(|_| {
-                    inner.stats.body_errors.fetch_add(1, Ordering::Relaxed);
-                });
+        if status == StatusCode::OK {
+            return self.rows_of(resp, post, deadline, permit).await;
         }
         drop(permit);
+        if status.is_redirection() {
+            let location = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(none)");
+            return Err(GladlyError::Redirected {
+                status: status.as_u16(),
+                url: url.to_string(),
+                location: super::error::cut(location, 200).into_owned(),
+            });
+        }
+        if status.is_success() {
+            let content_type = content_type(&resp);
+            let head = read_prefix(resp).await;
+            return Err(GladlyError::NotAReport {
+                what: what.to_string(),
+                status: status.as_u16(),
+                reason: format!("status {status} where 200 was expected"),
+                first_bytes: first_bytes(&head),
+                content_type,
+            });
+        }
         Err(self.error_for(resp, url, what).await)
+    }
+
+    /// The rows of a 200: refused unless its content type can be CSV and its header line,
+    /// read under the deadline (which keeps bounding the body), has the key columns.
+    async fn rows_of(
+        &self,
+        resp: reqwest::Response,
+        post: &Post<'_>,
+        deadline: tokio::time::Instant,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<RowStream, GladlyError> {
+        let (url, what) = (post.url, post.what);
+        let inner = &self.inner;
+        let content_type = content_type(&resp);
+        if !is_csv_type(&content_type) {
+            drop(permit);
+            let head = tokio::time::timeout_at(deadline, read_prefix(resp))
+                .await
+                .unwrap_or_default();
+            return Err(GladlyError::NotAReport {
+                what: what.to_string(),
+                status: 200,
+                reason: format!(
+                    "Content-Type {content_type:?} is not CSV; the body is {}",
+                    summarize(&content_type, &head)
+                ),
+                first_bytes: first_bytes(&head),
+                content_type,
+            });
+        }
+        let body_url = url.to_string();
+        let chunks = resp
+            .bytes_stream()
+            .map(move |r| {
+                r.map_err(|source| GladlyError::Body {
+                    url: body_url.clone(),
+                    rows: 0,
+                    source,
+                })
+            })
+            .boxed();
+        let chunks = with_deadline(chunks, deadline, url.to_string(), inner.deadline);
+        let not_the_report = |reason: String, head: &[u8]| GladlyError::NotAReport {
+            what: what.to_string(),
+            status: 200,
+            reason,
+            content_type: content_type.clone(),
+            first_bytes: first_bytes(head),
+        };
+        let rows = RowStream::with_limits(chunks, Some(permit), inner.limits)
+            .await
+            .map_err(|e| match e {
+                GladlyError::Framing { line, detail } => not_the_report(
+                    format!("its header line (line {line}) cannot be read: {detail}"),
+                    &[],
+                ),
+                other => other,
+            })
+            .inspect_err(|_| {
+                inner.stats.body_errors.fetch_add(1, Ordering::Relaxed);
+            })?;
+        match check_header(&rows, post.key_columns) {
+            None => Ok(rows),
+            Some(reason) => Err(not_the_report(reason, rows.first_bytes())),
+        }
     }
 
     /// The error a non-success response stands for (its body read for the message).
@@ -399,14 +406,15 @@ impl Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let text = match resp.bytes().await {
-            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(ERROR_BODY_LIMIT)]).into_owned(),
-            Err(_) => String::new(),
-        };
+        let content_type = content_type(&resp);
+        let raw = tokio::time::timeout(inner.deadline, read_prefix(resp))
+            .await
+            .unwrap_or_default();
+        let text = summarize(&content_type, &raw);
         match status {
             StatusCode::BAD_REQUEST => GladlyError::BadRequest {
                 what: what.to_string(),
-                errors: serde_json::from_str::<ApiErrors>(&text)
+                errors: serde_json::from_slice::<ApiErrors>(&raw)
                     .map(|e| e.errors)
                     .unwrap_or_default(),
                 body: text,
@@ -441,6 +449,25 @@ impl Client {
     pub(super) fn base(&self) -> &str {
         &self.inner.base
     }
+}
+
+/// The response's `Content-Type`, or empty.
+fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// One report request, as every attempt sends it.
+struct Post<'a> {
+    /// `work-session-events` or the metric set.
+    what: &'a str,
+    url: &'a str,
+    body: &'a serde_json::Value,
+    /// The columns the answer's header must have.
+    key_columns: &'a [&'a [&'static str]],
 }
 
 /// What a GET answered, once retries are done.

@@ -28,7 +28,7 @@ pub struct ApiErrors {
 
 fn describe(errors: &[ApiError], raw: &str) -> String {
     if errors.is_empty() {
-        return raw.chars().take(300).collect();
+        return raw.to_string();
     }
     errors
         .iter()
@@ -38,6 +38,40 @@ fn describe(errors: &[ApiError], raw: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// What to check after a 400, for the request that got it.
+fn bad_request_advice(what: &str) -> &'static str {
+    if what == "work-session-events" {
+        "check the window sent (startAtTime and endAtTime at minute precision, the end after the start; \
+         reports.work_sessions.start and max_window_minutes)"
+    } else {
+        "check the report settings (reports.<report>.metric_set, start, timezone and, for Agent Summary, aggregation_level)"
+    }
+}
+
+/// `e` and every error under it, joined with `: ` (reqwest's own message is only "error
+/// sending request" or "error decoding response body"; the cause is further down).
+pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
+/// `text` cut to `chars` characters, with an ellipsis when it was longer.
+pub(crate) fn cut(text: &str, chars: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(chars) {
+        None => text.into(),
+        Some((at, _)) => format!("{}…", &text[..at]).into(),
+    }
 }
 
 /// An error from the Gladly client.
@@ -78,7 +112,7 @@ pub enum GladlyError {
         url: String,
     },
     /// 400: Gladly rejected the request body.
-    #[error("Gladly rejected the {what} request (400): {}; check the report settings (metric set name, dates, timezone, aggregation level)", describe(.errors, .body))]
+    #[error("Gladly rejected the {what} request (400): {}; {}", describe(.errors, .body), bad_request_advice(.what))]
     BadRequest {
         /// Which request, e.g. `work-session-events` or `ContactExportReportV3`.
         what: String,
@@ -116,7 +150,7 @@ pub enum GladlyError {
         body: String,
     },
     /// The request did not get a response: connect failure, reset, read timeout.
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed: {}", causes(.source))]
     Transport {
         /// The URL requested.
         url: String,
@@ -125,7 +159,7 @@ pub enum GladlyError {
         source: reqwest::Error,
     },
     /// The response body broke off (connection cut, read timeout) after `rows` rows.
-    #[error("the report body from {url} broke off after {rows} rows: {source}")]
+    #[error("the report body from {url} broke off after {rows} rows: {}", causes(.source))]
     Body {
         /// The URL requested.
         url: String,
@@ -136,14 +170,69 @@ pub enum GladlyError {
         source: reqwest::Error,
     },
     /// A data row that cannot be read as a row of this report. The stream continues after it.
-    #[error("malformed CSV row at line {line}: {reason}")]
+    #[error("CSV row at line {line}: {reason}")]
     MalformedRow {
         /// 1-based line where the row starts in the body.
         line: u64,
-        /// What is wrong (field count, encoding).
+        /// What is wrong, starting with its kind (`malformed row: …` for the field count or
+        /// encoding, `oversized row: …`, `oversized cell: …`).
         reason: String,
-        /// The raw cells, lossily decoded.
+        /// The raw cells, lossily decoded (cut to a preview when the row is oversized).
         raw: Vec<String>,
+    },
+    /// The body is not CSV that can be split into rows: it ends inside a quoted field, or
+    /// its header line is over `gladly.max_row_bytes`. The stream ends; nothing of it counts.
+    #[error("the report body is not well-formed CSV at line {line}: {detail}")]
+    Framing {
+        /// 1-based line of the row where the problem starts.
+        line: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A request (its body included) took longer than `gladly.request_deadline_secs`.
+    #[error(
+        "no complete answer from {url} within gladly.request_deadline_secs = {secs} ({rows} rows read): \
+         Gladly is answering too slowly; the window is retried"
+    )]
+    Deadline {
+        /// The URL requested.
+        url: String,
+        /// The deadline, in seconds.
+        secs: u64,
+        /// Data rows read before the deadline.
+        rows: u64,
+    },
+    /// A 200 that is not the report: wrong content type, a body without a CSV header line,
+    /// or a header without the report's key columns. Retried like a 5xx.
+    #[error(
+        "Gladly's answer to the {what} request is not the report: {reason} \
+         (status {status}, Content-Type {content_type:?}, body starts {first_bytes:?})"
+    )]
+    NotAReport {
+        /// Which request, e.g. `work-session-events` or `ContactExportReportV3`.
+        what: String,
+        /// The status code.
+        status: u16,
+        /// What is wrong with it.
+        reason: String,
+        /// The `Content-Type` it came with (empty when none).
+        content_type: String,
+        /// The first bytes of the body, lossily decoded and cut.
+        first_bytes: String,
+    },
+    /// A report request answered with a redirect. Report requests follow none: Gladly's
+    /// report endpoints do not redirect, and the answer of another host is not Gladly data.
+    #[error(
+        "Gladly answered {status} (a redirect to {location}) for {url}; report requests follow no redirects, \
+         so no credentials or data cross hosts: check gladly.host (your organization's base URL, e.g. https://acme.gladly.com)"
+    )]
+    Redirected {
+        /// The 3xx status.
+        status: u16,
+        /// The URL requested.
+        url: String,
+        /// The `Location` header, or `(none)`.
+        location: String,
     },
     /// A 301/308 that cannot be followed: no usable `Location`, another host, or a second
     /// move (moves are followed once).
@@ -181,7 +270,10 @@ impl GladlyError {
         match self {
             GladlyError::RateLimited { .. }
             | GladlyError::Server { .. }
-            | GladlyError::Body { .. } => true,
+            | GladlyError::Body { .. }
+            | GladlyError::Framing { .. }
+            | GladlyError::Deadline { .. }
+            | GladlyError::NotAReport { .. } => true,
             GladlyError::Transport { source, .. } => !source.is_builder(),
             GladlyError::RetriesExhausted { last, .. } => last.is_retryable(),
             GladlyError::Setup(_)
@@ -191,8 +283,18 @@ impl GladlyError {
             | GladlyError::BadRequest { .. }
             | GladlyError::Status { .. }
             | GladlyError::Moved { .. }
+            | GladlyError::Redirected { .. }
             | GladlyError::Decode { .. }
             | GladlyError::MalformedRow { .. } => false,
+        }
+    }
+
+    /// This error with `rows`, the data rows read before it, where it counts them.
+    pub(crate) fn after_rows(self, rows: u64) -> GladlyError {
+        match self {
+            GladlyError::Body { url, source, .. } => GladlyError::Body { url, rows, source },
+            GladlyError::Deadline { url, secs, .. } => GladlyError::Deadline { url, secs, rows },
+            other => other,
         }
     }
 
@@ -244,8 +346,66 @@ mod tests {
         };
         let m = e.to_string();
         assert!(m.contains("metricSet: unknown metricSet (invalid)"), "{m}");
-        assert!(m.contains("metric set name"), "{m}");
+        assert!(
+            m.contains("metric_set") && m.contains("aggregation_level"),
+            "{m}"
+        );
         assert!(!e.is_retryable());
+        // work sessions have no metric set, timezone or aggregation level to check
+        let ws = GladlyError::BadRequest {
+            what: "work-session-events".into(),
+            errors: vec![],
+            body: "an HTML page titled \"Bad Request\" (5120 bytes)".into(),
+        };
+        let m = ws.to_string();
+        assert!(m.contains("startAtTime") && !m.contains("metric"), "{m}");
+        assert!(!m.contains("timezone") && !m.contains("aggregation"), "{m}");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("message head is too large")]
+    struct Inner;
+
+    #[test]
+    fn causes_name_the_whole_chain() {
+        assert_eq!(causes(&Outer(Inner)), "outer: message head is too large");
+    }
+
+    #[test]
+    fn answers_that_are_not_the_report_and_deadlines_are_retried_redirects_are_not() {
+        let not = GladlyError::NotAReport {
+            what: "work-session-events".into(),
+            status: 200,
+            reason: "Content-Type \"text/html\" is not CSV".into(),
+            content_type: "text/html".into(),
+            first_bytes: "<!DOCTYPE html>".into(),
+        };
+        assert!(not.is_retryable());
+        let m = not.to_string();
+        assert!(
+            m.contains("not the report") && m.contains("<!DOCTYPE html>"),
+            "{m}"
+        );
+        assert!(GladlyError::Deadline {
+            url: "u".into(),
+            secs: 5,
+            rows: 3
+        }
+        .is_retryable());
+        let r = GladlyError::Redirected {
+            status: 302,
+            url: "https://acme.gladly.com/api/v1/reports".into(),
+            location: "https://elsewhere.example/x.csv".into(),
+        };
+        assert!(!r.is_retryable());
+        let m = r.to_string();
+        assert!(
+            m.contains("elsewhere.example") && m.contains("gladly.host"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -18,13 +18,16 @@
 //! # Ok(()) }
 //! ```
 
+mod answer;
 mod client;
 mod conversation;
+mod csv_parser;
 mod csv_stream;
 mod error;
 mod pacer;
 pub mod retry;
 mod settings;
+mod stats;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -32,7 +35,7 @@ use serde_json::json;
 pub use crate::report::{Conversation, CustomAttribute};
 pub use client::{Client, ClientStats, RetryEvent};
 pub use conversation::{ConversationLookup, CONVERSATIONS_PATH};
-pub use csv_stream::{BodyChunks, RowStream};
+pub use csv_stream::{BodyChunks, RowLimits, RowStream, PREVIEW_BYTES};
 pub use error::{ApiError, ApiErrors, GladlyError};
 pub use pacer::Pacer;
 pub use retry::{parse_retry_after, Backoff, MAX_RETRY_AFTER};

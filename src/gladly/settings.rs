@@ -57,8 +57,16 @@ pub struct GladlySettings {
     /// Other requests (GET Conversation) per second across this process (Gladly allows 10
     /// per second per org, shared with every other tool of the org).
     pub requests_per_second: u32,
-    /// Longest wait for any single read from the connection (not a whole-request deadline).
+    /// Longest wait for any single read from the connection (see `request_deadline_secs`
+    /// for the whole request).
     pub read_timeout_secs: u64,
+    /// Longest time one request may take from sending to the last byte of its body; an
+    /// answer still arriving then fails (and is retried like a timeout).
+    pub request_deadline_secs: u64,
+    /// Longest CSV row, in raw bytes; a longer row becomes a dead letter holding a cut copy.
+    pub max_row_bytes: usize,
+    /// Longest CSV cell, in bytes; a row with a longer one becomes a dead letter.
+    pub max_cell_bytes: usize,
     /// Longest wait to establish a connection.
     pub connect_timeout_secs: u64,
     /// Attempts per report request (the first one included) before giving up.
@@ -80,6 +88,9 @@ impl Default for GladlySettings {
             max_concurrent_reports: 1,
             requests_per_second: 5,
             read_timeout_secs: 300,
+            request_deadline_secs: 600,
+            max_row_bytes: DEFAULT_MAX_ROW_BYTES,
+            max_cell_bytes: DEFAULT_MAX_CELL_BYTES,
             connect_timeout_secs: 30,
             max_attempts: 6,
             initial_backoff_ms: 1000,
@@ -87,6 +98,15 @@ impl Default for GladlySettings {
         }
     }
 }
+
+/// Default `max_row_bytes`: 256 KiB, a quarter of Kafka's default message size, so a row's
+/// record or dead letter (cells plus column names) always fits in one message.
+const DEFAULT_MAX_ROW_BYTES: usize = 256 * 1024;
+/// Default `max_cell_bytes`: 64 KiB, far above any id, timestamp or name Gladly sends.
+const DEFAULT_MAX_CELL_BYTES: usize = 64 * 1024;
+/// Largest `max_row_bytes` accepted: a row's record must stay under Kafka's default
+/// `message.max.bytes` (1,000,000) with its column names and headers.
+const MAX_ROW_BYTES_LIMIT: usize = 512 * 1024;
 
 /// Gladly's documented per-organization report limits.
 const GLADLY_REPORTS_PER_MINUTE: u32 = 10;
@@ -113,7 +133,40 @@ impl GladlySettings {
         }
         self.validate_token()?;
         self.validate_limits(simulated)?;
-        self.validate_timing()
+        self.validate_timing()?;
+        self.validate_sizes()
+    }
+
+    /// The CSV size limits the client applies.
+    pub fn row_limits(&self) -> crate::gladly::RowLimits {
+        crate::gladly::RowLimits {
+            max_row_bytes: self.max_row_bytes,
+            max_cell_bytes: self.max_cell_bytes,
+        }
+    }
+
+    /// Row and cell limits within what one Kafka message holds, the cell within the row.
+    fn validate_sizes(&self) -> Result<(), ConfigError> {
+        if !(1024..=MAX_ROW_BYTES_LIMIT).contains(&self.max_row_bytes) {
+            return Err(ConfigError::invalid(
+                "gladly.max_row_bytes",
+                format!(
+                    "{} is outside 1024..={MAX_ROW_BYTES_LIMIT}: a row's record (its cells plus column names) must fit \
+                     in one Kafka message (message.max.bytes, 1,000,000 by default); the default is {DEFAULT_MAX_ROW_BYTES}",
+                    self.max_row_bytes
+                ),
+            ));
+        }
+        if self.max_cell_bytes == 0 || self.max_cell_bytes > self.max_row_bytes {
+            return Err(ConfigError::invalid(
+                "gladly.max_cell_bytes",
+                format!(
+                    "{} must be at least 1 and at most gladly.max_row_bytes ({}); the default is {DEFAULT_MAX_CELL_BYTES}",
+                    self.max_cell_bytes, self.max_row_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// One token, from `gladly.token` or `gladly.token_file`, not empty.
@@ -202,6 +255,7 @@ impl GladlySettings {
         let key = |k: &str| format!("gladly.{k}");
         for (k, v) in [
             ("read_timeout_secs", self.read_timeout_secs),
+            ("request_deadline_secs", self.request_deadline_secs),
             ("connect_timeout_secs", self.connect_timeout_secs),
             ("max_attempts", u64::from(self.max_attempts)),
             ("initial_backoff_ms", self.initial_backoff_ms),
@@ -210,6 +264,16 @@ impl GladlySettings {
             if v == 0 {
                 return Err(ConfigError::invalid(key(k), "must be at least 1"));
             }
+        }
+        if self.request_deadline_secs < self.read_timeout_secs {
+            return Err(ConfigError::invalid(
+                key("request_deadline_secs"),
+                format!(
+                    "{} is below gladly.read_timeout_secs ({}): the deadline covers the whole request, body included, \
+                     so set it at least as high (the default is 600)",
+                    self.request_deadline_secs, self.read_timeout_secs
+                ),
+            ));
         }
         if self.max_backoff_secs.saturating_mul(1000) < self.initial_backoff_ms {
             return Err(ConfigError::invalid(
@@ -377,6 +441,41 @@ mod tests {
             let err = s.validate().unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(fix), "{err}");
         }
+    }
+
+    #[test]
+    fn size_and_deadline_errors_name_the_key_and_the_fix() {
+        let cases: Vec<(GladlySettings, &str, &str)> = vec![
+            (
+                GladlySettings {
+                    max_row_bytes: 4 << 20,
+                    ..ok()
+                },
+                "gladly.max_row_bytes",
+                "message.max.bytes",
+            ),
+            (
+                GladlySettings {
+                    max_cell_bytes: 300 * 1024,
+                    ..ok()
+                },
+                "gladly.max_cell_bytes",
+                "at most gladly.max_row_bytes",
+            ),
+            (
+                GladlySettings {
+                    request_deadline_secs: 60,
+                    ..ok()
+                },
+                "gladly.request_deadline_secs",
+                "below gladly.read_timeout_secs",
+            ),
+        ];
+        for (s, key, fix) in cases {
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(fix), "{err}");
+        }
+        assert_eq!(ok().row_limits(), crate::gladly::RowLimits::default());
     }
 
     #[test]

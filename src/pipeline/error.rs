@@ -51,7 +51,7 @@ pub enum PipelineError {
         rows: u64,
         /// The cap.
         cap: u64,
-        /// What the window is, in words ("a single day", "a one-minute window").
+        /// What the window is, in words ("a single day", "a one-minute work-session window").
         smallest: &'static str,
     },
     /// Startup failed (registry, topics, producer, checkpoints).
@@ -149,5 +149,30 @@ pub(crate) fn sink_failure(report: Report, e: SinkError) -> PipelineError {
         PipelineError::Fenced { report, source: e }
     } else {
         SetupError::Producer { report, source: e }.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capped_minute_says_it_is_a_minute_not_a_day() {
+        let e = PipelineError::CapReached {
+            report: Report::WorkSessions,
+            window: "[2024-03-14T10:00:00Z, 2024-03-14T10:01:00Z]".into(),
+            rows: 1000,
+            cap: 1000,
+            smallest: "a one-minute work-session window",
+        };
+        let m = e.to_string();
+        assert!(
+            m.contains("a one-minute work-session window cannot be split further"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("day") && m.contains("pipeline.row_cap = 1000"),
+            "{m}"
+        );
     }
 }

@@ -130,10 +130,7 @@ impl Pipeline {
                 window: window.to_string(),
                 rows,
                 cap,
-                smallest: match window {
-                    Window::Instants(_) => "a one-minute window",
-                    Window::Dates(_) => "a single bucket (day, week, month or quarter)",
-                },
+                smallest: window.smallest(job.buckets),
             });
         };
         tracing::warn!(report = %job.report, %window, rows, cap, "window reached the row cap (or its conversations would not fit in one transaction): splitting it in two");

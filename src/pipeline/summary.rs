@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use super::conversations::ConversationSummary;
 use crate::observe::WindowCounts;
 
+/// Dead letters quoted as examples in a summary (the rest are counted by reason).
+pub(super) const DEAD_LETTER_EXAMPLES: usize = 3;
+
 /// What a set of windows produced.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -20,6 +23,8 @@ pub struct Summary {
     pub dead_letters: u64,
     /// Dead letters by reason label (see [`crate::observe::reason_label`]).
     pub dead_letter_reasons: BTreeMap<String, u64>,
+    /// The first few dead letters (`line <n>: <reason>`), for logs.
+    pub dead_letter_examples: Vec<String>,
     /// Windows split because they reached the row cap.
     pub splits: u64,
     /// Window attempts that failed and were retried.
@@ -29,6 +34,21 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The dead letters in one line: counts by reason, then the first few, e.g.
+    /// `2 malformed row, 1 column \`within_sla\`; first: line 3: …`.
+    pub fn dead_letter_line(&self) -> String {
+        let counts: Vec<String> = self
+            .dead_letter_reasons
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        format!(
+            "{}; first: {}",
+            counts.join(", "),
+            self.dead_letter_examples.join(" | ")
+        )
+    }
+
     /// The counts the metrics keep of a committed window.
     pub fn counts(&self) -> WindowCounts<'_> {
         WindowCounts {
@@ -49,6 +69,9 @@ impl Summary {
         for (reason, n) in &o.dead_letter_reasons {
             *self.dead_letter_reasons.entry(reason.clone()).or_default() += n;
         }
+        let room = DEAD_LETTER_EXAMPLES.saturating_sub(self.dead_letter_examples.len());
+        self.dead_letter_examples
+            .extend(o.dead_letter_examples.iter().take(room).cloned());
         self.conversations.add(&o.conversations);
         self.splits += o.splits;
         self.retries += o.retries;

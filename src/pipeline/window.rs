@@ -129,6 +129,18 @@ impl Window {
         }
     }
 
+    /// What the smallest window of this kind is, in words, for a window that cannot be
+    /// split: "a one-minute window", "a single day", "a single week (…)", ….
+    pub fn smallest(&self, buckets: Buckets) -> &'static str {
+        match (self, buckets) {
+            (Window::Instants(_), _) => "a one-minute work-session window",
+            (Window::Dates(_), Buckets::Days) => "a single day",
+            (Window::Dates(_), Buckets::Weeks) => "a single week (one weekly bucket)",
+            (Window::Dates(_), Buckets::Months) => "a single month (one monthly bucket)",
+            (Window::Dates(_), Buckets::Quarters) => "a single quarter (one quarterly bucket)",
+        }
+    }
+
     /// This window cut into contiguous pieces of at most `max` (work-session windows; a date
     /// window stays whole, as it holds whole buckets).
     pub fn cut_to(&self, max: Duration) -> Vec<Window> {

@@ -207,3 +207,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_window_that_cannot_be_split_is_named_for_what_it_is() {
+    let minute = Window::Instants(InstantWindow::new(t(12, 0), t(12, 1)).unwrap());
+    assert!(minute.halves(Buckets::Days).is_none());
+    assert_eq!(
+        minute.smallest(Buckets::Days),
+        "a one-minute work-session window"
+    );
+    let day = Window::Dates(DateWindow::new(d(2024, 3, 1), d(2024, 3, 1)).unwrap());
+    assert!(day.halves(Buckets::Days).is_none());
+    assert_eq!(day.smallest(Buckets::Days), "a single day");
+    let week = Window::Dates(DateWindow::new(d(2024, 3, 4), d(2024, 3, 10)).unwrap());
+    assert!(week.halves(Buckets::Weeks).is_none());
+    assert_eq!(
+        week.smallest(Buckets::Weeks),
+        "a single week (one weekly bucket)"
+    );
+}

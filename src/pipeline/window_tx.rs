@@ -15,7 +15,7 @@ use super::error::Failure;
 use super::job::{block, ReportJob};
 use super::plan::{request, window_end_instant, window_start_instant};
 use super::reader::{read_window, AbortOnDrop, Chunk, CHUNKS_IN_FLIGHT};
-use super::summary::Summary;
+use super::summary::{Summary, DEAD_LETTER_EXAMPLES};
 use super::window::Window;
 use crate::kafka::{headers, Outgoing, Publisher, SinkError};
 use crate::records::{self, EndedConversations, Output, WindowMeta};
@@ -96,7 +96,11 @@ impl WindowTx<'_> {
             .dead_letter_reasons
             .entry(crate::observe::reason_label(&dl.reason))
             .or_default() += 1;
-        tracing::warn!(report = %self.report, line = dl.line, reason = %dl.reason, "row sent to the dead-letter topic");
+        if self.summary.dead_letter_examples.len() < DEAD_LETTER_EXAMPLES {
+            let reason: String = dl.reason.chars().take(300).collect();
+            (self.summary.dead_letter_examples).push(format!("line {}: {reason}", dl.line));
+        }
+        tracing::debug!(report = %self.report, line = dl.line, reason = %dl.reason, "row sent to the dead-letter topic");
         Ok(())
     }
 }
@@ -205,6 +209,16 @@ impl Pipeline {
             dead_letters = summary.dead_letters,
             "window published"
         );
+        // one line for all the window's dead letters, however many: counts by reason and the
+        // first few (each one is logged at debug)
+        if summary.dead_letters > 0 {
+            tracing::warn!(
+                dead_letters = summary.dead_letters,
+                topic = %self.config().topics.dead_letter_topic(),
+                "rows sent to the dead-letter topic: {}",
+                summary.dead_letter_line()
+            );
+        }
     }
 
     /// Begins the window's transaction and streams its rows (and conversations) into it.
@@ -241,12 +255,14 @@ impl Pipeline {
             summary: Summary::default(),
         };
         let request = request(cfg, job.report, &window);
-        let rows = self
-            .inner
-            .gladly
-            .report(&request)
-            .await
-            .map_err(Failure::Gladly)?;
+        // every wait in there (pacing, backoff, Retry-After, a slow answer) ends on a signal
+        let mut shutdown = self.inner.shutdown.clone();
+        let rows = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
+            rows = self.inner.gladly.report_with_columns(&request, job.report.key_columns()) => rows,
+        }
+        .map_err(Failure::Gladly)?;
         let ended = self
             .inner
             .conversations

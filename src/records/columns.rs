@@ -76,12 +76,7 @@ impl<'a> Val<'a> {
 pub(crate) const MAX_FIELDS: usize = 24;
 
 /// Header names compared ignoring case, spaces and punctuation: `Agent ID` = `agent_id`.
-pub(crate) fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
+pub(crate) use crate::report::normalize_column as normalize;
 
 /// Where each field's column sits in one response's header, and which columns are extra.
 #[derive(Debug)]
@@ -145,8 +140,9 @@ impl Layout {
             };
             let cell = row.field(p).unwrap_or("");
             let col = || self.header.names()[p].as_str();
-            let bad =
-                |e: parse::Invalid| format!("column `{}`: {cell:?} is not {}", col(), e.expected);
+            let bad = |e: parse::Invalid| {
+                format!("column `{}`: {:?} is {}", col(), preview(cell), e.what())
+            };
             vals[i] = match field.kind {
                 Kind::Id => {
                     let t = parse::trim(cell);
@@ -242,6 +238,18 @@ impl Layout {
             }
         }
         avro::null(buf); // end of map blocks
+    }
+}
+
+/// Longest part of a cell quoted in a dead-letter reason (which also travels as the
+/// `gladly.error` header): the raw row carries the whole cell.
+const REASON_CELL_CHARS: usize = 120;
+
+/// `cell`, cut to [`REASON_CELL_CHARS`] characters with an ellipsis.
+pub(crate) fn preview(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.char_indices().nth(REASON_CELL_CHARS) {
+        None => cell.into(),
+        Some((at, _)) => format!("{}… ({} bytes)", &cell[..at], cell.len()).into(),
     }
 }
 

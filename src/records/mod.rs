@@ -29,7 +29,14 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 
 pub use conversations::{ConversationEncoder, EndedContact, EndedConversations};
-pub use dead_letter::{encode_dead_letter, encode_dead_letter_of};
+pub use dead_letter::{
+    encode_dead_letter, encode_dead_letter_of, CUT_CELL_BYTES, DEAD_LETTER_RAW_BUDGET,
+};
+
+/// Most bytes a record's key and value may take together: under Kafka's default
+/// `message.max.bytes` (1,000,000) with room for the headers. A row whose record would be
+/// bigger becomes a dead letter, so one row can never keep its window from committing.
+pub const MAX_RECORD_BYTES: usize = 900_000;
 
 use crate::report::{Report, Row};
 use columns::{Field, Layout, Val, MAX_FIELDS};
@@ -249,7 +256,18 @@ impl WindowConverter {
                 Report::Contacts => contacts::convert(&ctx, row, &vals),
                 Report::AgentSummary => agent_summary::convert(&ctx, row, &vals),
             },
-        };
+        }
+        .and_then(|record| {
+            let size = record.key.len() + record.value.as_ref().map_or(0, Vec::len);
+            if size > MAX_RECORD_BYTES {
+                Err(format!(
+                    "oversized record: its key and value would be {size} bytes, over the \
+                     {MAX_RECORD_BYTES} one Kafka message takes"
+                ))
+            } else {
+                Ok(record)
+            }
+        });
         match result {
             Ok(record) => {
                 if inner.report == Report::WorkSessions {

@@ -54,16 +54,66 @@ impl std::fmt::Display for Expected {
     }
 }
 
-/// A cell that is not in any accepted form.
+/// Longest duration accepted, in seconds: 100 years. Anything longer is garbage (a wrapped
+/// counter, a misplaced column), not a handle time.
+pub const MAX_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// What is wrong with a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// It reads as none of the accepted forms.
+    Unreadable,
+    /// A number that cannot be negative (a duration, a count) has a minus sign (`-0`
+    /// included: a sign says the value was computed wrong).
+    Negative,
+    /// A number beyond any plausible value, or one the arithmetic would overflow.
+    OutOfRange,
+}
+
+/// A cell that is not in any accepted form, or out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected {expected}")]
+#[error("{}expected {expected}", match .problem {
+    Problem::Unreadable => "",
+    Problem::Negative => "negative; ",
+    Problem::OutOfRange => "out of range; ",
+})]
 pub struct Invalid {
     /// What was expected.
     pub expected: Expected,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl Invalid {
+    /// What the cell is, in words: `not a number of seconds (…)`, `negative`, `out of range`.
+    pub fn what(&self) -> String {
+        match self.problem {
+            Problem::Unreadable => format!("not {}", self.expected),
+            Problem::Negative => format!("negative, but {} cannot be", self.expected),
+            Problem::OutOfRange => format!("out of range for {}", self.expected),
+        }
+    }
 }
 
 const fn invalid(expected: Expected) -> Invalid {
-    Invalid { expected }
+    Invalid {
+        expected,
+        problem: Problem::Unreadable,
+    }
+}
+
+const fn negative(expected: Expected) -> Invalid {
+    Invalid {
+        expected,
+        problem: Problem::Negative,
+    }
+}
+
+const fn out_of_range(expected: Expected) -> Invalid {
+    Invalid {
+        expected,
+        problem: Problem::OutOfRange,
+    }
 }
 
 /// `s` without surrounding whitespace; skips the Unicode-aware scan when both ends are
@@ -110,45 +160,85 @@ pub fn timestamp_millis(s: &str, zone: Zone) -> Result<Option<i64>, Invalid> {
         .ok_or(invalid(Expected::Timestamp))
 }
 
-/// Parses a duration in seconds: a decimal number, or `H:MM:SS[.f]`.
+/// Parses a duration in seconds: a decimal number, or `H:MM:SS[.f]`. Negative values (`-0`
+/// too), non-finite ones and anything over [`MAX_SECONDS`] are refused; the `H:MM:SS`
+/// arithmetic is checked, so a huge hour count cannot wrap into a plausible value.
 pub fn seconds(s: &str) -> Result<Option<f64>, Invalid> {
+    const E: Expected = Expected::Seconds;
     let Some(t) = present(s) else {
         return Ok(None);
     };
     if let Ok(v) = t.parse::<f64>() {
-        return if v.is_finite() {
-            Ok(Some(v))
-        } else {
-            Err(invalid(Expected::Seconds))
-        };
+        return checked_seconds(v).map(Some);
+    }
+    if t.starts_with('-') {
+        return Err(negative(E));
     }
     let mut parts = t.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(h), Some(m), Some(sec), None) => {
-            let h: u64 = h.parse().map_err(|_| invalid(Expected::Seconds))?;
-            let m: u64 = m.parse().map_err(|_| invalid(Expected::Seconds))?;
-            let sec: f64 = sec.parse().map_err(|_| invalid(Expected::Seconds))?;
-            if m >= 60 || !(0.0..60.0).contains(&sec) {
-                return Err(invalid(Expected::Seconds));
+            let unsigned = |p: &str| p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty();
+            if !unsigned(h) || !unsigned(m) || sec.starts_with(['-', '+']) {
+                return Err(invalid(E));
             }
-            Ok(Some((h * 3600 + m * 60) as f64 + sec))
+            // digits only: a parse failure is an overflow
+            let h: u64 = h.parse().map_err(|_| out_of_range(E))?;
+            let m: u64 = m.parse().map_err(|_| out_of_range(E))?;
+            let sec: f64 = sec.parse().map_err(|_| invalid(E))?;
+            if m >= 60 || !(0.0..60.0).contains(&sec) {
+                return Err(invalid(E));
+            }
+            let whole = h
+                .checked_mul(3600)
+                .and_then(|s| s.checked_add(m * 60))
+                .ok_or(out_of_range(E))?;
+            checked_seconds(whole as f64 + sec).map(Some)
         }
-        _ => Err(invalid(Expected::Seconds)),
+        _ => Err(invalid(E)),
     }
 }
 
-/// Parses a count: an integer, or a decimal with no fractional part (`3.0`).
+/// A number of seconds that is finite, not negative and at most [`MAX_SECONDS`].
+fn checked_seconds(v: f64) -> Result<f64, Invalid> {
+    const E: Expected = Expected::Seconds;
+    if !v.is_finite() {
+        Err(invalid(E))
+    } else if v.is_sign_negative() {
+        Err(negative(E))
+    } else if v > MAX_SECONDS {
+        Err(out_of_range(E))
+    } else {
+        Ok(v)
+    }
+}
+
+/// Parses a count: a non-negative integer, or a decimal with no fractional part (`3.0`).
 pub fn count(s: &str) -> Result<Option<i64>, Invalid> {
+    const E: Expected = Expected::Count;
     let Some(t) = present(s) else {
         return Ok(None);
     };
-    if let Ok(v) = t.parse::<i64>() {
-        return Ok(Some(v));
+    let v = match t.parse::<i64>() {
+        Ok(v) => v,
+        Err(_) => match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 => v as i64,
+            Ok(v) if v.is_finite() && v.fract() == 0.0 => return Err(out_of_range(E)),
+            // digits only, but too many for an i64
+            _ if is_integer(t) => return Err(out_of_range(E)),
+            _ => return Err(invalid(E)),
+        },
+    };
+    if v < 0 || t.starts_with('-') {
+        return Err(negative(E));
     }
-    match t.parse::<f64>() {
-        Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(Some(v as i64)),
-        _ => Err(invalid(Expected::Count)),
-    }
+    Ok(Some(v))
+}
+
+/// True for an optionally signed run of ASCII digits (one too long for an `i64`, when
+/// parsing it failed).
+fn is_integer(t: &str) -> bool {
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Parses a boolean: true/false, t/f, yes/no, y/n, 1/0 (any case).
@@ -419,9 +509,7 @@ mod tests {
         ] {
             assert_eq!(
                 timestamp_millis(bad, Zone::Utc),
-                Err(Invalid {
-                    expected: Expected::Timestamp
-                }),
+                Err(invalid(Expected::Timestamp)),
                 "{bad}"
             );
         }
@@ -449,7 +537,49 @@ mod tests {
         assert!(boolean("maybe").is_err());
     }
 
+    #[test]
+    fn durations_are_checked_not_wrapped() {
+        let e = Expected::Seconds;
+        // 5124095576030432 hours wrapped to 3584 s before the arithmetic was checked
+        assert_eq!(seconds("5124095576030432:00:00"), Err(out_of_range(e)));
+        assert_eq!(seconds("99999999999999999999:00:00"), Err(out_of_range(e)));
+        assert_eq!(seconds("1e30"), Err(out_of_range(e)));
+        assert_eq!(seconds("-120"), Err(negative(e)));
+        assert_eq!(seconds("-0"), Err(negative(e)));
+        assert_eq!(seconds("-0:00:01"), Err(negative(e)));
+        assert_eq!(seconds("inf"), Err(invalid(e)));
+        assert_eq!(seconds("1:00:-5"), Err(invalid(e)));
+        assert_eq!(seconds("+1:00:00"), Err(invalid(e)));
+        assert_eq!(seconds("0"), Ok(Some(0.0)));
+        assert_eq!(seconds("876600:00:00"), Ok(Some(876_600.0 * 3600.0)));
+        assert_eq!(seconds(&MAX_SECONDS.to_string()), Ok(Some(MAX_SECONDS)));
+        let what = seconds("-120").unwrap_err().what();
+        assert!(what.starts_with("negative"), "{what}");
+    }
+
+    #[test]
+    fn counts_are_whole_non_negative_and_in_range() {
+        let e = Expected::Count;
+        assert_eq!(count("-1"), Err(negative(e)));
+        assert_eq!(count("-0"), Err(negative(e)));
+        assert_eq!(count("-3.0"), Err(negative(e)));
+        assert_eq!(count("99999999999999999999"), Err(out_of_range(e)));
+        assert_eq!(count("1e30"), Err(out_of_range(e)));
+        assert_eq!(count("-"), Err(invalid(e)));
+        assert_eq!(count("0"), Ok(Some(0)));
+    }
+
     proptest! {
+        #[test]
+        fn durations_never_panic_and_are_plausible(h in any::<u64>(), m in 0u32..60, sec in 0u32..60) {
+            let text = format!("{h}:{m:02}:{sec:02}");
+            match seconds(&text) {
+                Ok(Some(v)) => prop_assert!((0.0..=MAX_SECONDS).contains(&v), "{} -> {}", text, v),
+                Ok(None) => prop_assert!(false, "{} read as empty", text),
+                Err(e) => prop_assert_eq!(e.problem, Problem::OutOfRange, "{}", text),
+            }
+        }
+
         #[test]
         fn fast_path_agrees_with_chrono(secs in -2_000_000_000i64..8_000_000_000, millis in 0u32..1000, off_min in -840i32..=840) {
             let off = chrono::FixedOffset::east_opt(off_min * 60).unwrap();

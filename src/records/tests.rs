@@ -415,6 +415,18 @@ fn unconvertible_rows_become_dead_letters_with_precise_reasons() {
             "column `work_session_handle_time_sec`: \"12 sec\" is not a number of seconds",
         ),
         (
+            ws_row(&[("work_session_handle_time_sec", "-120")]),
+            "column `work_session_handle_time_sec`: \"-120\" is negative",
+        ),
+        (
+            ws_row(&[("work_session_handle_time_sec", "5124095576030432:00:00")]),
+            "column `work_session_handle_time_sec`: \"5124095576030432:00:00\" is out of range",
+        ),
+        (
+            ws_row(&[("work_session_unknown_time_sec", "1e30")]),
+            "column `work_session_unknown_time_sec`: \"1e30\" is out of range",
+        ),
+        (
             ws_row(&[("within_sla", "maybe")]),
             "column `within_sla`: \"maybe\" is not a boolean",
         ),
@@ -472,6 +484,79 @@ fn dead_letter_value_decodes() {
     };
     assert_eq!(raw["agent_accepted_at"], s("yesterday"));
     assert_eq!(v["window_end"], ts("2024-03-14T11:00:00Z"));
+}
+
+#[test]
+fn a_record_too_big_for_one_kafka_message_is_a_bounded_dead_letter() {
+    // the stream's row limits keep such rows out; this is the converter's own guard
+    let huge = "n".repeat(MAX_RECORD_BYTES);
+    let out = ws(&[ws_row(&[("Big Note", huge.as_str())])]);
+    assert!(records(&out).is_empty(), "no record and no tombstone");
+    let dl = dead_letters(&out)[0];
+    assert!(dl.reason.starts_with("oversized record:"), "{}", dl.reason);
+    let bytes = encode_dead_letter(Report::WorkSessions, dl, &meta(), 42);
+    assert!(
+        bytes.len() < DEAD_LETTER_RAW_BUDGET + 4096,
+        "{}",
+        bytes.len()
+    );
+    let v = decode(schemas::dead_letter_schema(), 42, &bytes);
+    let Value::Map(raw) = &v["raw"] else {
+        panic!("map")
+    };
+    assert_eq!(raw["Big Note"], s(&huge[..CUT_CELL_BYTES]));
+    assert_eq!(raw["contact_session_id"], s("C1"));
+    let Value::String(reason) = &v["reason"] else {
+        panic!("string")
+    };
+    assert!(
+        reason.contains("raw cut to 1024 bytes per cell"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_dead_letter_of_many_big_cells_leaves_some_out_and_says_so() {
+    let cell = "é".repeat(2000); // cut at a character boundary
+    let raw: Vec<(String, String)> = (0..400).map(|i| (format!("c{i}"), cell.clone())).collect();
+    let dl = DeadLetter {
+        line: 7,
+        reason: "malformed row: 400 fields where the header has 19".into(),
+        raw,
+    };
+    let bytes = encode_dead_letter(Report::Contacts, &dl, &meta(), 42);
+    assert!(
+        bytes.len() < DEAD_LETTER_RAW_BUDGET + 4096,
+        "{}",
+        bytes.len()
+    );
+    let v = decode(schemas::dead_letter_schema(), 42, &bytes);
+    let Value::String(reason) = &v["reason"] else {
+        panic!("string")
+    };
+    assert!(reason.contains("cells left out"), "{reason}");
+    let Value::Map(raw) = &v["raw"] else {
+        panic!("map")
+    };
+    assert_eq!(raw["c0"], s(&"é".repeat(512)));
+}
+
+#[test]
+fn key_columns_are_the_required_fields() {
+    for report in Report::ALL {
+        let table = match report {
+            Report::WorkSessions => work_sessions::FIELDS,
+            Report::Contacts => contacts::FIELDS,
+            Report::AgentSummary => agent_summary::FIELDS,
+        };
+        for field in table.iter().filter(|f| f.kind.required()) {
+            assert!(
+                report.key_columns().contains(&field.columns),
+                "{report}: {} is required but not a key column",
+                field.name
+            );
+        }
+    }
 }
 
 // --- the work-session tombstone rule -------------------------------------------------------
