@@ -11,6 +11,7 @@
 mod support;
 
 mod compaction;
+mod hostile;
 mod kafka_sink;
 mod observe;
 mod observe_dashboards;

@@ -4,7 +4,6 @@
 //! from `/proc`, and the topics read back with `read_committed`.
 
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -14,31 +13,12 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::server::{Answer, Hostile};
-
-const HOW: &str = "start the test stack first: `eval \"$(scripts/stack/stack up)\"` \
-                   (or run everything with `scripts/test`)";
+use crate::support;
 
 /// The instant the binary believes it is (`--now`).
 pub const NOW: &str = "2024-03-14T12:00:00Z";
 /// Where work sessions start without a checkpoint: one window, `[START, NOW]`.
 pub const START: &str = "2024-03-14T11:00:00Z";
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {HOW}"))
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// One hostile case: the server, the config, the topics' prefix.
 pub struct Case {
@@ -101,7 +81,7 @@ impl Case {
     /// `[START, NOW]`, with fast retries: 2 attempts per request, 2 per window.
     pub async fn new(answers: Vec<Answer>) -> Case {
         let server = Hostile::start(answers).await;
-        let prefix = unique("hostile");
+        let prefix = support::unique_name("hostile");
         let text = format!(
             r#"
 [gladly]
@@ -144,8 +124,8 @@ shutdown_grace_secs = 10
 listen = ""
 "#,
             host = server.url,
-            bootstrap = env("KAFKA_BOOTSTRAP"),
-            registry = env("SCHEMA_REGISTRY_URL"),
+            bootstrap = support::kafka_bootstrap(),
+            registry = support::schema_registry_url(),
         );
         Case {
             server,
@@ -326,8 +306,8 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 /// Reads every partition of `topic` from the start to its end, `read_committed`.
 fn read_committed(topic: &str) -> Vec<Read> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", env("KAFKA_BOOTSTRAP"))
-        .set("group.id", unique("hostile-reader"))
+        .set("bootstrap.servers", support::kafka_bootstrap())
+        .set("group.id", support::unique_name("hostile-reader"))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")

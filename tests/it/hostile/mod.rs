@@ -2,8 +2,6 @@
 //! (`server`), one test per way it can. Each asserts the exit status, the error or the
 //! dead-letter reason, where the checkpoint stands, and (reading back `read_committed`) that
 //! nothing was half-published. Needs the stack (`KAFKA_BOOTSTRAP`, `SCHEMA_REGISTRY_URL`).
-//!
-//! Self-contained on purpose (its own server and fixture), so it can move as a whole.
 
 mod answers;
 mod fixture;
