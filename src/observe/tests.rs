@@ -141,6 +141,7 @@ fn window_counters_and_dead_letter_reasons() {
         rows: 10,
         records: 12,
         tombstones: 3,
+        suppressed: 0,
         dead_letter_reasons: &none,
     };
     m.window_published("work_sessions", s, Duration::from_millis(20));
@@ -150,6 +151,7 @@ fn window_counters_and_dead_letter_reasons() {
         rows: 0,
         records: 0,
         tombstones: 0,
+        suppressed: 0,
         dead_letter_reasons: &reasons,
     };
     m.window_published("contacts", dl, Duration::ZERO);
@@ -174,6 +176,7 @@ fn every_series_has_help_and_type_and_names_follow_conventions() {
         rows: 0,
         records: 0,
         tombstones: 0,
+        suppressed: 0,
         dead_letter_reasons: &none,
     };
     m.window_published("contacts", counts, Duration::ZERO);

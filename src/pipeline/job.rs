@@ -12,6 +12,7 @@ use super::window::{Buckets, Position};
 use super::window_tx::commit_checkpoint;
 use crate::config::Config;
 use crate::kafka::{headers, Publisher, SinkError};
+use crate::records::changes::Published;
 use crate::records::{ConvertSettings, Converter};
 use crate::report::Report;
 use crate::VERSION;
@@ -27,6 +28,8 @@ pub struct ReportJob {
     pub(super) topic: String,
     pub(super) position: Option<Position>,
     pub(super) buckets: Buckets,
+    /// What was last published per key (`pipeline.publish = "changes"`).
+    pub(super) published: Published,
 }
 
 impl ReportJob {
@@ -105,6 +108,7 @@ impl Pipeline {
             topic: cfg.topics.report_topic(report),
             position,
             buckets: buckets(cfg, report),
+            published: Published::default(),
         })
     }
 
