@@ -12,6 +12,7 @@
 //! - [`observe`]: logs, metrics, health; knows nothing of the layers that feed it.
 //! - [`report`], [`clock`], [`config_error`]: leaves shared by every layer — which report and
 //!   a CSV row, time as a dependency, a configuration problem naming its key.
+//! - [`tail`]: a topic read back as JSON lines (the `tail` command).
 //! - [`simulator`]: a Gladly API simulator for tests, the demo and benchmarks.
 //! - [`demo`]: `simulate` and `demo`, the simulator behind the command line.
 
@@ -28,6 +29,7 @@ pub mod pipeline;
 pub mod records;
 pub mod report;
 pub mod simulator;
+pub mod tail;
 
 /// Service version written into headers and checkpoints.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -15,6 +15,7 @@ use gladly_kafka::observe::{self, LogFormat, Metrics};
 use gladly_kafka::pipeline::service;
 use gladly_kafka::pipeline::{BackfillBound, Pipeline, PipelineError};
 use gladly_kafka::report::Report;
+use gladly_kafka::tail::{KeyFilter, TailOptions};
 
 /// jemalloc for Rust and, unprefixed, for librdkafka's C allocations too: every record's
 /// message and headers are allocated on the calling thread and freed on librdkafka's threads,
@@ -96,6 +97,31 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Print a topic as JSON lines, read_committed, Avro decoded through the schema registry:
+    /// one line per record (partition, offset, timestamp, key, value, headers), or with
+    /// --upserted what a warehouse upserting by key holds (tombstoned keys dropped). Needs only
+    /// [kafka], [registry] and [topics] of the configuration.
+    Tail {
+        /// The report whose topic to read (work_sessions, contacts, agent_summary).
+        #[arg(long, conflicts_with = "topic", required_unless_present = "topic")]
+        report: Option<Report>,
+        /// Any topic instead (dead letters, checkpoints, conversations).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Start at the earliest record kept (default: only records committed from now on).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Keep waiting for new records (default: stop at the end).
+        #[arg(long)]
+        follow: bool,
+        /// Only records whose key has these fields ('{"contact_session_id":"c1"}') or equals
+        /// this text (or has a field equal to it).
+        #[arg(long)]
+        key: Option<String>,
+        /// Print the last value per key, tombstoned keys dropped, once the end is reached.
+        #[arg(long, conflicts_with = "follow")]
+        upserted: bool,
+    },
     /// Check the configuration, Gladly credentials, the broker, the schema registry and the
     /// topics' configs; exits non-zero with the reason. Run it before a deploy.
     Check,
@@ -140,6 +166,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = gladly_kafka::config::load(path)?;
             gladly_kafka::demo::demo(config, args).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Tail {
+            report,
+            topic,
+            from_beginning,
+            follow,
+            key,
+            upserted,
+        } => {
+            observe::init_logging(cli.log_format.unwrap_or_default());
+            let config: Config = gladly_kafka::config::load(path)?;
+            config.kafka.validate()?;
+            config.registry.validate()?;
+            config.topics.validate()?;
+            let topic = match (topic, report) {
+                (Some(t), _) => t,
+                (None, Some(r)) => config.topics.report_topic(r),
+                (None, None) => anyhow::bail!("name the topic with --report or --topic"),
+            };
+            let opts = TailOptions {
+                topic,
+                from_beginning,
+                follow,
+                key: key.as_deref().map(KeyFilter::parse),
+                upserted,
+            };
+            tail(&config, &opts).await
         }
         Command::Status => status(&load(path, cli.log_format)?, clock).await,
         Command::Check => check(&load(path, cli.log_format)?, clock).await,
@@ -230,6 +283,13 @@ async fn status(config: &Config, clock: SharedClock) -> anyhow::Result<ExitCode>
             if c.complete { " (complete)" } else { "" }
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tail`: the topic as JSON lines on stdout.
+async fn tail(config: &Config, opts: &TailOptions) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout();
+    gladly_kafka::tail::tail(&config.kafka, &config.registry, opts, &mut out).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -17,6 +17,17 @@ fn manual(t: DateTime<Utc>) -> (Arc<Mutex<DateTime<Utc>>>, Now) {
     (at, Arc::new(move || *read.lock().unwrap()))
 }
 
+/// A window that published no rows, only dead letters for `reasons`.
+fn nothing_but(reasons: &BTreeMap<String, u64>) -> WindowCounts<'_> {
+    WindowCounts {
+        rows: 0,
+        records: 0,
+        tombstones: 0,
+        suppressed: 0,
+        dead_letter_reasons: reasons,
+    }
+}
+
 /// No API client counters.
 struct NoApi;
 
@@ -147,14 +158,7 @@ fn window_counters_and_dead_letter_reasons() {
     m.window_published("work_sessions", s, Duration::from_millis(20));
     m.window_published("work_sessions", s, Duration::from_millis(20));
     let reasons = [(reason_label("Queued At: \"soon\" is not a timestamp"), 1)].into();
-    let dl = WindowCounts {
-        rows: 0,
-        records: 0,
-        tombstones: 0,
-        suppressed: 0,
-        dead_letter_reasons: &reasons,
-    };
-    m.window_published("contacts", dl, Duration::ZERO);
+    m.window_published("contacts", nothing_but(&reasons), Duration::ZERO);
     let text = m.render();
     for line in [
         "gladly_kafka_rows_fetched_total{report=\"work_sessions\"} 20",
@@ -171,15 +175,7 @@ fn window_counters_and_dead_letter_reasons() {
 fn every_series_has_help_and_type_and_names_follow_conventions() {
     let m = Metrics::default();
     m.attach(manual(Utc::now()).1, Arc::new(NoApi));
-    let none = BTreeMap::new();
-    let counts = WindowCounts {
-        rows: 0,
-        records: 0,
-        tombstones: 0,
-        suppressed: 0,
-        dead_letter_reasons: &none,
-    };
-    m.window_published("contacts", counts, Duration::ZERO);
+    m.window_published("contacts", nothing_but(&BTreeMap::new()), Duration::ZERO);
     m.backfill_progress("contacts", 1, 4);
     let text = m.render();
     for (name, kind, _) in super::catalog::HELP {

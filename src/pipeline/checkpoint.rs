@@ -6,17 +6,13 @@
 //! whose records are all visible.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use super::window::Position;
-use crate::kafka::producer::client_config;
+use crate::kafka::reader::{ReadError, Start, TopicReader};
 use crate::kafka::KafkaSettings;
 use crate::report::Report;
 
@@ -78,40 +74,10 @@ impl Checkpoint {
 
 /// Reading checkpoints failed.
 #[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// Kafka could not be read.
-    #[error("cannot read checkpoints from topic `{topic}`: {source}")]
-    Kafka {
-        /// The checkpoint topic.
-        topic: String,
-        /// Why.
-        source: KafkaError,
-    },
-    /// Reading did not reach the end in time.
-    #[error("reading checkpoints from topic `{topic}` did not finish within {secs} s (is the broker reachable, or a transaction stuck open?)")]
-    Timeout {
-        /// The checkpoint topic.
-        topic: String,
-        /// Seconds waited.
-        secs: u64,
-    },
-}
+#[error("checkpoints: {0}")]
+pub struct CheckpointError(#[from] ReadError);
 
-/// Consumer context that does not log reaching the end of a partition as an error (the reader
-/// asks for exactly that).
-pub struct QuietEof;
-
-impl rdkafka::ClientContext for QuietEof {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let eof = matches!(error, KafkaError::PartitionEOF(_))
-            || error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF);
-        if !eof {
-            tracing::warn!(target: "librdkafka", error = %error, "{reason}");
-        }
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for QuietEof {}
+pub use crate::kafka::reader::QuietEof;
 
 /// Reads the whole checkpoint topic (`read_committed`) and returns the latest value per key.
 /// Blocking. Unreadable values are logged and skipped; tombstones remove a key.
@@ -120,73 +86,26 @@ pub fn read_checkpoints(
     topic: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<String, Checkpoint>, CheckpointError> {
-    let err = |source| CheckpointError::Kafka {
-        topic: topic.to_string(),
-        source,
-    };
-    let consumer: BaseConsumer<QuietEof> = client_config(kafka)
-        .set("group.id", "gladly-kafka-checkpoint-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .create_with_context(QuietEof)
-        .map_err(err)?;
-    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
-    let partitions: Vec<i32> = md
-        .topics()
-        .first()
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
     let mut out = BTreeMap::new();
-    if partitions.is_empty() {
-        return Ok(out);
-    }
-    let mut tpl = TopicPartitionList::new();
-    let mut pending = std::collections::HashSet::new();
-    for p in &partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, *p, timeout).map_err(err)?;
-        if high > low {
-            pending.insert(*p);
-        }
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)
-            .map_err(err)?;
-    }
-    if pending.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&tpl).map_err(err)?;
-    let started = Instant::now();
-    while !pending.is_empty() {
-        if started.elapsed() > timeout {
-            return Err(CheckpointError::Timeout {
-                topic: topic.to_string(),
-                secs: timeout.as_secs(),
-            });
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Ok(m)) => {
-                let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-                    continue;
-                };
-                match m.payload() {
-                    None => {
-                        out.remove(key);
-                    }
-                    Some(v) => match serde_json::from_slice::<Checkpoint>(v) {
-                        Ok(c) => {
-                            out.insert(key.to_string(), c);
-                        }
-                        Err(e) => {
-                            tracing::warn!(key, error = %e, "skipping an unreadable checkpoint")
-                        }
-                    },
+    let mut reader = match TopicReader::open(kafka, topic, Start::Beginning, false, timeout) {
+        Ok(r) => r,
+        Err(ReadError::NoTopic(_)) => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    while let Some(m) = reader.next_record()? {
+        let Some(key) = m.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()) else {
+            continue;
+        };
+        match m.value {
+            None => {
+                out.remove(key);
+            }
+            Some(v) => match serde_json::from_slice::<Checkpoint>(&v) {
+                Ok(c) => {
+                    out.insert(key.to_string(), c);
                 }
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                pending.remove(&p);
-            }
-            Some(Err(e)) => tracing::warn!(error = %e, "while reading checkpoints"),
+                Err(e) => tracing::warn!(key, error = %e, "skipping an unreadable checkpoint"),
+            },
         }
     }
     Ok(out)

@@ -15,6 +15,7 @@
 pub mod avro;
 pub mod changes;
 mod columns;
+pub mod decode;
 pub mod parse;
 pub mod schemas;
 
