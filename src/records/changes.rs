@@ -33,6 +33,24 @@ pub fn fingerprint(value: &[u8]) -> u64 {
     }
 }
 
+/// The fingerprint of a value as published (Confluent header, fields, `extra`, then the
+/// fetch metadata): the same as [`fingerprint`] of it without the metadata, which is found from
+/// the end (three varint longs after `extra`'s terminating zero). `None` when the bytes are
+/// too short to hold them.
+pub fn published_fingerprint(value: &[u8]) -> Option<u64> {
+    // the 4th byte from the end without the continuation bit ends `extra`
+    let mut ends = 0;
+    for (i, b) in value.iter().enumerate().rev() {
+        if b & 0x80 == 0 {
+            ends += 1;
+            if ends == 4 {
+                return Some(fingerprint(&value[..=i]));
+            }
+        }
+    }
+    None
+}
+
 /// The fingerprint the memory keeps for a tombstone.
 pub const TOMBSTONE: u64 = 0;
 
@@ -94,6 +112,24 @@ impl Published {
         if self.known_from_ms != i64::MAX {
             self.known_from_ms = self.known_from_ms.max(t_ms);
         }
+    }
+
+    /// Remembers what a topic already holds (its records since `from_ms`, read back after a
+    /// restart): from then on a key it lacks with an anchor after `from_ms` was never
+    /// published.
+    pub fn rebuilt(records: impl IntoIterator<Item = (KeyId, u64, i64)>, from_ms: i64) -> Self {
+        let mut p = Published::default();
+        for (key, fingerprint, anchor_ms) in records {
+            p.entries.insert(
+                key,
+                Entry {
+                    fingerprint,
+                    anchor_ms,
+                },
+            );
+        }
+        p.known_from_ms = from_ms;
+        p
     }
 
     /// Keys remembered.

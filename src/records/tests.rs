@@ -853,3 +853,57 @@ fn many_interleaved_contacts_get_exactly_their_tombstones_window_after_window() 
         previous = Some(out);
     }
 }
+
+// --- the changelog fingerprint ------------------------------------------------------------
+
+#[test]
+fn a_published_value_gives_back_the_fingerprint_it_was_sent_with() {
+    // what a restarted service reads from the topic must match what it would compute anew,
+    // whatever the fetch metadata of the earlier read was
+    let mut rows = vec![
+        ws_row(&[]),
+        ws_row(&[("brand_new_column", "x")]),
+        open_row("C9", ""),
+    ];
+    rows.push(ws_row(&[
+        ("contact_session_id", "C\u{e9}"),
+        ("agent_id", "A\u{1f600}"),
+    ]));
+    for r in records(&ws(&rows))
+        .into_iter()
+        .filter(|r| r.value.is_some())
+    {
+        let value = r.value.as_deref().unwrap();
+        assert_eq!(
+            crate::records::changes::published_fingerprint(value),
+            Some(r.fingerprint)
+        );
+    }
+    let c = convert(
+        Report::Contacts,
+        ConvertSettings::default(),
+        &[contact_row(&[])],
+    );
+    let r = records(&c)[0];
+    assert_eq!(
+        crate::records::changes::published_fingerprint(r.value.as_deref().unwrap()),
+        Some(r.fingerprint)
+    );
+}
+
+#[test]
+fn the_fingerprint_ignores_when_a_row_was_read() {
+    let conv = Converter::new(Report::WorkSessions, ConvertSettings::default(), IDS);
+    let read = |minute: u32| {
+        let mut m = meta();
+        m.fetched_at += chrono::Duration::minutes(i64::from(minute));
+        m.window_start -= chrono::Duration::minutes(i64::from(minute) * 1000);
+        let mut w = conv.window(m);
+        let mut out = Vec::new();
+        w.push(&ws_row(&[]), &mut out);
+        records(&out)[0].clone()
+    };
+    let (a, b) = (read(0), read(7));
+    assert_ne!(a.value, b.value, "the metadata differs");
+    assert_eq!(a.fingerprint, b.fingerprint, "the row does not");
+}
