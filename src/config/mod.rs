@@ -18,7 +18,7 @@ use serde::Deserialize;
 pub use crate::config_error::ConfigError;
 pub use load::{load, load_from, ENV_PREFIX};
 pub use reports::{DateReportSettings, ReportsConfig, WorkSessionsSettings};
-pub use sections::{ConversationsSettings, ObserveSettings, PipelineSettings};
+pub use sections::{ConversationsSettings, ObserveSettings, PipelineSettings, PublishMode};
 
 use crate::report::Report;
 
@@ -111,6 +111,16 @@ impl Config {
         self.date_settings(report)
             .and_then(|s| s.timezone.parse().ok())
             .unwrap_or(chrono_tz::UTC)
+    }
+
+    /// How far back a poll of `report` re-reads rows: the work-session lookback, or the date
+    /// reports' horizon (plus the day being polled). The changelog memory forgets keys older
+    /// than this.
+    pub fn reread_horizon(&self, report: Report) -> chrono::Duration {
+        match self.date_settings(report) {
+            None => chrono::Duration::minutes(self.reports.work_sessions.lookback_minutes as i64),
+            Some(s) => chrono::Duration::days(i64::from(s.horizon_days) + 2),
+        }
     }
 
     /// Seconds between polls of a report in `run`.

@@ -28,6 +28,22 @@ pub struct PipelineSettings {
     /// On SIGTERM/SIGINT the open window is aborted at once; if the service has not stopped
     /// this many seconds later (a blocked call), it exits anyway, with status 3.
     pub shutdown_grace_secs: u64,
+    /// Which re-read rows are published: only those whose value changed (default), or every
+    /// row read.
+    pub publish: PublishMode,
+}
+
+/// `pipeline.publish`: what a window publishes of the rows it re-reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublishMode {
+    /// A changelog: a row is published when its key is new or its value changed since the
+    /// last record of the key, a tombstone when the key may exist. A restarted service does
+    /// not remember, so its first pass over the re-read horizon republishes once.
+    #[default]
+    Changes,
+    /// Every row of every window, as read (consumers deduplicate).
+    EveryRead,
 }
 
 impl Default for PipelineSettings {
@@ -37,6 +53,7 @@ impl Default for PipelineSettings {
             window_attempts: 8,
             retry_backoff_ms: 1000,
             shutdown_grace_secs: 20,
+            publish: PublishMode::Changes,
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum Start {
     Beginning,
     /// After the last record: only what is committed from now on.
     End,
+    /// The first record with a timestamp at or after this instant (epoch ms): every record
+    /// stamped since then is at or after it.
+    Since(i64),
 }
 
 /// One record as read back.
@@ -137,18 +140,20 @@ impl TopicReader {
         if partitions.is_empty() {
             return Err(ReadError::NoTopic(topic.to_string()));
         }
-        let mut tpl = TopicPartitionList::new();
+        let tpl = start_offsets(&consumer, topic, &partitions, start, timeout).map_err(err)?;
         let mut pending = HashSet::new();
-        for p in &partitions {
-            let (low, high) = consumer.fetch_watermarks(topic, *p, timeout).map_err(err)?;
-            if start == Start::Beginning && high > low {
-                pending.insert(*p);
-            }
-            let offset = match start {
-                Start::Beginning => Offset::Beginning,
-                Start::End => Offset::End,
+        for p in tpl.elements() {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.partition(), timeout)
+                .map_err(err)?;
+            let from = match p.offset() {
+                Offset::Offset(o) => o,
+                Offset::Beginning => low,
+                _ => high,
             };
-            tpl.add_partition_offset(topic, *p, offset).map_err(err)?;
+            if from < high {
+                pending.insert(p.partition());
+            }
         }
         consumer.assign(&tpl).map_err(err)?;
         Ok(TopicReader {
@@ -183,6 +188,35 @@ impl TopicReader {
             }
         }
     }
+}
+
+/// Where each partition starts: its beginning, its end, or the first offset stamped at or
+/// after an instant (its end when there is none).
+fn start_offsets(
+    consumer: &BaseConsumer<QuietEof>,
+    topic: &str,
+    partitions: &[i32],
+    start: Start,
+    timeout: Duration,
+) -> Result<TopicPartitionList, KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        let offset = match start {
+            Start::Beginning => Offset::Beginning,
+            Start::End => Offset::End,
+            Start::Since(ms) => Offset::Offset(ms),
+        };
+        tpl.add_partition_offset(topic, *p, offset)?;
+    }
+    if let Start::Since(_) = start {
+        tpl = consumer.offsets_for_times(tpl, timeout)?;
+        for e in tpl.clone().elements() {
+            if !matches!(e.offset(), Offset::Offset(_)) {
+                tpl.set_partition_offset(topic, e.partition(), Offset::End)?;
+            }
+        }
+    }
+    Ok(tpl)
 }
 
 fn record(m: &rdkafka::message::BorrowedMessage<'_>) -> ReadRecord {

@@ -27,6 +27,12 @@ const ACCEPT: &str =
 /// What went wrong talking to the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The subject holds another key schema: the topic was written with another key.
+    #[error("{subject} holds another key schema than this version writes: keys of different schemas never compact together, so this version needs a new topic (the work-session key changed in v2; leave topics.work_sessions unset for the default gladly.work_sessions.v2, or point it at a new topic)")]
+    KeyChanged {
+        /// The key subject, e.g. `gladly.work_sessions-key`.
+        subject: String,
+    },
     /// The registry refused a schema as incompatible with the subject's earlier versions (409).
     #[error("schema for {subject} is not backward compatible: {reason}")]
     Incompatible {
@@ -264,12 +270,30 @@ impl RegistryClient {
         report: Report,
     ) -> Result<SchemaIds, RegistryError> {
         let key = self
-            .register(&format!("{topic}-key"), schemas::key_schema(report))
+            .register_key(&format!("{topic}-key"), schemas::key_schema(report))
             .await?;
         let value = self
             .register(&format!("{topic}-value"), schemas::value_schema(report))
             .await?;
         Ok(SchemaIds { key, value })
+    }
+
+    /// Registers a key schema, refusing a subject whose latest key schema is another one
+    /// (`GET /subjects/{subject}/versions/latest`): a registry would accept a compatible
+    /// change, but keys of different schemas never compact together, so the topic would keep
+    /// both forever. A new key comes with a new topic.
+    async fn register_key(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = self.url(&["subjects", subject, "versions", "latest"]);
+        let (status, body) = self.send("GET", url.clone(), None).await?;
+        if status.is_success() {
+            let SchemaBody { schema: latest } = Self::parse("GET", &url, &body)?;
+            if canonical(&latest) != canonical(schema) {
+                return Err(RegistryError::KeyChanged {
+                    subject: subject.to_string(),
+                });
+            }
+        }
+        self.register(subject, schema).await
     }
 
     /// Proves the registry answers (`GET /subjects`), for `check`.
@@ -282,6 +306,13 @@ impl RegistryClient {
             Err(Self::status_error("GET", &url, status, &body).2)
         }
     }
+}
+
+/// A schema's canonical form, or its text when it does not parse (then they differ).
+fn canonical(schema: &str) -> String {
+    apache_avro::Schema::parse_str(schema)
+        .map(|s| s.canonical_form())
+        .unwrap_or_else(|_| schema.to_string())
 }
 
 #[cfg(test)]

@@ -125,6 +125,10 @@ impl KafkaSettings {
     }
 }
 
+/// The default work-sessions topic after the prefix: key v2 `{contact_session_id, agent_id}`
+/// (v1, `{contact_session_id, work_session_id, agent_id}`, was in `<prefix>.work_sessions`).
+pub const WORK_SESSIONS_TOPIC: &str = "work_sessions.v2";
+
 /// `[topics]`: names and how missing topics are created.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -169,16 +173,18 @@ impl Default for TopicSettings {
 }
 
 impl TopicSettings {
-    /// The topic a report publishes to.
+    /// The topic a report publishes to: `<prefix>.<report>`, but `<prefix>.work_sessions.v2`
+    /// for work sessions, whose key changed in v2 (keys of different schemas never compact
+    /// together, so key v2 has its own topic).
     pub fn report_topic(&self, report: Report) -> String {
-        let custom = match report {
-            Report::WorkSessions => &self.work_sessions,
-            Report::Contacts => &self.contacts,
-            Report::AgentSummary => &self.agent_summary,
+        let (custom, default) = match report {
+            Report::WorkSessions => (&self.work_sessions, WORK_SESSIONS_TOPIC),
+            Report::Contacts => (&self.contacts, "contacts"),
+            Report::AgentSummary => (&self.agent_summary, "agent_summary"),
         };
         custom
             .clone()
-            .unwrap_or_else(|| format!("{}.{}", self.prefix, report.name()))
+            .unwrap_or_else(|| format!("{}.{default}", self.prefix))
     }
 
     /// The compacted topic of GET Conversation answers, keyed by conversation id.
@@ -344,7 +350,10 @@ mod tests {
     #[test]
     fn topic_names_follow_the_prefix_unless_overridden() {
         let mut t = TopicSettings::default();
-        assert_eq!(t.report_topic(Report::WorkSessions), "gladly.work_sessions");
+        assert_eq!(
+            t.report_topic(Report::WorkSessions),
+            "gladly.work_sessions.v2"
+        );
         assert_eq!(t.dead_letter_topic(), "gladly.dead_letter");
         assert_eq!(t.conversations_topic(), "gladly.conversations");
         t.prefix = "acme".into();

@@ -13,6 +13,11 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
         "Records (tombstones included) committed to report topics",
     ),
     (
+        "gladly_kafka_records_suppressed_total",
+        "counter",
+        "Rows re-read but not published because their value had not changed since the key's last record (pipeline.publish = \"changes\")",
+    ),
+    (
         "gladly_kafka_tombstones_total",
         "counter",
         "Tombstones committed (provisional work-session keys deleted)",

@@ -42,6 +42,8 @@ pub struct WindowCounts<'a> {
     pub records: u64,
     /// Tombstones produced.
     pub tombstones: u64,
+    /// Records left out because their value had not changed.
+    pub suppressed: u64,
     /// Dead letters by reason label (see [`reason_label`]).
     pub dead_letter_reasons: &'a BTreeMap<String, u64>,
 }
@@ -157,6 +159,11 @@ impl Metrics {
         self.count("gladly_kafka_rows_fetched_total", &l, s.rows as f64);
         self.count("gladly_kafka_records_produced_total", &l, s.records as f64);
         self.count("gladly_kafka_tombstones_total", &l, s.tombstones as f64);
+        self.count(
+            "gladly_kafka_records_suppressed_total",
+            &l,
+            s.suppressed as f64,
+        );
         self.count("gladly_kafka_windows_total", &l, 1.0);
         self.count("gladly_kafka_transactions_committed_total", &l, 1.0);
         for (reason, n) in s.dead_letter_reasons {

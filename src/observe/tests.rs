@@ -23,6 +23,7 @@ fn nothing_but(reasons: &BTreeMap<String, u64>) -> WindowCounts<'_> {
         rows: 0,
         records: 0,
         tombstones: 0,
+        suppressed: 0,
         dead_letter_reasons: reasons,
     }
 }
@@ -151,6 +152,7 @@ fn window_counters_and_dead_letter_reasons() {
         rows: 10,
         records: 12,
         tombstones: 3,
+        suppressed: 0,
         dead_letter_reasons: &none,
     };
     m.window_published("work_sessions", s, Duration::from_millis(20));

@@ -3,6 +3,7 @@
 
 use crate::gladly::GladlyError;
 use crate::kafka::admin::TopicError;
+use crate::kafka::reader::ReadError;
 use crate::kafka::registry::RegistryError;
 use crate::kafka::SinkError;
 use crate::report::Report;
@@ -87,6 +88,9 @@ pub enum SetupError {
     /// The checkpoint topic could not be read.
     #[error("{0}")]
     Checkpoints(#[from] CheckpointError),
+    /// The report topic could not be read back to remember what it holds.
+    #[error("reading back what the report topic holds (pipeline.publish = \"changes\"): {0}")]
+    ReadBack(ReadError),
     /// A report's producer could not be created or initialised.
     #[error("{report}: {source}")]
     Producer {

@@ -11,7 +11,10 @@ use super::plan::buckets;
 use super::window::{Buckets, Position};
 use super::window_tx::commit_checkpoint;
 use crate::config::Config;
+use crate::config::PublishMode;
+use crate::kafka::reader::{ReadError, Start, TopicReader};
 use crate::kafka::{headers, Publisher, SinkError};
+use crate::records::changes::{self, Published};
 use crate::records::{ConvertSettings, Converter};
 use crate::report::Report;
 use crate::VERSION;
@@ -27,6 +30,8 @@ pub struct ReportJob {
     pub(super) topic: String,
     pub(super) position: Option<Position>,
     pub(super) buckets: Buckets,
+    /// What was last published per key (`pipeline.publish = "changes"`).
+    pub(super) published: Published,
 }
 
 impl ReportJob {
@@ -90,6 +95,13 @@ impl Pipeline {
                 .metrics
                 .checkpoint_moved(report.name(), p.covered_until());
         }
+        let published = match (&scope, cfg.pipeline.publish) {
+            (Scope::Run, PublishMode::Changes) => {
+                let since = self.clock().now() - cfg.reread_horizon(report);
+                remembered(cfg, report, since.timestamp_millis()).await?
+            }
+            _ => Published::default(),
+        };
         let settings = ConvertSettings {
             timezone: cfg.report_timezone(report),
             aggregation_level: cfg
@@ -105,6 +117,7 @@ impl Pipeline {
             topic: cfg.topics.report_topic(report),
             position,
             buckets: buckets(cfg, report),
+            published,
         })
     }
 
@@ -163,6 +176,48 @@ async fn new_publisher(cfg: &Config, transactional_id: &str) -> Result<Publisher
         Ok(made) => made,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+/// What the report's topic already holds since `since_ms` (its records stamped since then),
+/// so a restarted poll publishes only what changed, not its first pass again.
+async fn remembered(cfg: &Config, report: Report, since_ms: i64) -> Result<Published, SetupError> {
+    let kafka = cfg.kafka.clone();
+    let topic = cfg.topics.report_topic(report);
+    let read = tokio::task::spawn_blocking(move || {
+        let mut reader = match TopicReader::open(
+            &kafka,
+            &topic,
+            Start::Since(since_ms),
+            false,
+            Duration::from_secs(120),
+        ) {
+            Ok(r) => r,
+            // created by this run: nothing published yet
+            Err(ReadError::NoTopic(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut records = Vec::new();
+        while let Some(r) = reader.next_record()? {
+            let Some(key) = r.key else { continue };
+            let fingerprint = match r.value {
+                None => Some(changes::TOMBSTONE),
+                Some(v) => changes::published_fingerprint(&v),
+            };
+            if let Some(fp) = fingerprint {
+                records.push((
+                    changes::key_id(&key),
+                    fp,
+                    r.timestamp_ms.unwrap_or(since_ms),
+                ));
+            }
+        }
+        Ok(records)
+    })
+    .await
+    .map_err(|e| SetupError::joined("the topic reader", e))?
+    .map_err(SetupError::ReadBack)?;
+    tracing::info!(%report, keys = read.len(), "remembered what the topic holds since the re-read horizon");
+    Ok(Published::rebuilt(read, since_ms))
 }
 
 async fn read_all_checkpoints(cfg: &Config) -> Result<BTreeMap<String, Checkpoint>, SetupError> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::connect::Pipeline;
 use super::error::{Failure, PipelineError};
 use super::job::ReportJob;
+use super::plan::window_start_instant;
 use super::progress::Progress;
 use super::summary::Summary;
 use super::window::Window;
@@ -29,7 +30,16 @@ impl Pipeline {
     /// One poll of a report: plan and publish.
     pub async fn poll(&self, job: &mut ReportJob) -> Result<Summary, PipelineError> {
         let windows = self.plan(job);
-        self.publish_windows(job, windows, None).await
+        let first = windows
+            .first()
+            .map(|w| window_start_instant(w, self.config(), job.report));
+        let summary = self.publish_windows(job, windows, None).await?;
+        if let Some(t) = first {
+            // the whole pass from `t` on was read and published: every key that exists from
+            // there on is now remembered, so a key the memory lacks was never published
+            job.published.known_from(t.timestamp_millis());
+        }
+        Ok(summary)
     }
 
     /// Publishes `windows` in order, each with its checkpoint; splits capped windows; retries

@@ -144,6 +144,10 @@ pub async fn backfill(
         to: to.text(),
     };
     let mut job = pipeline.open(report, scope).await?;
+    // a backfill remembers what it publishes from its start on; the keys of its range that
+    // other runs published were their own to delete
+    job.published
+        .known_from(from.start_instant().timestamp_millis());
     let all = pipeline.plan_backfill(report, from, to);
     let total = all.len();
     let windows: Vec<_> = match job.position() {

@@ -19,6 +19,9 @@ pub struct Summary {
     pub records: u64,
     /// Tombstones produced.
     pub tombstones: u64,
+    /// Records not published because their key's last record already said the same
+    /// (`pipeline.publish = "changes"`).
+    pub suppressed: u64,
     /// Dead letters produced.
     pub dead_letters: u64,
     /// Dead letters by reason label (see [`crate::observe::reason_label`]).
@@ -55,6 +58,7 @@ impl Summary {
             rows: self.rows,
             records: self.records,
             tombstones: self.tombstones,
+            suppressed: self.suppressed,
             dead_letter_reasons: &self.dead_letter_reasons,
         }
     }
@@ -65,6 +69,7 @@ impl Summary {
         self.rows += o.rows;
         self.records += o.records;
         self.tombstones += o.tombstones;
+        self.suppressed += o.suppressed;
         self.dead_letters += o.dead_letters;
         for (reason, n) in &o.dead_letter_reasons {
             *self.dead_letter_reasons.entry(reason.clone()).or_default() += n;

@@ -17,7 +17,9 @@ use super::plan::{request, window_end_instant, window_start_instant};
 use super::reader::{read_window, AbortOnDrop, Chunk, CHUNKS_IN_FLIGHT};
 use super::summary::{Summary, DEAD_LETTER_EXAMPLES};
 use super::window::Window;
+use crate::config::PublishMode;
 use crate::kafka::{headers, Outgoing, Publisher, SinkError};
+use crate::records::changes::{key_id, Pending, Published};
 use crate::records::{self, EndedConversations, Output, WindowMeta};
 use crate::report::Report;
 use crate::VERSION;
@@ -36,6 +38,11 @@ pub(super) struct WindowTx<'a> {
     publisher: &'a Publisher,
     report: Report,
     topic: &'a str,
+    /// What was last published per key; `None` publishes every record
+    /// (`pipeline.publish = "every-read"`).
+    published: Option<&'a Published>,
+    /// The records sent, for `published` once the window commits.
+    pending: Pending,
     dead_letter_topic: String,
     dead_letter_id: u32,
     headers: OwnedHeaders,
@@ -49,6 +56,15 @@ impl WindowTx<'_> {
         for o in out.drain(..) {
             match o {
                 Output::Record(r) => {
+                    let key = key_id(&r.key);
+                    if self
+                        .published
+                        .is_some_and(|p| !p.wants(key, r.fingerprint, r.since_ms))
+                    {
+                        self.summary.suppressed += 1;
+                        continue;
+                    }
+                    self.pending.push(key, r.fingerprint, r.timestamp_ms);
                     self.publisher.send(Outgoing {
                         topic: self.topic,
                         key: Some(&r.key),
@@ -148,9 +164,9 @@ impl Pipeline {
         window: Window,
     ) -> Result<Attempt, Failure> {
         let started = Instant::now();
-        let (summary, headers) = match self.stream_in_transaction(job, window).await {
-            Ok((Attempt::Done(s), headers)) => (s, headers),
-            Ok((capped, _)) => {
+        let (summary, headers, pending) = match self.stream_in_transaction(job, window).await {
+            Ok((Attempt::Done(s), headers, pending)) => (s, headers, pending),
+            Ok((capped, _, _)) => {
                 job.abort_window();
                 self.inner.metrics.transaction_aborted(job.report.name());
                 return Ok(capped);
@@ -185,11 +201,25 @@ impl Pipeline {
             return Err(Failure::Sink(e));
         }
         job.position = Some(position);
+        job.published.apply(pending);
+        job.published
+            .forget_before(self.remembered_from(job, &window));
         self.committed(job, &summary, started.elapsed());
         Ok(Attempt::Done(Summary {
             windows: 1,
             ..summary
         }))
+    }
+
+    /// The earliest anchor a later window of `job` can re-read, after `window` (epoch ms):
+    /// older keys are forgotten. A poll re-reads its report's re-read horizon; a backfill
+    /// moves forward, re-reading only rows at the bound it shares with the previous window.
+    fn remembered_from(&self, job: &ReportJob, window: &Window) -> i64 {
+        let from = match job.scope {
+            Scope::Backfill { .. } => window_start_instant(window, self.config(), job.report),
+            Scope::Run => self.clock().now() - self.config().reread_horizon(job.report),
+        };
+        from.timestamp_millis()
     }
 
     /// Counts and logs a committed window.
@@ -227,7 +257,7 @@ impl Pipeline {
         &self,
         job: &mut ReportJob,
         window: Window,
-    ) -> Result<(Attempt, OwnedHeaders), Failure> {
+    ) -> Result<(Attempt, OwnedHeaders, Pending), Failure> {
         let cfg = self.config();
         let fetched_at = self.clock().now();
         let meta = WindowMeta {
@@ -250,6 +280,8 @@ impl Pipeline {
             topic: &job.topic,
             dead_letter_topic: cfg.topics.dead_letter_topic(),
             dead_letter_id: self.inner.dead_letter_id,
+            published: (cfg.pipeline.publish == PublishMode::Changes).then_some(&job.published),
+            pending: Pending::default(),
             headers: window_headers.clone(),
             meta,
             summary: Summary::default(),
@@ -282,15 +314,12 @@ impl Pipeline {
             RowsEnd::Complete(None) => true,
             RowsEnd::Complete(Some(ended)) => self.publish_conversations(&mut tx, &ended).await?,
         };
-        let summary = tx.summary;
-        Ok((
-            if done {
-                Attempt::Done(summary)
-            } else {
-                Attempt::Capped(summary)
-            },
-            window_headers,
-        ))
+        let attempt = if done {
+            Attempt::Done(tx.summary)
+        } else {
+            Attempt::Capped(tx.summary)
+        };
+        Ok((attempt, window_headers, tx.pending))
     }
 
     /// The headers every record of the window carries.

@@ -62,10 +62,12 @@ pub(crate) fn convert(ctx: &Ctx<'_>, row: &Row, vals: &[Val<'_>]) -> Result<Reco
     avro::string(&mut key, level);
     let mut value = ctx.value_start(row, &vals[..FIELDS.len()]);
     avro::string(&mut value, level);
-    ctx.value_end(&mut value, row);
+    let fingerprint = ctx.value_end(&mut value, row);
     Ok(Record {
         key,
         value: Some(value),
         timestamp_ms: bucket_start,
+        since_ms: bucket_start,
+        fingerprint,
     })
 }

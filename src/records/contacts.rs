@@ -35,10 +35,12 @@ pub(crate) fn convert(ctx: &Ctx<'_>, row: &Row, vals: &[Val<'_>]) -> Result<Reco
     let mut key = ctx.key_start();
     avro::string(&mut key, vals[CONTACT].as_str().expect("required field"));
     let mut value = ctx.value_start(row, &vals[..FIELDS.len()]);
-    ctx.value_end(&mut value, row);
+    let fingerprint = ctx.value_end(&mut value, row);
     Ok(Record {
         key,
         value: Some(value),
         timestamp_ms: queued_at,
+        since_ms: queued_at,
+        fingerprint,
     })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::columns::normalize;
 use super::parse::{self, Zone};
-use super::{avro, DeadLetter, Record, SchemaIds, WindowMeta};
+use super::{avro, changes, DeadLetter, Record, SchemaIds, WindowMeta};
 use crate::report::{Conversation, Header, Row};
 
 /// The contact whose end triggers a conversation's fetch.
@@ -171,6 +171,7 @@ impl ConversationEncoder {
             .map(|(k, v)| (k.as_str(), v.to_string()))
             .collect();
         avro::string_map(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
+        let fingerprint = changes::fingerprint(&value);
         for t in [meta.fetched_at, meta.window_start, meta.window_end] {
             avro::long(&mut value, t.timestamp_millis());
         }
@@ -178,6 +179,8 @@ impl ConversationEncoder {
             key: self.key(requested),
             value: Some(value),
             timestamp_ms: trigger.ended_at_ms,
+            since_ms: trigger.ended_at_ms,
+            fingerprint,
         })
     }
 
@@ -187,6 +190,8 @@ impl ConversationEncoder {
             key: self.key(requested),
             value: None,
             timestamp_ms: trigger.ended_at_ms,
+            since_ms: trigger.ended_at_ms,
+            fingerprint: changes::TOMBSTONE,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! work-session window triggers, and their records.
 
 pub mod avro;
+pub mod changes;
 mod columns;
 pub mod decode;
 pub mod parse;
@@ -91,6 +92,12 @@ pub struct Record {
     pub value: Option<Vec<u8>>,
     /// The row's event time (epoch millis), for the Kafka record timestamp.
     pub timestamp_ms: i64,
+    /// The earliest anchor the key can have had (a work session's contact creation; else the
+    /// timestamp): whether the changelog memory must know of it.
+    pub since_ms: i64,
+    /// [`changes::fingerprint`] of the value without the fetch metadata;
+    /// [`changes::TOMBSTONE`] for a tombstone.
+    pub fingerprint: u64,
 }
 
 /// A row that could not be converted.
@@ -213,10 +220,13 @@ impl Ctx<'_> {
         value
     }
 
-    /// Writes `extra` and the window metadata: the tail every value schema shares.
-    fn value_end(&self, value: &mut Vec<u8>, row: &Row) {
+    /// Writes `extra` and the window metadata: the tail every value schema shares. Returns
+    /// the value's fingerprint, taken before the metadata (which every read changes).
+    fn value_end(&self, value: &mut Vec<u8>, row: &Row) -> u64 {
         self.layout.encode_extra(value, row);
+        let fingerprint = changes::fingerprint(value);
         value.extend_from_slice(self.meta_bytes);
+        fingerprint
     }
 
     fn key_start(&self) -> Vec<u8> {
@@ -271,7 +281,7 @@ impl WindowConverter {
         match result {
             Ok(record) => {
                 if inner.report == Report::WorkSessions {
-                    self.sessions.seen(&vals, record.timestamp_ms);
+                    self.sessions.seen(&vals, &record);
                 }
                 out.push(Output::Record(record));
             }

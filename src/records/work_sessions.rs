@@ -1,19 +1,20 @@
 //! Work Session report rows (`POST /api/v1/reports/work-session-events`, V2).
 //!
-//! Key `{contact_session_id, work_session_id, agent_id}`: `work_session_id` is the row's `id`,
-//! empty (null) while the contact is open, so an open contact's provisional rows and its final
-//! rows never share a key. When a window holds a contact's rows, the provisional keys that
-//! are no longer Gladly's content are tombstoned at [`State::finish`]: `{C, null, a}` for every
-//! agent `a` among the rows and `{C, null, null}`, except the keys the window itself wrote.
-//! That covers both "the contact ended" (its final rows carry ids) and "an agent accepted an
-//! open contact" (its agent-less provisional row is gone). It assumes Gladly only adds work
-//! sessions to a contact, never removes one. All rows of a contact share one time anchor, so
-//! a window has all of them or none; they need not be adjacent, hence the per-window state.
+//! Key `{contact_session_id, agent_id}` (v2): Gladly defines a work session as the unique
+//! combination of the contact and the agent who worked it (null when no agent handled the
+//! contact). An open contact's rows and its final rows share that key, so the final row simply
+//! replaces the provisional one; the work-session `id`, generated when the contact ends, is a
+//! value field. The one key a contact can stop having is `{C, null}`: its row from before an
+//! agent accepted. When a window holds a contact's agent rows and no agent-less row,
+//! [`State::finish`] tombstones `{C, null}` (the pipeline's changelog memory drops the
+//! tombstone when that key was never published). It assumes Gladly only adds work sessions to
+//! a contact, never removes one. All rows of a contact share one time anchor, so a window has
+//! all of them or none; they need not be adjacent, hence the per-window state.
 
 use std::hash::Hasher;
 
 use super::columns::{Field, Kind, Layout, Val};
-use super::{avro, parse, Ctx, Output, Record};
+use super::{avro, changes, parse, Ctx, Output, Record};
 use crate::report::Row;
 
 /// The report's documented columns, in `work_sessions-value.avsc` order.
@@ -71,7 +72,6 @@ const fn f(name: &'static str, columns: &'static [&'static str], kind: Kind) -> 
     }
 }
 
-const ID: usize = 0;
 const CONTACT: usize = 1;
 const CREATED_AT: usize = 2;
 const AGENT: usize = 10;
@@ -83,75 +83,59 @@ fn key_part<'a>(v: Val<'a>) -> Option<&'a str> {
 }
 
 /// Writes a work-session key.
-pub(crate) fn encode_key(
-    key: &mut Vec<u8>,
-    contact: &str,
-    work_session: Option<&str>,
-    agent: Option<&str>,
-) {
+pub(crate) fn encode_key(key: &mut Vec<u8>, contact: &str, agent: Option<&str>) {
     avro::string(key, contact);
-    avro::opt_string(key, work_session);
     avro::opt_string(key, agent);
 }
 
 pub(crate) fn convert(ctx: &Ctx<'_>, row: &Row, vals: &[Val<'_>]) -> Result<Record, String> {
-    let anchor = vals[ENDED_AT]
-        .as_long()
-        .or(vals[CREATED_AT].as_long())
-        .ok_or_else(|| {
-            "no time anchor: contact_session_ended_at and contact_session_created_at are both \
-             empty or missing"
-                .to_string()
-        })?;
+    let created = vals[CREATED_AT].as_long();
+    let anchor = vals[ENDED_AT].as_long().or(created).ok_or_else(|| {
+        "no time anchor: contact_session_ended_at and contact_session_created_at are both \
+         empty or missing"
+            .to_string()
+    })?;
     let contact = vals[CONTACT].as_str().expect("required field");
     let mut key = ctx.key_start();
-    encode_key(&mut key, contact, key_part(vals[ID]), key_part(vals[AGENT]));
+    encode_key(&mut key, contact, key_part(vals[AGENT]));
     let mut value = ctx.value_start(row, &vals[..FIELDS.len()]);
     avro::long(&mut value, anchor);
-    ctx.value_end(&mut value, row);
+    let fingerprint = ctx.value_end(&mut value, row);
     Ok(Record {
         key,
         value: Some(value),
         timestamp_ms: anchor,
+        since_ms: created.unwrap_or(anchor).min(anchor),
+        fingerprint,
     })
 }
 
-/// Per-window state: each contact seen (in first-seen order), its agents, and which
-/// provisional keys the window wrote. Ids live in one arena string and contacts are found
-/// through a small open-addressing table, so a contact costs no allocation of its own; a
-/// cleared state is reused by the next window of the same converter.
+/// Per-window state: each contact seen (in first-seen order), whether it has agent rows and
+/// an agent-less row. Ids live in one arena string and contacts are found through a small
+/// open-addressing table, so a contact costs no allocation of its own; a cleared state is
+/// reused by the next window of the same converter.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    /// Contact and agent ids, back to back.
+    /// Contact ids, back to back.
     names: String,
     contacts: Vec<Contact>,
-    /// Agents of all contacts; each contact's form a linked list through `next`.
-    agents: Vec<Agent>,
     /// Open addressing: `contacts` index + 1, 0 = empty; length a power of two (or 0).
     table: Vec<u32>,
 }
-
-const NONE: u32 = u32::MAX;
 
 #[derive(Debug)]
 struct Contact {
     name: (u32, u32),
     hash: u64,
     anchor_ms: i64,
-    /// A row of this contact became a dead letter: its keys are unknown, so no tombstones.
+    /// The contact's creation (its agent-less row's earliest anchor).
+    created_ms: i64,
+    /// A row of this contact became a dead letter: its keys are unknown, so no tombstone.
     poisoned: bool,
-    /// The window wrote `{C, null, null}`.
-    wrote_agentless_provisional: bool,
-    /// First of the contact's agents in `agents`, or `NONE`.
-    first_agent: u32,
-}
-
-#[derive(Debug)]
-struct Agent {
-    name: (u32, u32),
-    /// The window wrote `{C, null, agent}`.
-    wrote_provisional: bool,
-    next: u32,
+    /// The window has a row of the contact with an agent.
+    has_agent: bool,
+    /// The window wrote `{C, null}`.
+    wrote_agentless: bool,
 }
 
 fn hash(s: &str) -> u64 {
@@ -190,7 +174,7 @@ impl State {
     }
 
     /// Index of contact `id`, added if new.
-    fn contact(&mut self, id: &str, anchor_ms: i64) -> usize {
+    fn contact(&mut self, id: &str, anchor_ms: i64, created_ms: i64) -> usize {
         if (self.contacts.len() + 1) * 2 > self.table.len() {
             self.grow();
         }
@@ -214,87 +198,60 @@ impl State {
             name,
             hash: h,
             anchor_ms,
+            created_ms,
             poisoned: false,
-            wrote_agentless_provisional: false,
-            first_agent: NONE,
+            has_agent: false,
+            wrote_agentless: false,
         });
         self.table[slot] = self.contacts.len() as u32;
         self.contacts.len() - 1
     }
 
     /// Notes a converted row.
-    pub(crate) fn seen(&mut self, vals: &[Val<'_>], anchor_ms: i64) {
+    pub(crate) fn seen(&mut self, vals: &[Val<'_>], record: &Record) {
         let contact = vals[CONTACT].as_str().expect("required field");
-        let provisional = key_part(vals[ID]).is_none();
-        let c = self.contact(contact, anchor_ms);
-        let Some(agent) = key_part(vals[AGENT]) else {
-            self.contacts[c].wrote_agentless_provisional |= provisional;
-            return;
-        };
-        let mut a = self.contacts[c].first_agent;
-        while a != NONE {
-            let entry = &self.agents[a as usize];
-            if self.name(entry.name) == agent {
-                self.agents[a as usize].wrote_provisional |= provisional;
-                return;
-            }
-            a = entry.next;
+        let c = self.contact(contact, record.timestamp_ms, record.since_ms);
+        let c = &mut self.contacts[c];
+        c.created_ms = c.created_ms.min(record.since_ms);
+        match key_part(vals[AGENT]) {
+            Some(_) => c.has_agent = true,
+            None => c.wrote_agentless = true,
         }
-        let name = self.intern(agent);
-        self.agents.push(Agent {
-            name,
-            wrote_provisional: provisional,
-            next: self.contacts[c].first_agent,
-        });
-        self.contacts[c].first_agent = (self.agents.len() - 1) as u32;
     }
 
-    /// Notes a row that became a dead letter: its contact gets no tombstones this window.
+    /// Notes a row that became a dead letter: its contact gets no tombstone this window.
     pub(crate) fn poison(&mut self, layout: &Layout, row: &Row) {
         let contact = layout.pos[CONTACT]
             .and_then(|p| row.field(p))
             .map(parse::trim)
             .filter(|s| !s.is_empty());
         if let Some(contact) = contact {
-            let c = self.contact(contact, 0);
+            let c = self.contact(contact, 0, 0);
             self.contacts[c].poisoned = true;
         }
     }
 
-    /// Appends the tombstones for provisional keys the window's rows superseded, then
-    /// clears the state for reuse.
+    /// Appends the tombstones of `{C, null}` for the contacts whose agent rows superseded
+    /// their agent-less row, then clears the state for reuse.
     pub(crate) fn finish(&mut self, key_schema_id: u32, out: &mut Vec<Output>) {
-        let mut agents = Vec::new();
-        for c in self.contacts.iter().filter(|c| !c.poisoned) {
+        for c in &self.contacts {
+            if c.poisoned || !c.has_agent || c.wrote_agentless {
+                continue;
+            }
             let contact = self.name(c.name);
-            agents.clear();
-            if !c.wrote_agentless_provisional {
-                agents.push(None);
-            }
-            let mut a = c.first_agent;
-            while a != NONE {
-                let entry = &self.agents[a as usize];
-                if !entry.wrote_provisional {
-                    agents.push(Some(self.name(entry.name)));
-                }
-                a = entry.next;
-            }
-            // The list was built newest first; tombstone agents in the order they appeared.
-            agents[usize::from(!c.wrote_agentless_provisional)..].reverse();
-            for agent in &agents {
-                let mut key = Vec::with_capacity(8 + contact.len() + agent.map_or(0, str::len) + 4);
-                avro::header(&mut key, key_schema_id);
-                encode_key(&mut key, contact, None, *agent);
-                out.push(Output::Record(Record {
-                    key,
-                    value: None,
-                    timestamp_ms: c.anchor_ms,
-                }));
-            }
+            let mut key = Vec::with_capacity(8 + contact.len() + 2);
+            avro::header(&mut key, key_schema_id);
+            encode_key(&mut key, contact, None);
+            out.push(Output::Record(Record {
+                key,
+                value: None,
+                timestamp_ms: c.anchor_ms,
+                since_ms: c.created_ms,
+                fingerprint: changes::TOMBSTONE,
+            }));
         }
         self.names.clear();
         self.contacts.clear();
-        self.agents.clear();
         self.table.fill(0);
     }
 }
