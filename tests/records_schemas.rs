@@ -1,17 +1,21 @@
 //! The schema evolution guard: every schema in `schemas/` must be BACKWARD compatible with
 //! every version recorded under `schemas/history/<version>/` (a consumer using the current
 //! schema can read all data written with a recorded one), checked with apache-avro's
-//! resolution rules. Key schemas must not change at all: a new key schema id changes the key
-//! bytes, and compaction would keep the old and the new record side by side.
+//! resolution rules. Key schemas must not change within a topic: a new key schema id changes
+//! the key bytes, and compaction would keep the old and the new record side by side. A new
+//! key therefore comes with a new default topic name: each `schemas/history/v<N>/topics.json`
+//! records the default topic (after the prefix) of every source at that version, and a key
+//! schema is compared with the recorded versions that had the same topic.
 //!
 //! To release a schema change: edit `schemas/*.avsc` compatibly, then copy the files to a new
-//! `schemas/history/v<N>/`.
+//! `schemas/history/v<N>/` with its `topics.json`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
+use gladly_kafka::kafka::TopicSettings;
 use gladly_kafka::records::schemas;
 use gladly_kafka::report::Report;
 
@@ -102,7 +106,7 @@ fn every_schema_is_backward_compatible_with_every_recorded_version() {
                     "schemas/{name} cannot read data written with history/{version}/{name}: {why}"
                 );
             }
-            if name.ends_with("-key.avsc") {
+            if name.ends_with("-key.avsc") && same_topic(version, name) {
                 assert_eq!(
                     new.canonical_form(),
                     old.canonical_form(),
@@ -113,6 +117,64 @@ fn every_schema_is_backward_compatible_with_every_recorded_version() {
         }
     }
     assert!(checked >= 9);
+}
+
+/// The default topics (after the prefix) of every source at `version`.
+fn topics(version: &str) -> BTreeMap<String, String> {
+    let path = dir().join("history").join(version).join("topics.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}: record the version's topics", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The default topic (after the prefix) of each source today.
+fn current_topics() -> BTreeMap<String, String> {
+    let settings = TopicSettings {
+        prefix: "p".into(),
+        ..TopicSettings::default()
+    };
+    let strip = |t: String| t.strip_prefix("p.").unwrap().to_string();
+    let mut out: BTreeMap<String, String> = Report::ALL
+        .iter()
+        .map(|r| (r.name().to_string(), strip(settings.report_topic(*r))))
+        .collect();
+    out.insert(
+        "conversations".into(),
+        strip(settings.conversations_topic()),
+    );
+    out
+}
+
+/// True when the source of `name` (`work_sessions-key.avsc`) had today's topic at `version`.
+fn same_topic(version: &str, name: &str) -> bool {
+    let source = name.trim_end_matches("-key.avsc");
+    topics(version).get(source) == current_topics().get(source)
+}
+
+#[test]
+fn the_latest_recorded_version_has_todays_topics() {
+    let history = history();
+    let latest = history
+        .keys()
+        .max_by_key(|v| v[1..].parse::<u32>().unwrap())
+        .unwrap();
+    assert_eq!(
+        topics(latest),
+        current_topics(),
+        "history/{latest}/topics.json"
+    );
+    for (version, files) in &history {
+        for (name, text) in files.iter().filter(|(n, _)| n.ends_with("-key.avsc")) {
+            if let Some(current) = avsc_files(&dir()).get(name) {
+                let changed =
+                    parse(name, text).canonical_form() != parse(name, current).canonical_form();
+                assert!(
+                    !changed || !same_topic(version, name),
+                    "{name} changed since {version} without a new topic"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -174,12 +174,17 @@ async fn records_decode_with_the_schemas_fetched_by_id() {
         }
         match report {
             Report::WorkSessions => {
-                // C1 final + 2 tombstones, C2 provisional.
-                assert_eq!(decoded.len(), 4, "{decoded:?}");
+                // C1 final, C2 provisional, the tombstone of C1's agent-less key.
+                assert_eq!(decoded.len(), 3, "{decoded:?}");
                 let (k, v) = &decoded[0];
                 let v = v.as_ref().unwrap();
                 assert_eq!(k["contact_session_id"], Value::String("C1".into()));
-                assert_eq!(k["work_session_id"], Value::String("ws1".into()));
+                assert_eq!(k["agent_id"], Value::String("A1".into()));
+                assert_eq!(
+                    v["id"],
+                    Value::String("ws1".into()),
+                    "the id is a value field"
+                );
                 assert_eq!(v["contact_session_ended_at"], ts("2024-03-14T10:30:00Z"));
                 assert_eq!(v["within_sla"], Value::Boolean(true));
                 assert_eq!(v["work_session_handle_time_sec"], Value::Double(120.5));
@@ -189,19 +194,17 @@ async fn records_decode_with_the_schemas_fetched_by_id() {
                 };
                 assert_eq!(extra["brand_new_column"], Value::String("x".into()));
                 let (k, v) = &decoded[1];
-                assert_eq!(k["work_session_id"], Value::Null);
+                assert_eq!(k["contact_session_id"], Value::String("C2".into()));
                 assert_eq!(
                     v.as_ref().unwrap()["contact_session_created_at"],
                     ts("2024-03-14T10:40:00.250Z")
                 );
-                assert!(
-                    decoded[2].1.is_none() && decoded[3].1.is_none(),
-                    "tombstones"
-                );
+                assert!(decoded[2].1.is_none(), "a tombstone");
                 assert_eq!(
                     decoded[2].0["contact_session_id"],
                     Value::String("C1".into())
                 );
+                assert_eq!(decoded[2].0["agent_id"], Value::Null);
             }
             Report::Contacts => {
                 let (k, v) = &decoded[0];
@@ -361,4 +364,42 @@ async fn the_rest_api_takes_compatible_changes_refuses_incompatible_ones_and_ser
     let fetched: serde_json::Value =
         serde_json::from_str(by_id["schema"].as_str().unwrap()).unwrap();
     assert_eq!(fetched["name"], "Probe");
+}
+
+#[tokio::test]
+async fn a_topic_written_with_another_key_schema_is_refused_by_name() {
+    // a v1 work-session key registered under the subject, as an older version left it
+    let registry = client();
+    let topic = support::unique_name("gladly.work_sessions");
+    let v1 = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schemas/history/v1/work_sessions-key.avsc"
+    ))
+    .unwrap();
+    registry
+        .register(&format!("{topic}-key"), &v1)
+        .await
+        .expect("v1 registers");
+    let err = registry
+        .register_report(&topic, Report::WorkSessions)
+        .await
+        .expect_err("key v2 must not join a topic of v1 keys");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("{topic}-key")) && msg.contains("new topic"),
+        "{msg}"
+    );
+    // the same schema again is fine
+    let fresh = support::unique_name("gladly.work_sessions");
+    let ids = registry
+        .register_report(&fresh, Report::WorkSessions)
+        .await
+        .unwrap();
+    assert_eq!(
+        client()
+            .register_report(&fresh, Report::WorkSessions)
+            .await
+            .unwrap(),
+        ids
+    );
 }

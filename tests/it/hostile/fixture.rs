@@ -14,6 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::server::{Answer, Hostile};
 use crate::support;
+use gladly_kafka::kafka::settings::WORK_SESSIONS_TOPIC;
 
 /// The instant the binary believes it is (`--now`).
 pub const NOW: &str = "2024-03-14T12:00:00Z";
@@ -197,7 +198,7 @@ listen = ""
 
     /// Records with a value (not tombstones) of the work-session topic.
     pub async fn records(&self) -> Vec<Read> {
-        let all = self.topic("work_sessions").await;
+        let all = self.topic(WORK_SESSIONS_TOPIC).await;
         all.into_iter().filter(|r| r.value.is_some()).collect()
     }
 
@@ -216,7 +217,7 @@ listen = ""
     /// checkpoint.
     pub async fn assert_nothing_published(&self, out: &Outcome) {
         assert!(
-            self.topic("work_sessions").await.is_empty(),
+            self.topic(WORK_SESSIONS_TOPIC).await.is_empty(),
             "no record: {}",
             out.output()
         );
