@@ -2,6 +2,7 @@
 //! ([`Failure`], internal: the retry loop decides what to do with it).
 
 use crate::gladly::GladlyError;
+use crate::kafka::access::AccessError;
 use crate::kafka::admin::TopicError;
 use crate::kafka::registry::RegistryError;
 use crate::kafka::SinkError;
@@ -78,6 +79,9 @@ pub enum SetupError {
     /// The Gladly client could not be built (settings).
     #[error("Gladly client: {0}")]
     Gladly(GladlyError),
+    /// The brokers refused this client (a wrong `kafka.*` key) or did not answer.
+    #[error("{0}")]
+    Kafka(AccessError),
     /// The schema registry refused or could not be reached.
     #[error("schema registry: {0}")]
     Registry(#[from] RegistryError),
