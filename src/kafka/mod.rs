@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 pub mod producer;
 pub mod registry;
+mod registry_error;
 pub mod settings;
 
 pub use producer::{headers, Outgoing, Publisher, SinkError};

@@ -12,10 +12,11 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::config_error::ConfigError;
+use super::registry_error::{refused, transport};
 use crate::records::{schemas, SchemaIds};
 use crate::report::Report;
 
+pub use super::registry_error::RegistryError;
 pub use super::settings::RegistrySettings;
 
 /// The Content-Type of the registry's API.
@@ -24,62 +25,13 @@ pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 const ACCEPT: &str =
     "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json";
 
-/// What went wrong talking to the registry.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// The registry refused a schema as incompatible with the subject's earlier versions (409).
-    #[error("schema for {subject} is not backward compatible: {reason}")]
-    Incompatible {
-        /// The subject, e.g. `gladly.work_sessions-value`.
-        subject: String,
-        /// The registry's explanation.
-        reason: String,
-    },
-    /// Any other error status, with the registry's `error_code` and `message` when it sent them.
-    #[error("schema registry answered {status} to {method} {url}{}: {message}", error_code.map(|c| format!(" (error code {c})")).unwrap_or_default())]
-    Status {
-        /// HTTP method.
-        method: &'static str,
-        /// Request URL.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// The registry's `error_code`, if any.
-        error_code: Option<i64>,
-        /// The registry's `message` (or the body text).
-        message: String,
-    },
-    /// The request did not complete (connection, TLS, timeout).
-    #[error("schema registry request {method} {url} failed: {source}")]
-    Transport {
-        /// HTTP method.
-        method: &'static str,
-        /// Request URL.
-        url: String,
-        /// The cause.
-        source: reqwest::Error,
-    },
-    /// A 2xx response whose body is not what the API promises.
-    #[error("schema registry sent an unexpected response to {method} {url}: {detail}")]
-    Response {
-        /// HTTP method.
-        method: &'static str,
-        /// Request URL.
-        url: String,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The settings are unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-}
-
 /// A Confluent-compatible schema registry client; share it (`Arc`) or clone the settings.
 #[derive(Debug)]
 pub struct RegistryClient {
     http: reqwest::Client,
     base: Url,
     auth: Option<(String, String)>,
+    ca_file: Option<std::path::PathBuf>,
     ids: Mutex<HashMap<(String, String), u32>>,
     schemas: Mutex<HashMap<u32, String>>,
 }
@@ -105,15 +57,18 @@ impl RegistryClient {
     pub fn new(settings: &RegistrySettings) -> Result<Self, RegistryError> {
         settings.validate()?;
         let base = settings.base_url()?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.timeout_secs))
-            .connect_timeout(Duration::from_secs(settings.timeout_secs.min(10)))
-            .build()
-            .map_err(|source| RegistryError::Transport {
-                method: "-",
-                url: base.to_string(),
-                source,
-            })?;
+            .connect_timeout(Duration::from_secs(settings.timeout_secs.min(10)));
+        // trusted next to the public roots (which Confluent Cloud's certificates chain to)
+        for ca in settings.ca_certificates()? {
+            builder = builder.add_root_certificate(ca);
+        }
+        let http = builder.build().map_err(|source| RegistryError::Transport {
+            method: "-",
+            url: base.to_string(),
+            source,
+        })?;
         let auth = match (&settings.username, &settings.password) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),
             _ => None,
@@ -122,6 +77,7 @@ impl RegistryClient {
             http,
             base,
             auth,
+            ca_file: settings.ca_file.clone(),
             ids: Mutex::new(HashMap::new()),
             schemas: Mutex::new(HashMap::new()),
         })
@@ -155,14 +111,14 @@ impl RegistryClient {
         if let Some((u, p)) = &self.auth {
             req = req.basic_auth(u, Some(p));
         }
-        let transport = |source| RegistryError::Transport {
-            method,
-            url: url.to_string(),
-            source,
-        };
-        let res = req.send().await.map_err(transport)?;
+        let failed = |source| transport(method, &url, source, self.ca_file.as_deref());
+        let res = req.send().await.map_err(failed)?;
         let status = res.status();
-        let body = res.bytes().await.map_err(transport)?;
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            let user = self.auth.as_ref().map(|(u, _)| u.as_str());
+            return Err(refused(method, &url, status, user));
+        }
+        let body = res.bytes().await.map_err(failed)?;
         Ok((status, body))
     }
 
@@ -466,6 +422,94 @@ mod tests {
         assert!(
             !debug.contains("s3cret") && debug.contains("<redacted>"),
             "{debug}"
+        );
+    }
+
+    /// A CA certificate (its key was discarded).
+    const SOME_CA: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIB2TCCAX+gAwIBAgIUaRJzuLtsI/fGnYFXVCEXe1R+ecswCgYIKoZIzj0EAwIw\n\
+OTE3MDUGA1UEAwwuZ2xhZGx5LWthZmthIHVudHJ1c3RlZCB0ZXN0IENBIChrZXkg\n\
+ZGlzY2FyZGVkKTAgFw0yNjExMjgwODQ1MTFaGA8yMTI2MTEwNDA4NDUxMVowOTE3\n\
+MDUGA1UEAwwuZ2xhZGx5LWthZmthIHVudHJ1c3RlZCB0ZXN0IENBIChrZXkgZGlz\n\
+Y2FyZGVkKTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABMAx6u3kMVF3844LiUqL\n\
+Kd/XwR2aRwYKCFL/KKzB0Y57zdTgJBaxYAtdTf5IBk0p6oLTFXU1NY62DHXq5lfw\n\
+JZmjYzBhMB0GA1UdDgQWBBSNQItRx1vu5lbfmBAp5027qYW6gTAfBgNVHSMEGDAW\n\
+gBSNQItRx1vu5lbfmBAp5027qYW6gTAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB\n\
+/wQEAwIBBjAKBggqhkjOPQQDAgNIADBFAiBD1/zQ5Wd4gxLdf1McomxwHwaxHqAQ\n\
+G6016AmIYgjb/gIhAJ0UbNWqecGI+mJf0gbtGJBpvu8mP9/TXP7V02X9eQp1\n\
+-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn ca_file_is_read_and_checked_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let with = |url: &str, ca: std::path::PathBuf| RegistrySettings {
+            url: url.into(),
+            ca_file: Some(ca),
+            ..RegistrySettings::default()
+        };
+        let good = with("https://r/apis/ccompat/v7", file("ca.pem", SOME_CA));
+        good.validate().unwrap();
+        assert_eq!(good.ca_certificates().unwrap().len(), 1);
+        RegistryClient::new(&good).unwrap();
+
+        let broken =
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+        for (settings, says) in [
+            (
+                with("https://r", dir.path().join("missing.pem")),
+                "cannot read",
+            ),
+            (
+                with("https://r", file("empty.pem", "hello\n")),
+                "holds no certificate",
+            ),
+            (
+                with("https://r", file("broken.pem", broken)),
+                "cannot be a CA",
+            ),
+            (with("http://r", file("ca2.pem", SOME_CA)), "not https://"),
+        ] {
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.starts_with("config key `registry.ca_file`: "), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_names_the_key_to_fix() {
+        let app = Router::new()
+            .route("/locked/subjects", get(|| async { S::UNAUTHORIZED }))
+            .route("/forbidden/subjects", get(|| async { S::FORBIDDEN }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let err = |url: String, login: bool| async move {
+            let s = if login {
+                settings(&url)
+            } else {
+                RegistrySettings {
+                    url,
+                    ..RegistrySettings::default()
+                }
+            };
+            let e = RegistryClient::new(&s).unwrap().check().await.unwrap_err();
+            assert!(matches!(e, RegistryError::Refused { .. }), "{e:?}");
+            e.to_string()
+        };
+        let e = err(format!("http://{addr}/locked"), true).await;
+        assert!(e.starts_with("config key `registry.password`: "), "{e}");
+        assert!(e.contains("401") && e.contains("`key`"), "{e}");
+        let e = err(format!("http://{addr}/locked"), false).await;
+        assert!(e.starts_with("config key `registry.username`: "), "{e}");
+        let e = err(format!("http://{addr}/forbidden"), true).await;
+        assert!(
+            e.starts_with("config key `registry.username`: ") && e.contains("403"),
+            "{e}"
         );
     }
 
