@@ -143,8 +143,9 @@ pub fn read_checkpoints(
     }
     let mut tpl = TopicPartitionList::new();
     let mut pending = std::collections::HashSet::new();
+    let deadline = Instant::now() + timeout;
     for p in &partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, *p, timeout).map_err(err)?;
+        let (low, high) = watermarks(&consumer, topic, *p, deadline).map_err(err)?;
         if high > low {
             pending.insert(*p);
         }
@@ -190,6 +191,31 @@ pub fn read_checkpoints(
         }
     }
     Ok(out)
+}
+
+/// A partition's low and high watermarks, asked again until `deadline` while the broker does
+/// not know the partition's leader yet: right after the topic was created, ListOffsets can
+/// answer NotLeaderForPartition for a moment.
+fn watermarks(
+    consumer: &BaseConsumer<QuietEof>,
+    topic: &str,
+    partition: i32,
+    deadline: Instant,
+) -> Result<(i64, i64), KafkaError> {
+    use rdkafka::error::RDKafkaErrorCode::{
+        LeaderNotAvailable, NotLeaderForPartition, UnknownTopicOrPartition,
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left) {
+            Err(KafkaError::MetadataFetch(
+                NotLeaderForPartition | LeaderNotAvailable | UnknownTopicOrPartition,
+            )) if left > Duration::from_millis(100) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            done => return done,
+        }
+    }
 }
 
 #[cfg(test)]
