@@ -147,7 +147,7 @@ fn creation_error(e: &KafkaError, props: &BTreeMap<String, String>) -> AccessErr
 
 /// The key behind an error event that retrying cannot fix, if it is one: SASL credentials or
 /// mechanism, or TLS trust. Transport errors (a broker away, a restart) are not.
-pub(crate) fn refused(
+fn refused(
     code: RDKafkaErrorCode,
     reason: &str,
     props: &BTreeMap<String, String>,
