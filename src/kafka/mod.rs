@@ -1,10 +1,12 @@
 //! The sink: the producer in an explicit delivery mode (transactions, headers), topic admin,
-//! and the schema registry client.
+//! the probe that proves the brokers accept the client, and the schema registry client.
 
+pub mod access;
 pub mod admin;
 pub mod producer;
 pub mod reader;
 pub mod registry;
+mod registry_error;
 pub mod settings;
 
 pub use producer::{headers, Outgoing, Publisher, SinkError};

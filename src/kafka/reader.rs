@@ -142,10 +142,9 @@ impl TopicReader {
         }
         let tpl = start_offsets(&consumer, topic, &partitions, start, timeout).map_err(err)?;
         let mut pending = HashSet::new();
+        let deadline = Instant::now() + timeout;
         for p in tpl.elements() {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p.partition(), timeout)
-                .map_err(err)?;
+            let (low, high) = watermarks(&consumer, topic, p.partition(), deadline).map_err(err)?;
             let from = match p.offset() {
                 Offset::Offset(o) => o,
                 Offset::Beginning => low,
@@ -186,6 +185,31 @@ impl TopicReader {
                 }
                 Some(Err(e)) => tracing::warn!(topic = %self.topic, error = %e, "while reading"),
             }
+        }
+    }
+}
+
+/// A partition's low and high watermarks, asked again until `deadline` while the broker does
+/// not know the partition's leader yet: right after the topic was created, ListOffsets can
+/// answer NotLeaderForPartition for a moment.
+fn watermarks(
+    consumer: &BaseConsumer<QuietEof>,
+    topic: &str,
+    partition: i32,
+    deadline: Instant,
+) -> Result<(i64, i64), KafkaError> {
+    use rdkafka::error::RDKafkaErrorCode::{
+        LeaderNotAvailable, NotLeaderForPartition, UnknownTopicOrPartition,
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left) {
+            Err(KafkaError::MetadataFetch(
+                NotLeaderForPartition | LeaderNotAvailable | UnknownTopicOrPartition,
+            )) if left > Duration::from_millis(100) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            done => return done,
         }
     }
 }

@@ -12,10 +12,11 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::config_error::ConfigError;
+use super::registry_error::{refused, transport};
 use crate::records::{schemas, SchemaIds};
 use crate::report::Report;
 
+pub use super::registry_error::RegistryError;
 pub use super::settings::RegistrySettings;
 
 /// The Content-Type of the registry's API.
@@ -24,68 +25,13 @@ pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 const ACCEPT: &str =
     "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json";
 
-/// What went wrong talking to the registry.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// The subject holds another key schema: the topic was written with another key.
-    #[error("{subject} holds another key schema than this version writes: keys of different schemas never compact together, so this version needs a new topic (the work-session key changed in v2; leave topics.work_sessions unset for the default gladly.work_sessions.v2, or point it at a new topic)")]
-    KeyChanged {
-        /// The key subject, e.g. `gladly.work_sessions-key`.
-        subject: String,
-    },
-    /// The registry refused a schema as incompatible with the subject's earlier versions (409).
-    #[error("schema for {subject} is not backward compatible: {reason}")]
-    Incompatible {
-        /// The subject, e.g. `gladly.work_sessions-value`.
-        subject: String,
-        /// The registry's explanation.
-        reason: String,
-    },
-    /// Any other error status, with the registry's `error_code` and `message` when it sent them.
-    #[error("schema registry answered {status} to {method} {url}{}: {message}", error_code.map(|c| format!(" (error code {c})")).unwrap_or_default())]
-    Status {
-        /// HTTP method.
-        method: &'static str,
-        /// Request URL.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// The registry's `error_code`, if any.
-        error_code: Option<i64>,
-        /// The registry's `message` (or the body text).
-        message: String,
-    },
-    /// The request did not complete (connection, TLS, timeout).
-    #[error("schema registry request {method} {url} failed: {source}")]
-    Transport {
-        /// HTTP method.
-        method: &'static str,
-        /// Request URL.
-        url: String,
-        /// The cause.
-        source: reqwest::Error,
-    },
-    /// A 2xx response whose body is not what the API promises.
-    #[error("schema registry sent an unexpected response to {method} {url}: {detail}")]
-    Response {
-        /// HTTP method.
-        method: &'static str,
-        /// Request URL.
-        url: String,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The settings are unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-}
-
 /// A Confluent-compatible schema registry client; share it (`Arc`) or clone the settings.
 #[derive(Debug)]
 pub struct RegistryClient {
     http: reqwest::Client,
     base: Url,
     auth: Option<(String, String)>,
+    ca_file: Option<std::path::PathBuf>,
     ids: Mutex<HashMap<(String, String), u32>>,
     schemas: Mutex<HashMap<u32, String>>,
 }
@@ -111,15 +57,18 @@ impl RegistryClient {
     pub fn new(settings: &RegistrySettings) -> Result<Self, RegistryError> {
         settings.validate()?;
         let base = settings.base_url()?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.timeout_secs))
-            .connect_timeout(Duration::from_secs(settings.timeout_secs.min(10)))
-            .build()
-            .map_err(|source| RegistryError::Transport {
-                method: "-",
-                url: base.to_string(),
-                source,
-            })?;
+            .connect_timeout(Duration::from_secs(settings.timeout_secs.min(10)));
+        // trusted next to the public roots (which Confluent Cloud's certificates chain to)
+        for ca in settings.ca_certificates()? {
+            builder = builder.add_root_certificate(ca);
+        }
+        let http = builder.build().map_err(|source| RegistryError::Transport {
+            method: "-",
+            url: base.to_string(),
+            source,
+        })?;
         let auth = match (&settings.username, &settings.password) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),
             _ => None,
@@ -128,6 +77,7 @@ impl RegistryClient {
             http,
             base,
             auth,
+            ca_file: settings.ca_file.clone(),
             ids: Mutex::new(HashMap::new()),
             schemas: Mutex::new(HashMap::new()),
         })
@@ -161,14 +111,14 @@ impl RegistryClient {
         if let Some((u, p)) = &self.auth {
             req = req.basic_auth(u, Some(p));
         }
-        let transport = |source| RegistryError::Transport {
-            method,
-            url: url.to_string(),
-            source,
-        };
-        let res = req.send().await.map_err(transport)?;
+        let failed = |source| transport(method, &url, source, self.ca_file.as_deref());
+        let res = req.send().await.map_err(failed)?;
         let status = res.status();
-        let body = res.bytes().await.map_err(transport)?;
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            let user = self.auth.as_ref().map(|(u, _)| u.as_str());
+            return Err(refused(method, &url, status, user));
+        }
+        let body = res.bytes().await.map_err(failed)?;
         Ok((status, body))
     }
 
@@ -316,209 +266,5 @@ fn canonical(schema: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    use std::sync::Arc;
-
-    use axum::extract::{Path, State};
-    use axum::http::{HeaderMap, StatusCode as S};
-    use axum::routing::{get, post};
-    use axum::{Json, Router};
-
-    /// (subject, Authorization, Content-Type) of a registration.
-    type Request = (String, Option<String>, Option<String>);
-
-    /// A fake registry behind a path prefix, recording what it was sent.
-    #[derive(Default)]
-    struct Seen {
-        requests: Mutex<Vec<Request>>,
-    }
-
-    async fn fake() -> (String, Arc<Seen>) {
-        let seen = Arc::new(Seen::default());
-        async fn register(
-            State(seen): State<Arc<Seen>>,
-            Path(subject): Path<String>,
-            headers: HeaderMap,
-            body: String,
-        ) -> (S, Json<serde_json::Value>) {
-            let h = |n: &str| headers.get(n).map(|v| v.to_str().unwrap().to_string());
-            seen.requests.lock().unwrap().push((
-                subject.clone(),
-                h("authorization"),
-                h("content-type"),
-            ));
-            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-            assert!(body["schema"].is_string());
-            match subject.as_str() {
-                "bad-value" => (
-                    S::CONFLICT,
-                    Json(
-                        serde_json::json!({"error_code": 409, "message": "field x has no default"}),
-                    ),
-                ),
-                "broken-value" => (
-                    S::UNPROCESSABLE_ENTITY,
-                    Json(serde_json::json!({"error_code": 42201, "message": "Invalid schema"})),
-                ),
-                _ => (S::OK, Json(serde_json::json!({"id": 5}))),
-            }
-        }
-        let app = Router::new()
-            .route("/prefix/v7/subjects/{subject}/versions", post(register))
-            .route(
-                "/prefix/v7/schemas/ids/{id}",
-                get(|Path(id): Path<u32>| async move {
-                    if id == 5 {
-                        (S::OK, Json(serde_json::json!({"schema": "\"string\""})))
-                    } else {
-                        (S::NOT_FOUND, Json(serde_json::json!({"error_code": 40403, "message": "Schema not found"})))
-                    }
-                }),
-            )
-            .with_state(Arc::clone(&seen));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (format!("http://{addr}/prefix/v7/"), seen)
-    }
-
-    fn settings(url: &str) -> RegistrySettings {
-        RegistrySettings {
-            url: url.into(),
-            username: Some("key".into()),
-            password: Some("s3cret".into()),
-            ..RegistrySettings::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn registers_under_a_path_prefix_with_basic_auth_and_caches_ids() {
-        let (url, seen) = fake().await;
-        let client = RegistryClient::new(&settings(&url)).unwrap();
-        assert_eq!(
-            client
-                .register("gladly.x-value", "\"string\"")
-                .await
-                .unwrap(),
-            5
-        );
-        assert_eq!(
-            client
-                .register("gladly.x-value", "\"string\"")
-                .await
-                .unwrap(),
-            5
-        );
-        let requests = seen.requests.lock().unwrap().clone();
-        assert_eq!(requests.len(), 1, "the second registration is cached");
-        let (subject, auth, ct) = &requests[0];
-        assert_eq!(subject, "gladly.x-value");
-        assert_eq!(
-            auth.as_deref(),
-            Some("Basic a2V5OnMzY3JldA=="),
-            "key:s3cret"
-        );
-        assert_eq!(ct.as_deref(), Some(CONTENT_TYPE));
-        assert_eq!(client.schema_by_id(5).await.unwrap(), "\"string\"");
-    }
-
-    #[tokio::test]
-    async fn errors_carry_the_registrys_reason() {
-        let (url, _) = fake().await;
-        let client = RegistryClient::new(&settings(&url)).unwrap();
-        let e = client
-            .register("bad-value", "\"string\"")
-            .await
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "schema for bad-value is not backward compatible: field x has no default"
-        );
-        let e = client
-            .register("broken-value", "\"string\"")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                RegistryError::Status {
-                    status: 422,
-                    error_code: Some(42201),
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-        assert!(e.to_string().contains("Invalid schema"), "{e}");
-        let e = client.schema_by_id(9).await.unwrap_err();
-        assert!(
-            e.to_string().contains("404") && e.to_string().contains("Schema not found"),
-            "{e}"
-        );
-    }
-
-    #[tokio::test]
-    async fn unreachable_registry_is_a_transport_error() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        drop(listener);
-        let client = RegistryClient::new(&RegistrySettings {
-            url: url.clone(),
-            ..RegistrySettings::default()
-        })
-        .unwrap();
-        let e = client.check().await.unwrap_err();
-        assert!(matches!(e, RegistryError::Transport { .. }), "{e:?}");
-        assert!(e.to_string().contains(&url), "{e}");
-    }
-
-    #[test]
-    fn settings_validate_with_key_names_and_redact_the_password() {
-        let err = |s: RegistrySettings| s.validate().unwrap_err().to_string();
-        assert!(err(RegistrySettings::default()).starts_with("config key `registry.url`"));
-        assert!(err(settings("ftp://x")).starts_with("config key `registry.url`"));
-        assert!(err(settings("not a url")).starts_with("config key `registry.url`"));
-        assert!(err(RegistrySettings {
-            password: None,
-            ..settings("http://x")
-        })
-        .starts_with("config key `registry.password`"));
-        assert!(err(RegistrySettings {
-            username: None,
-            ..settings("http://x")
-        })
-        .starts_with("config key `registry.username`"));
-        settings("http://x:8080/apis/ccompat/v7")
-            .validate()
-            .unwrap();
-        let debug = format!("{:?}", settings("http://x"));
-        assert!(
-            !debug.contains("s3cret") && debug.contains("<redacted>"),
-            "{debug}"
-        );
-    }
-
-    #[test]
-    fn settings_deserialize_strictly() {
-        let s: RegistrySettings =
-            toml::from_str("url = \"http://r:8081\"\nusername = \"u\"\npassword = \"p\"").unwrap();
-        assert_eq!(s.url, "http://r:8081");
-        assert_eq!(s.timeout_secs, 30);
-        assert!(toml::from_str::<RegistrySettings>("uri = \"x\"").is_err());
-    }
-
-    #[test]
-    fn urls_keep_the_prefix_and_encode_subjects() {
-        let c = RegistryClient::new(&RegistrySettings {
-            url: "http://r/apis/ccompat/v7".into(),
-            ..RegistrySettings::default()
-        })
-        .unwrap();
-        assert_eq!(
-            c.url(&["subjects", "a/b c-value", "versions"]).as_str(),
-            "http://r/apis/ccompat/v7/subjects/a%2Fb%20c-value/versions"
-        );
-    }
-}
+#[path = "registry_tests.rs"]
+mod tests;

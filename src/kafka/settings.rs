@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -271,6 +272,9 @@ pub struct RegistrySettings {
     pub password: Option<String>,
     /// Per-request timeout in seconds.
     pub timeout_secs: u64,
+    /// A PEM file of CA certificates the client trusts besides the public roots: for a
+    /// registry whose certificate a private CA signed.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RegistrySettings {
@@ -280,6 +284,7 @@ impl Default for RegistrySettings {
             username: None,
             password: None,
             timeout_secs: 30,
+            ca_file: None,
         }
     }
 }
@@ -291,6 +296,7 @@ impl fmt::Debug for RegistrySettings {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("timeout_secs", &self.timeout_secs)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -298,7 +304,15 @@ impl fmt::Debug for RegistrySettings {
 impl RegistrySettings {
     /// Checks the settings, naming the `registry.<key>` at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.base_url()?;
+        let url = self.base_url()?;
+        if self.ca_file.is_some() && url.scheme() != "https" {
+            return Err(ConfigError::invalid(
+                "registry.ca_file",
+                "is set but registry.url is not https://: use the registry's https:// URL, \
+                 or remove registry.ca_file",
+            ));
+        }
+        self.ca_certificates()?;
         match (&self.username, &self.password) {
             (Some(_), None) => Err(ConfigError::invalid(
                 "registry.password",
@@ -314,6 +328,48 @@ impl RegistrySettings {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The certificates of `registry.ca_file` (none when it is not set), each checked to be
+    /// usable as a trust anchor.
+    pub(crate) fn ca_certificates(&self) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+
+        let Some(path) = &self.ca_file else {
+            return Ok(vec![]);
+        };
+        let invalid = |m: String| ConfigError::invalid("registry.ca_file", m);
+        let pem = std::fs::read(path)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        let mut certificates = vec![];
+        for der in CertificateDer::pem_slice_iter(&pem) {
+            let der = der.map_err(|e| {
+                invalid(format!(
+                    "{} is not a PEM file of certificates: {e}",
+                    path.display()
+                ))
+            })?;
+            rustls::RootCertStore::empty()
+                .add(der.clone())
+                .map_err(|e| {
+                    invalid(format!(
+                        "{} holds a certificate that cannot be a CA: {e}",
+                        path.display()
+                    ))
+                })?;
+            certificates.push(
+                reqwest::Certificate::from_der(&der)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?,
+            );
+        }
+        if certificates.is_empty() {
+            return Err(invalid(format!(
+                "{} holds no certificate: it must be PEM (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            )));
+        }
+        Ok(certificates)
     }
 
     pub(crate) fn base_url(&self) -> Result<Url, ConfigError> {

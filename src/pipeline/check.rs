@@ -6,7 +6,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use rdkafka::metadata::Metadata;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -14,6 +13,7 @@ use crate::gladly::{self, ReportRequest};
 use crate::kafka::admin::check_policies;
 use crate::kafka::producer::client_config;
 use crate::kafka::registry::{RegistryClient, RegistryError};
+use crate::pipeline::connect::probe_kafka;
 use crate::pipeline::conversations::{all_topic_specs, register_schemas};
 use crate::records::schemas::dead_letter_schema;
 
@@ -34,10 +34,10 @@ impl Checks {
 pub async fn check(config: &Config, clock: SharedClock) -> bool {
     let mut checks = Checks { ok: true };
     check_gladly(&mut checks, config, &clock).await;
-    let kafka = check_kafka(&mut checks, config);
+    let kafka = check_kafka(&mut checks, config).await;
     check_registry(&mut checks, config).await;
-    if let Some((admin, md)) = kafka {
-        check_topics(&mut checks, config, &admin, &md).await;
+    if let Some((admin, topics)) = kafka {
+        check_topics(&mut checks, config, &admin, &topics).await;
     }
     checks.ok
 }
@@ -94,11 +94,19 @@ async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock)
     }
 }
 
-/// Kafka: metadata from the brokers; the admin client and metadata for the topic checks.
-fn check_kafka(
+/// Kafka: metadata from the brokers, stopping at the first refusal (credentials, mechanism,
+/// TLS trust) with the key to fix; the admin client and the topic names for the topic checks.
+async fn check_kafka(
     checks: &mut Checks,
     config: &Config,
-) -> Option<(AdminClient<DefaultClientContext>, Metadata)> {
+) -> Option<(AdminClient<DefaultClientContext>, Vec<String>)> {
+    let reached = match probe_kafka(config, Duration::from_secs(15)).await {
+        Err(e) => {
+            checks.line(false, "kafka", e);
+            return None;
+        }
+        Ok(reached) => reached,
+    };
     let admin: AdminClient<DefaultClientContext> = match client_config(&config.kafka).create() {
         Err(e) => {
             let why = format!("cannot create a client: {e} (check kafka.properties)");
@@ -107,23 +115,12 @@ fn check_kafka(
         }
         Ok(a) => a,
     };
-    let md =
-        tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, Duration::from_secs(15)));
-    match md {
-        Ok(md) => {
-            let detail = format!(
-                "{} reachable ({} broker(s))",
-                config.kafka.bootstrap_servers,
-                md.brokers().len()
-            );
-            checks.line(true, "kafka", detail);
-            Some((admin, md))
-        }
-        Err(e) => {
-            checks.line(false, "kafka", format!("{} not reachable: {e} (check kafka.bootstrap_servers and SASL/SSL in kafka.properties)", config.kafka.bootstrap_servers));
-            None
-        }
-    }
+    let detail = format!(
+        "{} reachable ({} broker(s))",
+        config.kafka.bootstrap_servers, reached.brokers
+    );
+    checks.line(true, "kafka", detail);
+    Some((admin, reached.topics))
 }
 
 /// Registry: registers (idempotently) every schema `run` registers: each enabled report's,
@@ -166,10 +163,10 @@ async fn check_topics(
     checks: &mut Checks,
     config: &Config,
     admin: &AdminClient<DefaultClientContext>,
-    md: &Metadata,
+    topics: &[String],
 ) {
     let specs = all_topic_specs(config);
-    let existing: std::collections::HashSet<&str> = md.topics().iter().map(|t| t.name()).collect();
+    let existing: std::collections::HashSet<&str> = topics.iter().map(String::as_str).collect();
     let (present, missing): (Vec<_>, Vec<_>) = specs
         .iter()
         .partition(|s| existing.contains(s.name.as_str()));

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -10,11 +11,25 @@ use super::error::{PipelineError, SetupError};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::gladly;
+use crate::kafka::access::{probe, Reached};
 use crate::kafka::admin::ensure_topics;
 use crate::kafka::registry::RegistryClient;
 use crate::observe::Metrics;
 use crate::records::{self, SchemaIds};
 use crate::report::Report;
+
+/// How long the service waits for a broker to answer at startup (a refused login or an
+/// untrusted certificate stops it at once).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Proves the brokers accept the configured client (see [`probe`]), off the runtime's threads.
+pub(crate) async fn probe_kafka(config: &Config, timeout: Duration) -> Result<Reached, SetupError> {
+    let kafka = config.kafka.clone();
+    tokio::task::spawn_blocking(move || probe(&kafka, timeout))
+        .await
+        .map_err(|e| SetupError::joined("the Kafka probe", e))?
+        .map_err(SetupError::Kafka)
+}
 
 /// The connected pipeline: Gladly client, registered schemas, topics in place. Cheap to clone
 /// (one per report task).
@@ -45,6 +60,7 @@ impl Pipeline {
         metrics: Arc<Metrics>,
     ) -> Result<Pipeline, PipelineError> {
         let gladly = gladly::Client::new(&config.gladly).map_err(SetupError::Gladly)?;
+        probe_kafka(&config, PROBE_TIMEOUT).await?;
         let now = clock.clone();
         metrics.attach(Arc::new(move || now.now()), gladly.stats());
         let registry = RegistryClient::new(&config.registry).map_err(SetupError::from)?;

@@ -2,6 +2,7 @@
 //! ([`Failure`], internal: the retry loop decides what to do with it).
 
 use crate::gladly::GladlyError;
+use crate::kafka::access::AccessError;
 use crate::kafka::admin::TopicError;
 use crate::kafka::reader::ReadError;
 use crate::kafka::registry::RegistryError;
@@ -79,9 +80,13 @@ pub enum SetupError {
     /// The Gladly client could not be built (settings).
     #[error("Gladly client: {0}")]
     Gladly(GladlyError),
-    /// The schema registry refused or could not be reached.
+    /// The brokers refused this client (a wrong `kafka.*` key) or did not answer.
+    #[error("{0}")]
+    Kafka(AccessError),
+    /// The schema registry refused or could not be reached. Its message holds the causes, so
+    /// it is not also a `source` (a `{:#}` chain would repeat them).
     #[error("schema registry: {0}")]
-    Registry(#[from] RegistryError),
+    Registry(RegistryError),
     /// A topic could not be created or has the wrong configuration.
     #[error("{0}")]
     Topics(#[from] TopicError),
@@ -110,6 +115,12 @@ pub enum SetupError {
         /// The panic's message.
         message: String,
     },
+}
+
+impl From<RegistryError> for SetupError {
+    fn from(e: RegistryError) -> Self {
+        SetupError::Registry(e)
+    }
 }
 
 impl SetupError {

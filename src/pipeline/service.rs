@@ -10,6 +10,7 @@ use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
 use super::window::Position;
 use super::{BackfillBound, Pipeline, PipelineError, Progress, SetupError, Summary};
 use crate::config::Config;
+use crate::kafka::access::probe;
 use crate::report::Report;
 
 /// One cycle of every enabled report (or just `only`). A report that fails does not stop the
@@ -187,8 +188,9 @@ pub struct StatusLine {
     pub lag: chrono::Duration,
 }
 
-/// Reads every checkpoint and computes lags against `now`.
+/// Reads every checkpoint and computes lags against `now`. Blocking.
 pub fn status(config: &Config, now: DateTime<Utc>) -> Result<Vec<StatusLine>, PipelineError> {
+    probe(&config.kafka, Duration::from_secs(30)).map_err(SetupError::Kafka)?;
     let all = read_checkpoints(
         &config.kafka,
         &config.topics.checkpoint_topic(),
