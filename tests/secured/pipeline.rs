@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gladly_kafka::kafka::registry::{RegistryClient, RegistrySettings};
+use gladly_kafka::kafka::TopicSettings;
+use gladly_kafka::report::Report;
 
 use crate::fixture::{self, Simulator, Stack};
 
@@ -50,7 +52,12 @@ async fn once_over_scram_sha_512_and_an_https_registry_publishes_every_report() 
     .unwrap();
     for (report, records) in &counted {
         assert!(*records > 0, "{report} published nothing: {run:#?}");
-        let topic = format!("{prefix}.{report}");
+        let report: Report = report.parse().unwrap();
+        let topic = TopicSettings {
+            prefix: prefix.clone(),
+            ..TopicSettings::default()
+        }
+        .report_topic(report);
         let landed = tokio::task::block_in_place(|| fixture::read_all(&stack, &topic));
         assert_eq!(landed.len() as u64, *records, "{topic}");
         let value = landed
@@ -110,7 +117,12 @@ fn backfill_over_plain_publishes_the_hour() {
     // "backfill work_sessions done: W windows, R rows, X records, D dead letters"
     let records = records_per_report(&run.stdout)["backfill work_sessions done"];
     assert!(records > 0, "{run:#?}");
-    let landed = fixture::read_all(&stack, &format!("{prefix}.work_sessions"));
+    let topic = TopicSettings {
+        prefix: prefix.clone(),
+        ..TopicSettings::default()
+    }
+    .report_topic(Report::WorkSessions);
+    let landed = fixture::read_all(&stack, &topic);
     assert_eq!(landed.len() as u64, records, "{run:#?}");
     let checkpoint = fixture::read_all(&stack, &format!("{prefix}._checkpoints"))
         .into_iter()
