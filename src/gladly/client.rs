@@ -120,7 +120,7 @@ impl Client {
     pub async fn report(&self, req: &ReportRequest) -> Result<RowStream, GladlyError> {
         let key_columns = match req {
             ReportRequest::WorkSessions { .. } => crate::report::Report::WorkSessions.key_columns(),
-            ReportRequest::MetricSet { .. } => &[],
+            ReportRequest::MetricSet { .. } | ReportRequest::MetricSetBetween { .. } => &[],
         };
         self.report_with_columns(req, key_columns).await
     }

@@ -74,6 +74,18 @@ pub enum ReportRequest {
         /// `halfHourly`, `daily`, `weekly`, `monthly` or `quarterly` (bucketed reports only).
         aggregation_level: Option<String>,
     },
+    /// `POST /api/v1/reports` with a metric set over instants (`startAtTime`/`endAtTime`,
+    /// Gladly's 2026 spec; Contact Export only): sent at minute precision, without dates or a
+    /// timezone, which must not accompany them. Rows up to one minute past `end` are assumed
+    /// included, as for work sessions.
+    MetricSetBetween {
+        /// The metric set ([`CONTACT_EXPORT`]).
+        metric_set: String,
+        /// Window start.
+        start: DateTime<Utc>,
+        /// Window end.
+        end: DateTime<Utc>,
+    },
 }
 
 /// Formats an instant as Gladly's minute-precision `YYYY-mm-ddThh:mmZ`.
@@ -86,7 +98,9 @@ impl ReportRequest {
     pub fn path(&self) -> &'static str {
         match self {
             ReportRequest::WorkSessions { .. } => WORK_SESSIONS_PATH,
-            ReportRequest::MetricSet { .. } => REPORTS_PATH,
+            ReportRequest::MetricSet { .. } | ReportRequest::MetricSetBetween { .. } => {
+                REPORTS_PATH
+            }
         }
     }
 
@@ -115,6 +129,15 @@ impl ReportRequest {
                 }
                 body
             }
+            ReportRequest::MetricSetBetween {
+                metric_set,
+                start,
+                end,
+            } => json!({
+                "metricSet": metric_set,
+                "startAtTime": minute_precision(*start),
+                "endAtTime": minute_precision(*end),
+            }),
         }
     }
 
@@ -123,6 +146,9 @@ impl ReportRequest {
         match self {
             ReportRequest::WorkSessions { .. } => "work-session-events".into(),
             ReportRequest::MetricSet { metric_set, .. } => metric_set.clone(),
+            ReportRequest::MetricSetBetween { metric_set, .. } => {
+                format!("{metric_set} (time-precise)")
+            }
         }
     }
 }

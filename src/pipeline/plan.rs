@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::connect::Pipeline;
 use super::job::ReportJob;
 use super::window::{
-    cut_dates, cut_instants, plan_dates, plan_instants, Buckets, Position, Window,
+    cut_dates, cut_instants, plan_dates, plan_instants, Buckets, InstantWindow, Position, Window,
 };
 use crate::config::Config;
 use crate::gladly::ReportRequest;
@@ -91,6 +91,12 @@ impl Pipeline {
 /// What Gladly is asked for to fill `window` of `report`.
 pub(crate) fn request(cfg: &Config, report: Report, window: &Window) -> ReportRequest {
     match (window, cfg.date_settings(report)) {
+        // a capped day of a report Gladly serves time-precise, split into instants
+        (Window::Instants(w), Some(s)) => ReportRequest::MetricSetBetween {
+            metric_set: s.metric_set(report),
+            start: w.start(),
+            end: w.end(),
+        },
         (Window::Dates(w), Some(s)) => ReportRequest::MetricSet {
             metric_set: s.metric_set(report),
             start: w.start(),
@@ -102,6 +108,57 @@ pub(crate) fn request(cfg: &Config, report: Report, window: &Window) -> ReportRe
             start: window_start_instant(w, cfg, report),
             end: window_end_instant(w, cfg, report),
         },
+    }
+}
+
+/// True when `report` is requested by dates but Gladly also serves it over instants
+/// (`startAtTime`/`endAtTime`: Contact Export), so a day too big for one answer can be split.
+pub(crate) fn time_precise(cfg: &Config, report: Report) -> bool {
+    cfg.date_settings(report)
+        .is_some_and(|s| s.metric_set(report) == crate::gladly::CONTACT_EXPORT)
+}
+
+/// The halves of a capped `window` of `report`: its buckets' halves, or for a single day of a
+/// time-precise report, the day's two halves as instants.
+pub(crate) fn halves(
+    cfg: &Config,
+    report: Report,
+    window: &Window,
+    buckets: Buckets,
+) -> Option<(Window, Window)> {
+    if let Some(halves) = window.halves(buckets) {
+        return Some(halves);
+    }
+    match window {
+        Window::Dates(d) if time_precise(cfg, report) => {
+            let start = window_start_instant(window, cfg, report);
+            let end = window_end_instant(window, cfg, report);
+            let day = InstantWindow::new(start, end)?;
+            debug_assert_eq!(d.start(), d.end(), "only a single day cannot be halved");
+            day.halves()
+                .map(|(a, b)| (Window::Instants(a), Window::Instants(b)))
+        }
+        _ => None,
+    }
+}
+
+/// Where a date report's checkpoint stands after `window`: its last day, or for a
+/// time-precise piece of a day, the last day it completes (the day before the one its end
+/// falls in, since its end is exclusive at midnight).
+pub(crate) fn date_position(cfg: &Config, report: Report, window: &Window) -> Position {
+    match window {
+        Window::Dates(_) => window.end_position(),
+        Window::Instants(w) => {
+            let tz = cfg.report_timezone(report);
+            let local = (w.end() - chrono::Duration::milliseconds(1)).with_timezone(&tz);
+            let day = local.date_naive();
+            // the piece ends the day only when it reaches the next midnight
+            if midnight(day + chrono::Duration::days(1), tz) <= w.end() {
+                Position::Date(day)
+            } else {
+                Position::Date(day - chrono::Duration::days(1))
+            }
+        }
     }
 }
 
@@ -245,5 +302,44 @@ mod tests {
             chrono_tz::America::Santiago,
         );
         assert_eq!(day_before_end, midnight(d, chrono_tz::America::Santiago));
+    }
+
+    #[test]
+    fn a_capped_contact_export_day_halves_into_instants_and_the_checkpoint_waits_for_the_day() {
+        let mut cfg = Config::default();
+        cfg.reports.contacts.timezone = "America/New_York".into();
+        let d = NaiveDate::from_ymd_opt(2024, 3, 14).unwrap();
+        let day = Window::Dates(super::super::window::DateWindow::new(d, d).unwrap());
+        let (a, b) = halves(&cfg, Report::Contacts, &day, Buckets::Days).expect("halves");
+        let (Window::Instants(a), Window::Instants(b)) = (a, b) else {
+            panic!("instants: {a:?} {b:?}")
+        };
+        assert_eq!(
+            a.start().to_rfc3339(),
+            "2024-03-14T04:00:00+00:00",
+            "New York midnight"
+        );
+        assert_eq!(a.end(), b.start());
+        assert_eq!(b.end().to_rfc3339(), "2024-03-15T04:00:00+00:00");
+        assert!(matches!(
+            request(&cfg, Report::Contacts, &Window::Instants(a)),
+            ReportRequest::MetricSetBetween { .. }
+        ));
+        let before = Position::Date(d - chrono::Duration::days(1));
+        assert_eq!(
+            date_position(&cfg, Report::Contacts, &Window::Instants(a)),
+            before
+        );
+        assert_eq!(
+            date_position(&cfg, Report::Contacts, &Window::Instants(b)),
+            Position::Date(d)
+        );
+        // agent summary has no time-precise form: a single day stays whole
+        assert_eq!(
+            halves(&cfg, Report::AgentSummary, &day, Buckets::Days),
+            None
+        );
+        // and a piece can be halved again, down to minutes
+        assert!(halves(&cfg, Report::Contacts, &Window::Instants(a), Buckets::Days).is_some());
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::connect::Pipeline;
 use super::error::{Failure, PipelineError};
 use super::job::ReportJob;
+use super::plan::halves;
 use super::plan::window_start_instant;
 use super::progress::Progress;
 use super::summary::Summary;
@@ -134,18 +135,25 @@ impl Pipeline {
         queue: &mut VecDeque<Window>,
     ) -> Result<(), PipelineError> {
         let cap = self.config().pipeline.row_cap;
-        let Some((a, b)) = window.halves(job.buckets) else {
+        let Some((a, b)) = halves(self.config(), job.report, &window, job.buckets) else {
+            let smallest = match window {
+                Window::Instants(_) if self.config().date_settings(job.report).is_some() => {
+                    "a one-minute time-precise window"
+                }
+                _ => window.smallest(job.buckets),
+            };
             return Err(PipelineError::CapReached {
                 report: job.report,
                 window: window.to_string(),
                 rows,
                 cap,
-                smallest: window.smallest(job.buckets),
+                smallest,
             });
         };
         tracing::warn!(report = %job.report, %window, rows, cap, "window reached the row cap (or its conversations would not fit in one transaction): splitting it in two");
         self.inner.metrics.window_split(job.report.name());
-        if let Window::Instants(half) = a {
+        if let (Window::Instants(half), None) = (a, self.config().date_settings(job.report)) {
+            // the rest of this cycle's work-session windows get the half's size too
             let max = half.end() - half.start();
             *queue = queue.iter().flat_map(|w| w.cut_to(max)).collect();
         }

@@ -13,7 +13,7 @@ use super::connect::Pipeline;
 use super::conversations::ConversationFailure;
 use super::error::Failure;
 use super::job::{block, ReportJob};
-use super::plan::{request, window_end_instant, window_start_instant};
+use super::plan::{date_position, request, window_end_instant, window_start_instant};
 use super::reader::{read_window, AbortOnDrop, Chunk, CHUNKS_IN_FLIGHT};
 use super::summary::{Summary, DEAD_LETTER_EXAMPLES};
 use super::window::Window;
@@ -177,9 +177,13 @@ impl Pipeline {
                 return Err(f);
             }
         };
+        let reached = match self.config().date_settings(job.report) {
+            Some(_) => date_position(self.config(), job.report, &window),
+            None => window.end_position(),
+        };
         let position = match job.position {
-            Some(p) if p > window.end_position() => p,
-            _ => window.end_position(),
+            Some(p) if p > reached => p,
+            _ => reached,
         };
         let (wstart, wend) = window.bounds_text();
         let checkpoint = Checkpoint {

@@ -194,3 +194,52 @@ async fn a_capped_window_shrinks_the_rest_of_its_cycle() {
     let requests = w.sim.stats().report_requests();
     assert_eq!(requests, 9, "one capped request, then one per half-day");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_export_day_over_the_cap_is_split_into_time_windows_and_converges() {
+    let mut w = world(20.0).await;
+    w.config.reports.work_sessions.enabled = false;
+    w.config.reports.agent_summary.enabled = false;
+    w.clock.advance(Duration::days(2));
+    // a cap below every day's contacts: each day must be split into time-precise pieces
+    // (`startAtTime`/`endAtTime`), where dates alone would stop the report at the first day
+    let per_day = |d: i64| {
+        let day = (support::pipeline::t0() + Duration::days(d)).date_naive();
+        let req = ReportRequest::MetricSet {
+            metric_set: gladly_kafka::gladly::CONTACT_EXPORT.into(),
+            start: day,
+            end: day,
+            timezone: "UTC".into(),
+            aggregation_level: None,
+        };
+        w.sim.truth(&req).1.len() as u64
+    };
+    let smallest_day = (-1..=1).map(per_day).min().unwrap();
+    w.config.pipeline.row_cap = smallest_day / 3;
+    assert!(
+        w.config.pipeline.row_cap > 10,
+        "{smallest_day} contacts a day"
+    );
+    let p = w.pipeline().await;
+    let results = service::once(&p, Some(Report::Contacts)).await;
+    let s = results[&Report::Contacts]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("the report no longer stops at a capped day: {e}"));
+    assert!(s.splits >= 3, "every day was split: {s:?}");
+    let keys = w.assert_converged(Report::Contacts).await;
+    assert!(keys as u64 > 2 * smallest_day, "{keys} contacts");
+    // the checkpoint stands at the last whole day, not inside one
+    let job = p
+        .open(
+            Report::Contacts,
+            gladly_kafka::pipeline::checkpoint::Scope::Run,
+        )
+        .await
+        .unwrap();
+    let today = gladly_kafka::clock::Clock::now(&w.clock).date_naive();
+    assert_eq!(
+        job.position(),
+        Some(gladly_kafka::pipeline::window::Position::Date(today)),
+        "the day being polled counts as polled once its last piece is in"
+    );
+}

@@ -313,3 +313,73 @@ fn truth_never_shows_rows_before_the_origin() {
         .all(|r| t(r.get("contact_session_created_at").unwrap()) >= sim.config().origin));
     let _ = Utc.timestamp_opt(0, 0);
 }
+
+#[test]
+fn a_time_precise_contact_export_holds_the_contacts_queued_in_its_interval() {
+    let (sim, _) = sim_at("2024-03-06T12:00:00Z");
+    let day = sim.report_truth(&contacts_req("2024-03-05", "UTC")).rows;
+    let between = |start: &str, end: &str| {
+        sim.report_truth(&ReportQuery::MetricSetBetween {
+            metric_set: wire::CONTACT_EXPORT.into(),
+            start: t(start),
+            end: t(end),
+        })
+        .rows
+    };
+    // two halves of the day, each inclusive of the minute after its end (like work sessions)
+    let am = between("2024-03-05T00:00:00Z", "2024-03-05T11:59:00Z");
+    let pm = between("2024-03-05T12:00:00Z", "2024-03-05T23:59:00Z");
+    for r in am.iter().chain(&pm) {
+        let q = t(r.get("Queued At").unwrap());
+        assert_eq!(q.date_naive().to_string(), "2024-03-05", "{q}");
+    }
+    let ids = |rows: &[TruthRow]| -> BTreeSet<String> {
+        rows.iter()
+            .map(|r| r.get("Contact ID").unwrap().to_string())
+            .collect()
+    };
+    let halves: BTreeSet<String> = ids(&am).union(&ids(&pm)).cloned().collect();
+    assert_eq!(halves, ids(&day), "the halves hold the day, nothing else");
+    assert!(!am.is_empty() && !pm.is_empty());
+    assert_eq!(
+        am.iter()
+            .find(|r| ids(&pm).contains(r.get("Contact ID").unwrap())),
+        None,
+        "minute-aligned halves do not overlap"
+    );
+}
+
+#[test]
+fn time_precise_requests_follow_the_spec() {
+    let cfg = SimConfig::default();
+    let errors = |body: serde_json::Value| match server::plan(&cfg, wire::REPORTS_PATH, &body) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.into_iter().map(|e| e.detail).collect::<Vec<_>>(),
+    };
+    let ok = serde_json::json!({"metricSet": wire::CONTACT_EXPORT,
+        "startAtTime": "2024-03-05T10:00Z", "endAtTime": "2024-03-05T11:00Z"});
+    assert!(errors(ok.clone()).is_empty());
+    let mut mixed = ok.clone();
+    mixed["timezone"] = "UTC".into();
+    mixed["startAt"] = "2024-03-05".into();
+    let e = errors(mixed);
+    assert!(
+        e.iter()
+            .any(|d| d.contains("timezone must not be specified")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|d| d.contains("startAt must not be specified")),
+        "{e:?}"
+    );
+    let mut agents = ok.clone();
+    agents["metricSet"] = wire::AGENT_SUMMARY.into();
+    assert!(errors(agents)[0].contains("ContactExportReportV3 only"));
+    let mut one = ok.clone();
+    one.as_object_mut().unwrap().remove("endAtTime");
+    assert!(!errors(one).is_empty(), "both are required");
+    let mut seconds = ok;
+    seconds["startAtTime"] = "2024-03-05T10:00:30Z".into();
+    assert!(!errors(seconds).is_empty(), "minute precision");
+}

@@ -88,6 +88,16 @@ pub enum ReportQuery {
         /// Bucket size of bucketed reports.
         aggregation_level: Option<String>,
     },
+    /// A time-precise metric-set report (`startAtTime`/`endAtTime`, no dates or timezone) of
+    /// `[start, end]` (sent at minute precision): Contact Export only.
+    MetricSetBetween {
+        /// The metric set.
+        metric_set: String,
+        /// Start of the interval.
+        start: DateTime<Utc>,
+        /// End of the interval.
+        end: DateTime<Utc>,
+    },
 }
 
 impl ReportQuery {
@@ -95,7 +105,7 @@ impl ReportQuery {
     pub fn path(&self) -> &'static str {
         match self {
             ReportQuery::WorkSessions { .. } => WORK_SESSIONS_PATH,
-            ReportQuery::MetricSet { .. } => REPORTS_PATH,
+            ReportQuery::MetricSet { .. } | ReportQuery::MetricSetBetween { .. } => REPORTS_PATH,
         }
     }
 
@@ -120,6 +130,15 @@ impl ReportQuery {
                 timezone: Some(timezone.clone()),
                 aggregation_level: aggregation_level.clone(),
             }),
+            ReportQuery::MetricSetBetween {
+                metric_set,
+                start,
+                end,
+            } => Ok(serde_json::json!({
+                "metricSet": metric_set,
+                "startAtTime": minute(start),
+                "endAtTime": minute(end),
+            })),
         };
         body.expect("a request body serializes")
     }

@@ -32,6 +32,15 @@ pub fn query(req: &ReportRequest) -> ReportQuery {
             timezone,
             aggregation_level,
         },
+        ReportRequest::MetricSetBetween {
+            metric_set,
+            start,
+            end,
+        } => ReportQuery::MetricSetBetween {
+            metric_set,
+            start,
+            end,
+        },
     }
 }
 

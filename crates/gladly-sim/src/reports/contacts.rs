@@ -10,13 +10,35 @@ use super::{local_date, local_midnight, push_secs, RowSource};
 use crate::model::{Contact, Kind, Model};
 use crate::timestamp::push_ts;
 
-/// The contacts queued on `[start, end]` in `tz`, in creation order.
+/// Which contacts a request covers.
+enum Span {
+    /// Queued on the dates `[start, end]` in `tz`.
+    Dates {
+        start: NaiveDate,
+        end: NaiveDate,
+        tz: Tz,
+    },
+    /// Queued in `[from_ms, to_ms)` (time-precise).
+    Instants { from_ms: i64, to_ms: i64 },
+}
+
+impl Span {
+    fn holds(&self, queued_ms: i64) -> bool {
+        match self {
+            Span::Dates { start, end, tz } => {
+                let d = local_date(*tz, queued_ms);
+                d >= *start && d <= *end
+            }
+            Span::Instants { from_ms, to_ms } => (*from_ms..*to_ms).contains(&queued_ms),
+        }
+    }
+}
+
+/// The contacts a request covers, in creation order.
 pub(super) struct ContactRows {
     model: Model,
     as_of: i64,
-    start: NaiveDate,
-    end: NaiveDate,
-    tz: Tz,
+    span: Span,
     contacts: std::vec::IntoIter<Contact>,
     hour: i64,
     last_hour: i64,
@@ -27,14 +49,22 @@ impl ContactRows {
     pub(super) fn new(model: Model, as_of: i64, start: NaiveDate, end: NaiveDate, tz: Tz) -> Self {
         let from = local_midnight(tz, start) - 60_000;
         let to = local_midnight(tz, end + Duration::days(1)).min(as_of);
+        Self::spanning(model, as_of, Span::Dates { start, end, tz }, from, to)
+    }
+
+    /// The rows of contacts queued in `[from_ms, to_ms)` as of `as_of`.
+    pub(super) fn between(model: Model, as_of: i64, from_ms: i64, to_ms: i64) -> Self {
+        let span = Span::Instants { from_ms, to_ms };
+        Self::spanning(model, as_of, span, from_ms - 60_000, to_ms.min(as_of))
+    }
+
+    fn spanning(model: Model, as_of: i64, span: Span, from: i64, to: i64) -> Self {
         ContactRows {
             hour: model.hour_of(from).max(0),
             last_hour: model.hour_of(to),
             model,
             as_of,
-            start,
-            end,
-            tz,
+            span,
             contacts: Vec::new().into_iter(),
         }
     }
@@ -43,11 +73,8 @@ impl ContactRows {
         loop {
             if let Some(c) = self.contacts.next() {
                 let q = c.queued_ms();
-                if q <= self.as_of {
-                    let d = local_date(self.tz, q);
-                    if d >= self.start && d <= self.end {
-                        return Some(c);
-                    }
+                if q <= self.as_of && self.span.holds(q) {
+                    return Some(c);
                 }
                 continue;
             }

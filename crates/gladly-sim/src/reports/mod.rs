@@ -64,6 +64,13 @@ pub(crate) enum Plan {
         /// Timezone of the dates.
         tz: Tz,
     },
+    /// Contacts queued in `[start_ms, end_ms + 1 min)` (a time-precise Contact Export).
+    ContactsBetween {
+        /// Window start.
+        start_ms: i64,
+        /// Window end as requested.
+        end_ms: i64,
+    },
     /// Agent × bucket rows for buckets overlapping `[start, end]` in `tz`.
     AgentSummary {
         /// First date.
@@ -82,7 +89,7 @@ impl Plan {
     pub(crate) fn columns(&self) -> &'static [&'static str] {
         match self {
             Plan::WorkSessions { .. } => &WORK_SESSION_COLUMNS,
-            Plan::Contacts { .. } => &CONTACT_EXPORT_COLUMNS,
+            Plan::Contacts { .. } | Plan::ContactsBetween { .. } => &CONTACT_EXPORT_COLUMNS,
             Plan::AgentSummary { .. } => &AGENT_SUMMARY_COLUMNS,
         }
     }
@@ -107,6 +114,14 @@ impl Plan {
                 start.format("%Y%m%d"),
                 end.format("%Y%m%d")
             ),
+            Plan::ContactsBetween { start_ms, end_ms } => {
+                let f = |ms: i64| {
+                    DateTime::<Utc>::from_timestamp_millis(ms)
+                        .map(|d| d.format("%Y%m%dT%H%MZ").to_string())
+                        .unwrap_or_default()
+                };
+                format!("ContactExportReportV3-{}-{}.csv", f(*start_ms), f(*end_ms))
+            }
             Plan::AgentSummary { start, end, .. } => format!(
                 "AgentSummaryV2-{}-{}.csv",
                 start.format("%Y%m%d"),
@@ -127,6 +142,12 @@ impl Plan {
             Plan::Contacts { start, end, tz } => {
                 Box::new(ContactRows::new(model.clone(), as_of_ms, *start, *end, *tz))
             }
+            Plan::ContactsBetween { start_ms, end_ms } => Box::new(ContactRows::between(
+                model.clone(),
+                as_of_ms,
+                *start_ms,
+                end_ms + MINUTE_MS,
+            )),
             Plan::AgentSummary {
                 start,
                 end,

@@ -47,7 +47,7 @@ impl CsvBody {
     ) -> Self {
         let report = match plan {
             Plan::WorkSessions { .. } => "work_sessions",
-            Plan::Contacts { .. } => "contacts",
+            Plan::Contacts { .. } | Plan::ContactsBetween { .. } => "contacts",
             Plan::AgentSummary { .. } => "agent_summary",
         };
         let columns = plan.columns();

@@ -57,11 +57,7 @@ fn metric_set(cfg: &SimConfig, body: &Value) -> Result<Plan, Vec<ApiError>> {
         )]);
     }
     if body.get("startAtTime").is_some() || body.get("endAtTime").is_some() {
-        return Err(vec![err(
-            Some("startAtTime"),
-            "invalid",
-            "the simulator supports startAt/endAt dates only",
-        )]);
+        return time_precise(is_contacts, body);
     }
     let start = required(body, "startAt").and_then(|s| date("startAt", s));
     let end = required(body, "endAt").and_then(|s| date("endAt", s));
@@ -90,6 +86,48 @@ fn metric_set(cfg: &SimConfig, body: &Value) -> Result<Plan, Vec<ApiError>> {
         end,
         tz,
         level,
+    })
+}
+
+/// `{metricSet, startAtTime, endAtTime}` (the 2026 spec): minute-precision instants, both
+/// required, and then `startAt`, `endAt` and `timezone` must not be sent. The spec names
+/// `ContactExportReportV3` (and an `AgentSummaryReport` its metric-set enum lacks): the
+/// simulator serves Contact Export only.
+fn time_precise(is_contacts: bool, body: &Value) -> Result<Plan, Vec<ApiError>> {
+    if !is_contacts {
+        return Err(vec![err(
+            Some("startAtTime"),
+            "invalid",
+            "startAtTime and endAtTime apply to ContactExportReportV3 only",
+        )]);
+    }
+    let mixed: Vec<ApiError> = ["startAt", "endAt", "timezone"]
+        .into_iter()
+        .filter(|k| body.get(*k).is_some())
+        .map(|k| {
+            err(
+                Some(k),
+                "invalid",
+                format!("{k} must not be specified with startAtTime and endAtTime"),
+            )
+        })
+        .collect();
+    if !mixed.is_empty() {
+        return Err(mixed);
+    }
+    let start = required(body, "startAtTime").and_then(|s| minute_instant("startAtTime", s));
+    let end = required(body, "endAtTime").and_then(|s| minute_instant("endAtTime", s));
+    let (start, end) = both(start, end)?;
+    if end <= start {
+        return Err(vec![err(
+            Some("startAtTime"),
+            "invalid",
+            "endAtTime must occur after startAtTime",
+        )]);
+    }
+    Ok(Plan::ContactsBetween {
+        start_ms: start.timestamp_millis(),
+        end_ms: end.timestamp_millis(),
     })
 }
 
