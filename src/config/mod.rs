@@ -5,8 +5,10 @@
 //! Every invalid value is reported with its key (`reports.contacts.timezone`) and what to do.
 //! Secrets (the Gladly token, registry and SASL passwords) are redacted wherever they print.
 
+mod budget;
 mod load;
 mod reports;
+mod reread;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -16,8 +18,10 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use crate::config_error::ConfigError;
+pub use budget::{Budget, Demand, ReportBudget};
 pub use load::{load, load_from, ENV_PREFIX};
 pub use reports::{DateReportSettings, ReportsConfig, WorkSessionsSettings};
+pub use reread::{DateTier, InstantTier, RereadTier, TierSpan, DATE_TIERS, WORK_SESSION_TIERS};
 pub use sections::{ConversationsSettings, ObserveSettings, PipelineSettings, PublishMode};
 
 use crate::report::Report;
@@ -73,7 +77,7 @@ impl Config {
                  contacts that end in work-session windows",
             ));
         }
-        Ok(())
+        self.budget().check()
     }
 
     /// The reports with `enabled = true`, in a stable order.
@@ -113,13 +117,47 @@ impl Config {
             .unwrap_or(chrono_tz::UTC)
     }
 
-    /// How far back a poll of `report` re-reads rows: the work-session lookback, or the date
-    /// reports' horizon (plus the day being polled). The changelog memory forgets keys older
-    /// than this.
+    /// How far back anything of `report` is re-read: the longest of the live re-read (the
+    /// work-session lookback, or the date reports' horizon) and the spans of its re-read
+    /// tiers; date reports add two days (the day being polled, and timezones). The changelog
+    /// memory remembers keys this far back, so a tier's pass publishes only what changed.
     pub fn reread_horizon(&self, report: Report) -> chrono::Duration {
+        let longest_tier = self
+            .reread_tiers(report)
+            .iter()
+            .map(RereadTier::span_duration)
+            .max()
+            .unwrap_or_else(chrono::Duration::zero);
         match self.date_settings(report) {
-            None => chrono::Duration::minutes(self.reports.work_sessions.lookback_minutes as i64),
-            Some(s) => chrono::Duration::days(i64::from(s.horizon_days) + 2),
+            None => chrono::Duration::minutes(self.reports.work_sessions.lookback_minutes as i64)
+                .max(longest_tier),
+            Some(s) => {
+                chrono::Duration::days(i64::from(s.horizon_days)).max(longest_tier)
+                    + chrono::Duration::days(2)
+            }
+        }
+    }
+
+    /// The re-read tiers of `report` in force: the configured list, or the defaults whose
+    /// span reaches past the live re-read (a default the lookback or horizon already covers
+    /// would re-read nothing).
+    pub fn reread_tiers(&self, report: Report) -> Vec<RereadTier> {
+        match self.date_settings(report) {
+            None => {
+                let ws = &self.reports.work_sessions;
+                reread::effective(ws.reread.as_deref(), &WORK_SESSION_TIERS, |t| {
+                    t.span_hours.saturating_mul(60) > ws.lookback_minutes
+                })
+                .into_iter()
+                .map(RereadTier::from)
+                .collect()
+            }
+            Some(s) => reread::effective(s.reread.as_deref(), &DATE_TIERS, |t| {
+                t.span_days > s.horizon_days
+            })
+            .into_iter()
+            .map(RereadTier::from)
+            .collect(),
         }
     }
 
