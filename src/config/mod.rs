@@ -18,6 +18,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use crate::config_error::ConfigError;
+#[cfg(test)]
+pub(crate) use budget::date_windows;
 pub use budget::{Budget, Demand, ReportBudget};
 pub use load::{load, load_from, ENV_PREFIX};
 pub use reports::{DateReportSettings, ReportsConfig, WorkSessionsSettings};

@@ -8,6 +8,7 @@ use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
 use super::connect::Pipeline;
 use super::error::{sink_failure, PipelineError, SetupError};
 use super::plan::buckets;
+use super::reread::TierProgress;
 use super::window::{Buckets, Position};
 use super::window_tx::commit_checkpoint;
 use crate::config::Config;
@@ -32,6 +33,8 @@ pub struct ReportJob {
     pub(super) buckets: Buckets,
     /// What was last published per key (`pipeline.publish = "changes"`).
     pub(super) published: Published,
+    /// Where each re-read tier stands, by tier name (the poll loop's job only).
+    pub(super) tiers: BTreeMap<String, TierProgress>,
 }
 
 impl ReportJob {
@@ -43,6 +46,12 @@ impl ReportJob {
     /// Where the checkpoint stands.
     pub fn position(&self) -> Option<Position> {
         self.position
+    }
+
+    /// Where the re-read tier named `tier` (`24h`, `30d`) stands; `None` before its first
+    /// pass.
+    pub fn tier_progress(&self, tier: &str) -> Option<&TierProgress> {
+        self.tiers.get(tier)
     }
 
     /// The job's producer, created anew (with `init_transactions`, fencing older holders of
@@ -76,6 +85,7 @@ impl Pipeline {
         let suffix = match scope {
             Scope::Run => "",
             Scope::Backfill { .. } => ".backfill",
+            Scope::Reread { .. } => return Err(SetupError::RereadScope(report).into()),
         };
         let transactional_id = format!("{}.{}{suffix}", cfg.transactional_id_prefix(), report);
         let ids = *self
@@ -90,6 +100,10 @@ impl Pipeline {
         let position = checkpoints
             .get(&checkpoint_key(report, &scope))
             .map(|c| c.position);
+        let tiers = match scope {
+            Scope::Run => self.tiers_from(report, &checkpoints),
+            _ => BTreeMap::new(),
+        };
         if let (Scope::Run, Some(p)) = (&scope, position) {
             self.inner
                 .metrics
@@ -118,7 +132,32 @@ impl Pipeline {
             position,
             buckets: buckets(cfg, report),
             published,
+            tiers,
         })
+    }
+
+    /// Where each of `report`'s tiers in force stands, from its progress record.
+    fn tiers_from(
+        &self,
+        report: Report,
+        checkpoints: &BTreeMap<String, Checkpoint>,
+    ) -> BTreeMap<String, TierProgress> {
+        let mut out = BTreeMap::new();
+        for tier in self.config().reread_tiers(report) {
+            let name = tier.name();
+            let key = checkpoint_key(report, &Scope::Reread { tier: name.clone() });
+            let Some(record) = checkpoints.get(&key) else {
+                continue;
+            };
+            let progress = TierProgress::from_record(record);
+            if let Some(last) = progress.last {
+                self.inner
+                    .metrics
+                    .reread_last_pass(report.name(), &name, last.started_at);
+            }
+            out.insert(name, progress);
+        }
+        out
     }
 
     /// Writes a checkpoint outside a window (for `reset` and a finished backfill).
@@ -139,6 +178,7 @@ impl Pipeline {
             window: None,
             rows: 0,
             complete,
+            pass: None,
         };
         let topic = self.config().topics.checkpoint_topic();
         let h = headers([("gladly.run_id", self.run_id())]);
