@@ -57,6 +57,10 @@ pub const DATE_TIERS: [DateTier; 1] = [DateTier {
     every_hours: 24,
 }];
 
+/// The longest span or period a tier may have: about ten years (longer ones would be out of
+/// the range of instants the service computes with).
+pub(super) const MAX_TIER_DAYS: u64 = 3660;
+
 /// How far back a tier's pass reaches, in its report's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TierSpan {
@@ -164,6 +168,14 @@ pub(super) fn validate_instant_tiers(
 ) -> Result<(), ConfigError> {
     let key = |i: usize, k: &str| format!("reports.work_sessions.reread[{i}].{k}");
     for (i, t) in tiers.iter().enumerate() {
+        for (k, value, max) in [
+            ("span_hours", t.span_hours, MAX_TIER_DAYS * 24),
+            ("every_minutes", t.every_minutes, MAX_TIER_DAYS * 24 * 60),
+        ] {
+            if value > max {
+                return Err(too_long(key(i, k), value, max));
+            }
+        }
         if t.span_hours.saturating_mul(60) <= lookback_minutes {
             return Err(ConfigError::invalid(
                 key(i, "span_hours"),
@@ -209,6 +221,14 @@ pub(super) fn validate_date_tiers(
 ) -> Result<(), ConfigError> {
     let key = |i: usize, k: &str| format!("reports.{report}.reread[{i}].{k}");
     for (i, t) in tiers.iter().enumerate() {
+        for (k, value, max) in [
+            ("span_days", u64::from(t.span_days), MAX_TIER_DAYS),
+            ("every_hours", t.every_hours, MAX_TIER_DAYS * 24),
+        ] {
+            if value > max {
+                return Err(too_long(key(i, k), value, max));
+            }
+        }
         if t.span_days <= horizon_days {
             return Err(ConfigError::invalid(
                 key(i, "span_days"),
@@ -241,6 +261,13 @@ pub(super) fn validate_date_tiers(
         }
     }
     Ok(())
+}
+
+fn too_long(key: String, value: u64, max: u64) -> ConfigError {
+    ConfigError::invalid(
+        key,
+        format!("{value} is longer than the {max} (about ten years) a tier may have"),
+    )
 }
 
 /// Deserializes `reread`: an array of tier tables, or (from an environment variable, which
@@ -340,6 +367,13 @@ mod tests {
                 && err.contains("set it to 5 or more"),
             "{err}"
         );
+        let err = validate_instant_tiers(&[t(u64::MAX, 60)], 120, 300)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("reread[0].span_hours") && err.contains("ten years"),
+            "{err}"
+        );
         let err = validate_instant_tiers(&[t(24, 60), t(24, 120)], 120, 300)
             .unwrap_err()
             .to_string();
@@ -369,6 +403,10 @@ mod tests {
                 && err.contains("set it to 2 or more"),
             "{err}"
         );
+        let err = validate_date_tiers("contacts", &[d(30, u64::MAX)], 3, 3600)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reread[0].every_hours"), "{err}");
         let err = validate_date_tiers("contacts", &[d(30, 24), d(30, 48)], 3, 3600)
             .unwrap_err()
             .to_string();

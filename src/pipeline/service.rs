@@ -241,7 +241,10 @@ fn tier_status(config: &Config, c: &Checkpoint, now: DateTime<Utc>) -> Option<Ti
         .find(|t| &t.name() == tier)
         .map(|t| chrono::Duration::from_std(t.every).unwrap_or(chrono::Duration::MAX));
     let next_due = every.map(|every| match (progress.open, progress.last) {
-        (None, Some(last)) => (last.started_at + every).max(now),
+        (None, Some(last)) => last
+            .started_at
+            .checked_add_signed(every)
+            .map_or(DateTime::<Utc>::MAX_UTC, |due| due.max(now)),
         _ => now,
     });
     Some(TierStatus { progress, next_due })
