@@ -119,24 +119,31 @@ impl Config {
             .unwrap_or(chrono_tz::UTC)
     }
 
-    /// How far back anything of `report` is re-read: the longest of the live re-read (the
-    /// work-session lookback, or the date reports' horizon) and the spans of its re-read
-    /// tiers; date reports add two days (the day being polled, and timezones). The changelog
-    /// memory remembers keys this far back, so a tier's pass publishes only what changed.
+    /// How far back anything of `report` is re-read: the longest of the live re-read
+    /// ([`Config::live_reread_horizon`]) and the spans of its re-read tiers (date reports add
+    /// two days: the day being polled, and timezones). The changelog memory keeps keys this far
+    /// back, and reads them back from the topic before a pass that reaches past what it holds,
+    /// so a tier's pass publishes only what changed.
     pub fn reread_horizon(&self, report: Report) -> chrono::Duration {
         let longest_tier = self
             .reread_tiers(report)
             .iter()
-            .map(RereadTier::span_duration)
+            .map(|t| match self.date_settings(report) {
+                None => t.span_duration(),
+                Some(_) => t.span_duration() + chrono::Duration::days(2),
+            })
             .max()
             .unwrap_or_else(chrono::Duration::zero);
+        self.live_reread_horizon(report).max(longest_tier)
+    }
+
+    /// How far back a live poll of `report` re-reads rows: the work-session lookback, or the
+    /// date reports' horizon plus two days (the day being polled, and timezones). A start
+    /// reads this much of the topic back into the changelog memory.
+    pub fn live_reread_horizon(&self, report: Report) -> chrono::Duration {
         match self.date_settings(report) {
-            None => chrono::Duration::minutes(self.reports.work_sessions.lookback_minutes as i64)
-                .max(longest_tier),
-            Some(s) => {
-                chrono::Duration::days(i64::from(s.horizon_days)).max(longest_tier)
-                    + chrono::Duration::days(2)
-            }
+            None => chrono::Duration::minutes(self.reports.work_sessions.lookback_minutes as i64),
+            Some(s) => chrono::Duration::days(i64::from(s.horizon_days) + 2),
         }
     }
 

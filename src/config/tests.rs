@@ -401,6 +401,15 @@ fn the_tiers_in_force_and_how_far_the_memory_reaches() {
         c.reread_horizon(Report::AgentSummary),
         chrono::Duration::days(32)
     );
+    // a start reads back only what the live poll re-reads
+    assert_eq!(
+        c.live_reread_horizon(Report::WorkSessions),
+        chrono::Duration::minutes(120)
+    );
+    assert_eq!(
+        c.live_reread_horizon(Report::AgentSummary),
+        chrono::Duration::days(5)
+    );
     // tiers off: the live re-read alone, as before tiers
     c.reports.work_sessions.reread = Some(vec![]);
     c.reports.contacts.reread = Some(vec![]);

@@ -98,6 +98,8 @@ impl Pipeline {
             Ok(Summary::default())
         } else {
             tracing::info!(%report, tier = %name, from = %pass.from, to = %pass.to, windows = windows.len(), resumed = pass.done.is_some(), "re-read pass");
+            self.remember_back(job, self.instant(report, pass.from))
+                .await;
             progress.open = Some(pass);
             let mut cursor = Cursor::Pass {
                 tier: &name,
@@ -129,13 +131,18 @@ impl Pipeline {
         self.inner
             .metrics
             .reread_pass_done(report.name(), name, pass.started_at);
-        let from = match pass.from {
-            Position::Instant(t) => t,
-            Position::Date(d) => midnight(d, self.config().report_timezone(report)),
-        };
+        let from = self.instant(report, pass.from);
         job.published.known_from(from.timestamp_millis());
         if summary.windows > 0 {
             tracing::info!(%report, tier = %name, windows = summary.windows, records = summary.records, suppressed = summary.suppressed, "re-read pass complete");
+        }
+    }
+
+    /// The instant `p` starts at: itself, or its day's midnight in the report's timezone.
+    fn instant(&self, report: crate::report::Report, p: Position) -> DateTime<Utc> {
+        match p {
+            Position::Instant(t) => t,
+            Position::Date(d) => midnight(d, self.config().report_timezone(report)),
         }
     }
 }

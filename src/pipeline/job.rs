@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
 use super::connect::Pipeline;
 use super::error::{sink_failure, PipelineError, SetupError};
@@ -33,6 +35,9 @@ pub struct ReportJob {
     pub(super) buckets: Buckets,
     /// What was last published per key (`pipeline.publish = "changes"`).
     pub(super) published: Published,
+    /// The earliest record time the memory was read back from (epoch ms); `None` when the
+    /// job keeps no memory of the topic (a backfill, or `"every-read"`).
+    pub(super) memory_from: Option<i64>,
     /// Where each re-read tier stands, by tier name (the poll loop's job only).
     pub(super) tiers: BTreeMap<String, TierProgress>,
 }
@@ -109,12 +114,15 @@ impl Pipeline {
                 .metrics
                 .checkpoint_moved(report.name(), p.covered_until());
         }
-        let published = match (&scope, cfg.pipeline.publish) {
+        // a start remembers what the live poll re-reads; a re-read pass reaches further back
+        // when it runs (Pipeline::remember_back)
+        let (published, memory_from) = match (&scope, cfg.pipeline.publish) {
             (Scope::Run, PublishMode::Changes) => {
-                let since = self.clock().now() - cfg.reread_horizon(report);
-                remembered(cfg, report, since.timestamp_millis()).await?
+                let since = self.clock().now() - cfg.live_reread_horizon(report);
+                let since = since.timestamp_millis();
+                (remembered(cfg, report, since).await?, Some(since))
             }
-            _ => Published::default(),
+            _ => (Published::default(), None),
         };
         let settings = ConvertSettings {
             timezone: cfg.report_timezone(report),
@@ -132,8 +140,34 @@ impl Pipeline {
             position,
             buckets: buckets(cfg, report),
             published,
+            memory_from,
             tiers,
         })
+    }
+
+    /// Makes `job`'s changelog memory reach back to `from` (a re-read pass about to start
+    /// there): reads the topic back again, from the report's longest re-read horizon, so
+    /// every later pass is covered too. If that read fails the memory stays as it was, and the
+    /// pass republishes the unchanged rows it lacks (upserts absorb them).
+    pub(super) async fn remember_back(&self, job: &mut ReportJob, from: DateTime<Utc>) {
+        let Some(memory_from) = job.memory_from else {
+            return;
+        };
+        if memory_from <= from.timestamp_millis() {
+            return;
+        }
+        let since = (self.clock().now() - self.config().reread_horizon(job.report))
+            .timestamp_millis()
+            .min(from.timestamp_millis());
+        match remembered(self.config(), job.report, since).await {
+            Ok(published) => {
+                job.published = published;
+                job.memory_from = Some(since);
+            }
+            Err(e) => {
+                tracing::warn!(report = %job.report, error = %e, "cannot read the topic back for a re-read pass; rows it re-reads unchanged are published again")
+            }
+        }
     }
 
     /// Where each of `report`'s tiers in force stands, from its progress record.
