@@ -266,6 +266,7 @@ async fn status(config: &Config, clock: SharedClock) -> anyhow::Result<ExitCode>
         move || service::status(&config, now)
     })
     .await??;
+    println!("budget: {}", config.budget().summary());
     if lines.is_empty() {
         println!(
             "no checkpoints yet in topic {}",
@@ -274,18 +275,55 @@ async fn status(config: &Config, clock: SharedClock) -> anyhow::Result<ExitCode>
     }
     for l in lines {
         let c = &l.checkpoint;
+        let updated = c
+            .updated_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if let Some(tier) = &l.reread {
+            println!("{:<48} {}", l.key, tier_line(tier, &l, c));
+            continue;
+        }
         println!(
-            "{:<48} position {:<22} lag {:>8} updated {} by run {}{}",
+            "{:<48} position {:<22} lag {:>8} updated {updated} by run {}{}",
             l.key,
             c.position.to_string(),
             format_lag(l.lag),
-            c.updated_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             c.run_id,
             if c.complete { " (complete)" } else { "" }
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A re-read tier's `status`: its last complete pass, a pass under way, when it is due.
+fn tier_line(
+    tier: &service::TierStatus,
+    l: &service::StatusLine,
+    c: &gladly_kafka::pipeline::checkpoint::Checkpoint,
+) -> String {
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut line = match tier.progress.last {
+        Some(last) => format!(
+            "last pass began {} ({} ago), took {}",
+            at(last.started_at),
+            format_lag(l.lag),
+            format_lag(last.finished_at - last.started_at)
+        ),
+        None => "no complete pass yet".to_string(),
+    };
+    if let Some(open) = tier.progress.open {
+        line.push_str(&format!(
+            "; pass under way since {}: at {} of {}..{}",
+            at(open.started_at),
+            c.position,
+            open.from,
+            open.to
+        ));
+    }
+    match tier.next_due {
+        Some(due) => line.push_str(&format!("; next due {}", at(due))),
+        None => line.push_str("; tier no longer configured"),
+    }
+    line
 }
 
 /// `tail`: the topic as JSON lines on stdout.
@@ -326,8 +364,15 @@ async fn once(s: Service, report: Option<Report>) -> anyhow::Result<ExitCode> {
     for (report, res) in service::once(&s.pipeline, report).await {
         match res {
             Ok(s) => println!(
-                "{report}: {} windows, {} rows, {} records ({} tombstones), {} dead letters",
-                s.windows, s.rows, s.records, s.tombstones, s.dead_letters
+                "{report}: {} windows, {} rows, {} records ({} tombstones), {} dead letters; \
+                 re-read: {} of the windows, {} passes complete",
+                s.windows,
+                s.rows,
+                s.records,
+                s.tombstones,
+                s.dead_letters,
+                s.reread_windows,
+                s.reread_passes
             ),
             Err(PipelineError::Shutdown) => println!("{report}: interrupted"),
             Err(e) => {

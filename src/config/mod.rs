@@ -5,8 +5,10 @@
 //! Every invalid value is reported with its key (`reports.contacts.timezone`) and what to do.
 //! Secrets (the Gladly token, registry and SASL passwords) are redacted wherever they print.
 
+mod budget;
 mod load;
 mod reports;
+mod reread;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -16,8 +18,12 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use crate::config_error::ConfigError;
+#[cfg(test)]
+pub(crate) use budget::date_windows;
+pub use budget::{Budget, Demand, ReportBudget};
 pub use load::{load, load_from, ENV_PREFIX};
 pub use reports::{DateReportSettings, ReportsConfig, WorkSessionsSettings};
+pub use reread::{DateTier, InstantTier, RereadTier, TierSpan, DATE_TIERS, WORK_SESSION_TIERS};
 pub use sections::{ConversationsSettings, ObserveSettings, PipelineSettings, PublishMode};
 
 use crate::report::Report;
@@ -73,7 +79,7 @@ impl Config {
                  contacts that end in work-session windows",
             ));
         }
-        Ok(())
+        self.budget().check()
     }
 
     /// The reports with `enabled = true`, in a stable order.
@@ -113,13 +119,54 @@ impl Config {
             .unwrap_or(chrono_tz::UTC)
     }
 
-    /// How far back a poll of `report` re-reads rows: the work-session lookback, or the date
-    /// reports' horizon (plus the day being polled). The changelog memory forgets keys older
-    /// than this.
+    /// How far back anything of `report` is re-read: the longest of the live re-read
+    /// ([`Config::live_reread_horizon`]) and the spans of its re-read tiers (date reports add
+    /// two days: the day being polled, and timezones). The changelog memory keeps keys this far
+    /// back, and reads them back from the topic before a pass that reaches past what it holds,
+    /// so a tier's pass publishes only what changed.
     pub fn reread_horizon(&self, report: Report) -> chrono::Duration {
+        let longest_tier = self
+            .reread_tiers(report)
+            .iter()
+            .map(|t| match self.date_settings(report) {
+                None => t.span_duration(),
+                Some(_) => t.span_duration() + chrono::Duration::days(2),
+            })
+            .max()
+            .unwrap_or_else(chrono::Duration::zero);
+        self.live_reread_horizon(report).max(longest_tier)
+    }
+
+    /// How far back a live poll of `report` re-reads rows: the work-session lookback, or the
+    /// date reports' horizon plus two days (the day being polled, and timezones). A start
+    /// reads this much of the topic back into the changelog memory.
+    pub fn live_reread_horizon(&self, report: Report) -> chrono::Duration {
         match self.date_settings(report) {
             None => chrono::Duration::minutes(self.reports.work_sessions.lookback_minutes as i64),
             Some(s) => chrono::Duration::days(i64::from(s.horizon_days) + 2),
+        }
+    }
+
+    /// The re-read tiers of `report` in force: the configured list, or the defaults whose
+    /// span reaches past the live re-read (a default the lookback or horizon already covers
+    /// would re-read nothing).
+    pub fn reread_tiers(&self, report: Report) -> Vec<RereadTier> {
+        match self.date_settings(report) {
+            None => {
+                let ws = &self.reports.work_sessions;
+                reread::effective(ws.reread.as_deref(), &WORK_SESSION_TIERS, |t| {
+                    t.span_hours.saturating_mul(60) > ws.lookback_minutes
+                })
+                .into_iter()
+                .map(RereadTier::from)
+                .collect()
+            }
+            Some(s) => reread::effective(s.reread.as_deref(), &DATE_TIERS, |t| {
+                t.span_days > s.horizon_days
+            })
+            .into_iter()
+            .map(RereadTier::from)
+            .collect(),
         }
     }
 

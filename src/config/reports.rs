@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::reread::{self, DateTier, InstantTier};
 use crate::config_error::ConfigError;
 use crate::report::Report;
 
@@ -45,6 +46,10 @@ pub struct WorkSessionsSettings {
     pub max_window_minutes: u64,
     /// Where the first poll starts when there is no checkpoint (default: 24 hours ago).
     pub start: Option<DateTime<Utc>>,
+    /// Re-read tiers: `None` for the defaults ([`reread::WORK_SESSION_TIERS`]), empty for
+    /// none.
+    #[serde(deserialize_with = "reread::deserialize_tiers")]
+    pub reread: Option<Vec<InstantTier>>,
 }
 
 impl Default for WorkSessionsSettings {
@@ -55,6 +60,7 @@ impl Default for WorkSessionsSettings {
             lookback_minutes: 120,
             max_window_minutes: 360,
             start: None,
+            reread: None,
         }
     }
 }
@@ -79,6 +85,9 @@ pub struct DateReportSettings {
     pub metric_set: Option<String>,
     /// First date polled when there is no checkpoint (default: `horizon_days` ago).
     pub start: Option<chrono::NaiveDate>,
+    /// Re-read tiers: `None` for the defaults ([`reread::DATE_TIERS`]), empty for none.
+    #[serde(deserialize_with = "reread::deserialize_tiers")]
+    pub reread: Option<Vec<DateTier>>,
 }
 
 impl Default for DateReportSettings {
@@ -92,6 +101,7 @@ impl Default for DateReportSettings {
             aggregation_level: None,
             metric_set: None,
             start: None,
+            reread: None,
         }
     }
 }
@@ -149,6 +159,9 @@ impl ReportsConfig {
                 "must be at least 2 minutes",
             ));
         }
+        if let Some(tiers) = &ws.reread {
+            reread::validate_instant_tiers(tiers, ws.lookback_minutes, ws.cadence_secs)?;
+        }
         for (report, s) in [
             (Report::Contacts, &self.contacts),
             (Report::AgentSummary, &self.agent_summary),
@@ -189,6 +202,9 @@ impl ReportsConfig {
                     ))
                 }
                 _ => {}
+            }
+            if let Some(tiers) = &s.reread {
+                reread::validate_date_tiers(report.name(), tiers, s.horizon_days, s.cadence_secs)?;
             }
         }
         Ok(())

@@ -299,3 +299,145 @@ fn syntax_error_names_the_file() {
         .to_string();
     assert!(err.contains("not valid TOML"), "{err}");
 }
+
+#[test]
+fn reread_tiers_load_from_tables_inline_arrays_and_environment_text() {
+    let f = file(
+        "[[reports.work_sessions.reread]]\nspan_hours = 48\nevery_minutes = 60\n\
+         [reports.contacts]\nreread = [{ span_days = 10, every_hours = 6 }]\n",
+    );
+    let p: Probe = load_from(
+        Some(f.path()),
+        env(&[("GLADLY_KAFKA__REPORTS__AGENT_SUMMARY__REREAD", "[]")]),
+    )
+    .unwrap();
+    p.reports.validate().unwrap();
+    assert_eq!(
+        p.reports.work_sessions.reread,
+        Some(vec![InstantTier {
+            span_hours: 48,
+            every_minutes: 60
+        }])
+    );
+    assert_eq!(
+        p.reports.contacts.reread,
+        Some(vec![DateTier {
+            span_days: 10,
+            every_hours: 6
+        }])
+    );
+    assert_eq!(p.reports.agent_summary.reread, Some(vec![]));
+    let p: Probe = load_from(
+        None,
+        env(&[(
+            "GLADLY_KAFKA__REPORTS__WORK_SESSIONS__REREAD",
+            "[{span_hours = 12, every_minutes = 30}]",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(p.reports.work_sessions.reread.unwrap()[0].span_hours, 12);
+    // unset: the defaults
+    let p: Probe = load_from(None, env(&[])).unwrap();
+    assert_eq!(p.reports.work_sessions.reread, None);
+}
+
+#[test]
+fn a_wrong_reread_tier_names_the_key() {
+    let f = file("[[reports.work_sessions.reread]]\nspan_hours = 48\n");
+    let err = load_from::<Probe>(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reports.work_sessions.reread") && err.contains("every_minutes"),
+        "{err}"
+    );
+    let f = file("[[reports.contacts.reread]]\nspan_hours = 48\nevery_hours = 1\n");
+    let err = load_from::<Probe>(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reports.contacts.reread") && err.contains("span_hours"),
+        "{err}"
+    );
+    let err = load_from::<Probe>(
+        None,
+        env(&[("GLADLY_KAFKA__REPORTS__CONTACTS__REREAD", "30 days")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("reports.contacts.reread") && err.contains("not a TOML array"),
+        "{err}"
+    );
+}
+
+/// A config that passes every check but the ones a test is about.
+fn valid() -> Config {
+    load_from(
+        None,
+        env(&[
+            ("GLADLY_KAFKA__GLADLY__HOST", "https://acme.gladly.com"),
+            ("GLADLY_KAFKA__GLADLY__EMAIL", "api@acme.com"),
+            ("GLADLY_KAFKA__GLADLY__TOKEN", "t"),
+            ("GLADLY_KAFKA__REGISTRY__URL", "http://127.0.0.1:8081"),
+        ]),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_tiers_in_force_and_how_far_the_memory_reaches() {
+    let mut c = valid();
+    c.validate().unwrap();
+    let names =
+        |c: &Config, r| -> Vec<String> { c.reread_tiers(r).iter().map(RereadTier::name).collect() };
+    assert_eq!(names(&c, Report::WorkSessions), ["24h", "168h"]);
+    assert_eq!(names(&c, Report::Contacts), ["30d"]);
+    assert_eq!(
+        c.reread_horizon(Report::WorkSessions),
+        chrono::Duration::days(7)
+    );
+    assert_eq!(
+        c.reread_horizon(Report::AgentSummary),
+        chrono::Duration::days(32)
+    );
+    // a start reads back only what the live poll re-reads
+    assert_eq!(
+        c.live_reread_horizon(Report::WorkSessions),
+        chrono::Duration::minutes(120)
+    );
+    assert_eq!(
+        c.live_reread_horizon(Report::AgentSummary),
+        chrono::Duration::days(5)
+    );
+    // tiers off: the live re-read alone, as before tiers
+    c.reports.work_sessions.reread = Some(vec![]);
+    c.reports.contacts.reread = Some(vec![]);
+    assert_eq!(
+        c.reread_horizon(Report::WorkSessions),
+        chrono::Duration::minutes(120)
+    );
+    assert_eq!(
+        c.reread_horizon(Report::Contacts),
+        chrono::Duration::days(5)
+    );
+    // a lookback of a day leaves only the weekly default in force
+    c.reports.work_sessions.reread = None;
+    c.reports.work_sessions.lookback_minutes = 24 * 60;
+    assert_eq!(names(&c, Report::WorkSessions), ["168h"]);
+    c.validate().unwrap();
+}
+
+#[test]
+fn validate_refuses_schedules_over_the_request_budget() {
+    let mut c = valid();
+    c.reports.work_sessions.cadence_secs = 60;
+    c.reports.work_sessions.max_window_minutes = 10;
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("gladly.requests_per_minute")
+            && err.contains("work_sessions live needs 780/h")
+            && err.contains("reports.work_sessions.cadence_secs"),
+        "{err}"
+    );
+}

@@ -98,6 +98,26 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
         "Windows of the running backfill in all (grows when a window is split)",
     ),
     (
+        "gladly_kafka_reread_windows_total",
+        "counter",
+        "Windows of re-read tier passes committed, by report and tier",
+    ),
+    (
+        "gladly_kafka_reread_records_total",
+        "counter",
+        "Records (tombstones included) published by re-read tier passes: with pipeline.publish = \"changes\", rows Gladly restated after the live poll last read them",
+    ),
+    (
+        "gladly_kafka_reread_passes_total",
+        "counter",
+        "Re-read tier passes completed, by report and tier",
+    ),
+    (
+        "gladly_kafka_reread_last_pass_timestamp_seconds",
+        "gauge",
+        "Unix time the last complete pass of a re-read tier began",
+    ),
+    (
         "gladly_kafka_api_requests_total",
         "counter",
         "Gladly report requests sent (every attempt)",

@@ -305,6 +305,33 @@ impl Metrics {
         self.gauge("gladly_kafka_backfill_windows_planned", &l, planned as f64);
     }
 
+    /// A window of a re-read pass of `report`'s `tier` was committed with `records` records.
+    pub fn reread_window(&self, report: &str, tier: &str, records: u64) {
+        let l = [("report", report), ("tier", tier)];
+        self.count("gladly_kafka_reread_windows_total", &l, 1.0);
+        self.count("gladly_kafka_reread_records_total", &l, records as f64);
+    }
+
+    /// A pass of `report`'s `tier` that began at `started_at` is complete.
+    pub fn reread_pass_done(&self, report: &str, tier: &str, started_at: DateTime<Utc>) {
+        self.count(
+            "gladly_kafka_reread_passes_total",
+            &[("report", report), ("tier", tier)],
+            1.0,
+        );
+        self.reread_last_pass(report, tier, started_at);
+    }
+
+    /// The last complete pass of `report`'s `tier` began at `started_at` (read at start, or
+    /// just completed).
+    pub fn reread_last_pass(&self, report: &str, tier: &str, started_at: DateTime<Utc>) {
+        self.gauge(
+            "gladly_kafka_reread_last_pass_timestamp_seconds",
+            &[("report", report), ("tier", tier)],
+            started_at.timestamp() as f64,
+        );
+    }
+
     /// Adds a renderer whose lines are appended to every scrape.
     pub fn add_renderer(&self, r: ExtraRenderer) {
         self.extra.lock().expect("metrics lock").push(r);

@@ -30,9 +30,12 @@ impl Checks {
     }
 }
 
-/// Runs every check, printing a line each; true when all passed.
+/// Runs every check, printing a line each; true when all passed. The first line is the
+/// request budget (a configuration over it does not load).
 pub async fn check(config: &Config, clock: SharedClock) -> bool {
     let mut checks = Checks { ok: true };
+    let budget = config.budget();
+    checks.line(budget.check().is_ok(), "budget", budget.summary());
     check_gladly(&mut checks, config, &clock).await;
     let kafka = check_kafka(&mut checks, config).await;
     check_registry(&mut checks, config).await;

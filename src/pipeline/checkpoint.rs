@@ -1,6 +1,7 @@
 //! Checkpoints: how far each report has been published, kept in a compacted Kafka topic.
 //!
-//! Key: `run/<report>` for the poll loop, `backfill/<report>/<from>/<to>` for a backfill.
+//! Key: `run/<report>` for the poll loop, `backfill/<report>/<from>/<to>` for a backfill,
+//! `reread/<report>/<tier>` for a re-read tier's progress (`reread/work_sessions/24h`).
 //! Value: a JSON [`Checkpoint`]. In exactly-once mode the checkpoint is written in the same
 //! transaction as its window's records, so reading it with `read_committed` gives a position
 //! whose records are all visible.
@@ -16,7 +17,7 @@ use crate::kafka::reader::{ReadError, Start, TopicReader};
 use crate::kafka::KafkaSettings;
 use crate::report::Report;
 
-/// Which cursor of a report: the poll loop's, or one backfill's.
+/// Which cursor of a report: the poll loop's, one backfill's, or one re-read tier's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Scope {
@@ -29,6 +30,12 @@ pub enum Scope {
         /// Requested end.
         to: String,
     },
+    /// A re-read tier of the poll loop: its passes' progress (written by the poll loop's
+    /// producer; no job is opened with this scope).
+    Reread {
+        /// The tier's name: its span, `24h` or `30d`.
+        tier: String,
+    },
 }
 
 /// The key of a checkpoint record.
@@ -36,6 +43,7 @@ pub fn checkpoint_key(report: Report, scope: &Scope) -> String {
     match scope {
         Scope::Run => format!("run/{report}"),
         Scope::Backfill { from, to } => format!("backfill/{report}/{from}/{to}"),
+        Scope::Reread { tier } => format!("reread/{report}/{tier}"),
     }
 }
 
@@ -60,9 +68,38 @@ pub struct Checkpoint {
     /// Rows in that window.
     #[serde(default)]
     pub rows: u64,
-    /// For backfills: true once the whole range is done.
+    /// For backfills: true once the whole range is done; for a re-read tier: true once the
+    /// current pass is done.
     #[serde(default)]
     pub complete: bool,
+    /// For a re-read tier: the current pass (its range and start) and the last complete one.
+    /// `position` is how far the current pass got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<PassRecord>,
+}
+
+/// A re-read tier's pass, as its progress record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassRecord {
+    /// Where the pass starts (an instant, or the first day).
+    pub from: Position,
+    /// Where it ends: the start of the live poll's re-read when the pass began (an instant),
+    /// or the day before it.
+    pub to: Position,
+    /// When the pass began (the pipeline's clock at the start of its cycle).
+    pub started_at: DateTime<Utc>,
+    /// The last complete pass (this one, once complete); none before the first.
+    #[serde(default)]
+    pub last_complete: Option<CompletedPass>,
+}
+
+/// When a complete pass of a re-read tier began and ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedPass {
+    /// When it began: the tier is due again `every` after this.
+    pub started_at: DateTime<Utc>,
+    /// When its last window was committed.
+    pub finished_at: DateTime<Utc>,
 }
 
 impl Checkpoint {
@@ -131,6 +168,7 @@ mod tests {
             window: Some(("a".into(), "b".into())),
             rows: 7,
             complete: false,
+            pass: None,
         };
         let back: Checkpoint = serde_json::from_slice(&c.to_bytes()).unwrap();
         assert_eq!(back, c);
@@ -142,5 +180,47 @@ mod tests {
             checkpoint_key(Report::WorkSessions, &c.scope),
             "backfill/work_sessions/2024-01-01/2024-02-01"
         );
+        // no pass field outside re-read records: older readers see what they always saw
+        assert!(!String::from_utf8(c.to_bytes()).unwrap().contains("pass"));
+    }
+
+    #[test]
+    fn a_reread_progress_record_round_trips_and_older_records_still_read() {
+        let at = |h| Utc.with_ymd_and_hms(2024, 3, 14, h, 0, 0).unwrap();
+        let c = Checkpoint {
+            report: Report::WorkSessions,
+            scope: Scope::Reread { tier: "24h".into() },
+            position: Position::Instant(at(4)),
+            updated_at: at(12),
+            run_id: "r1".into(),
+            service_version: "0.1.0".into(),
+            window: Some(("a".into(), "b".into())),
+            rows: 3,
+            complete: false,
+            pass: Some(PassRecord {
+                from: Position::Instant(at(0)),
+                to: Position::Instant(at(10)),
+                started_at: at(12),
+                last_complete: Some(CompletedPass {
+                    started_at: at(11),
+                    finished_at: at(11),
+                }),
+            }),
+        };
+        let json = String::from_utf8(c.to_bytes()).unwrap();
+        assert!(
+            json.contains(r#""scope":{"kind":"reread","tier":"24h"}"#),
+            "{json}"
+        );
+        let back: Checkpoint = serde_json::from_slice(&c.to_bytes()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(
+            checkpoint_key(Report::Contacts, &Scope::Reread { tier: "30d".into() }),
+            "reread/contacts/30d"
+        );
+        let old = r#"{"report":"contacts","scope":{"kind":"run"},"position":{"date":"2024-03-14"},
+            "updated_at":"2024-03-14T00:00:00Z","run_id":"r","service_version":"0.1.0"}"#;
+        let old: Checkpoint = serde_json::from_str(old).unwrap();
+        assert_eq!((old.pass, old.complete), (None, false));
     }
 }

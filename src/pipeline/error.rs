@@ -104,6 +104,9 @@ pub enum SetupError {
         /// Why.
         source: SinkError,
     },
+    /// A job was asked for with a re-read tier's scope: tiers run in the poll loop's job.
+    #[error("{0}: a re-read tier has no job of its own; its passes run in the poll loop's job (Pipeline::cycle)")]
+    RereadScope(Report),
     /// A report was asked for that is not enabled.
     #[error("report {0} is not enabled in [reports.{0}]")]
     NotEnabled(Report),

@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
 use super::connect::Pipeline;
 use super::error::{sink_failure, PipelineError, SetupError};
 use super::plan::buckets;
+use super::reread::TierProgress;
 use super::window::{Buckets, Position};
 use super::window_tx::commit_checkpoint;
 use crate::config::Config;
@@ -32,6 +35,11 @@ pub struct ReportJob {
     pub(super) buckets: Buckets,
     /// What was last published per key (`pipeline.publish = "changes"`).
     pub(super) published: Published,
+    /// The earliest record time the memory was read back from (epoch ms); `None` when the
+    /// job keeps no memory of the topic (a backfill, or `"every-read"`).
+    pub(super) memory_from: Option<i64>,
+    /// Where each re-read tier stands, by tier name (the poll loop's job only).
+    pub(super) tiers: BTreeMap<String, TierProgress>,
 }
 
 impl ReportJob {
@@ -43,6 +51,12 @@ impl ReportJob {
     /// Where the checkpoint stands.
     pub fn position(&self) -> Option<Position> {
         self.position
+    }
+
+    /// Where the re-read tier named `tier` (`24h`, `30d`) stands; `None` before its first
+    /// pass.
+    pub fn tier_progress(&self, tier: &str) -> Option<&TierProgress> {
+        self.tiers.get(tier)
     }
 
     /// The job's producer, created anew (with `init_transactions`, fencing older holders of
@@ -76,6 +90,7 @@ impl Pipeline {
         let suffix = match scope {
             Scope::Run => "",
             Scope::Backfill { .. } => ".backfill",
+            Scope::Reread { .. } => return Err(SetupError::RereadScope(report).into()),
         };
         let transactional_id = format!("{}.{}{suffix}", cfg.transactional_id_prefix(), report);
         let ids = *self
@@ -90,17 +105,24 @@ impl Pipeline {
         let position = checkpoints
             .get(&checkpoint_key(report, &scope))
             .map(|c| c.position);
+        let tiers = match scope {
+            Scope::Run => self.tiers_from(report, &checkpoints),
+            _ => BTreeMap::new(),
+        };
         if let (Scope::Run, Some(p)) = (&scope, position) {
             self.inner
                 .metrics
                 .checkpoint_moved(report.name(), p.covered_until());
         }
-        let published = match (&scope, cfg.pipeline.publish) {
+        // a start remembers what the live poll re-reads; a re-read pass reaches further back
+        // when it runs (Pipeline::remember_back)
+        let (published, memory_from) = match (&scope, cfg.pipeline.publish) {
             (Scope::Run, PublishMode::Changes) => {
-                let since = self.clock().now() - cfg.reread_horizon(report);
-                remembered(cfg, report, since.timestamp_millis()).await?
+                let since = self.clock().now() - cfg.live_reread_horizon(report);
+                let since = since.timestamp_millis();
+                (remembered(cfg, report, since).await?, Some(since))
             }
-            _ => Published::default(),
+            _ => (Published::default(), None),
         };
         let settings = ConvertSettings {
             timezone: cfg.report_timezone(report),
@@ -118,7 +140,58 @@ impl Pipeline {
             position,
             buckets: buckets(cfg, report),
             published,
+            memory_from,
+            tiers,
         })
+    }
+
+    /// Makes `job`'s changelog memory reach back to `from` (a re-read pass about to start
+    /// there): reads the topic back again, from the report's longest re-read horizon, so
+    /// every later pass is covered too. If that read fails the memory stays as it was, and the
+    /// pass republishes the unchanged rows it lacks (upserts absorb them).
+    pub(super) async fn remember_back(&self, job: &mut ReportJob, from: DateTime<Utc>) {
+        let Some(memory_from) = job.memory_from else {
+            return;
+        };
+        if memory_from <= from.timestamp_millis() {
+            return;
+        }
+        let since = (self.clock().now() - self.config().reread_horizon(job.report))
+            .timestamp_millis()
+            .min(from.timestamp_millis());
+        match remembered(self.config(), job.report, since).await {
+            Ok(published) => {
+                job.published = published;
+                job.memory_from = Some(since);
+            }
+            Err(e) => {
+                tracing::warn!(report = %job.report, error = %e, "cannot read the topic back for a re-read pass; rows it re-reads unchanged are published again")
+            }
+        }
+    }
+
+    /// Where each of `report`'s tiers in force stands, from its progress record.
+    fn tiers_from(
+        &self,
+        report: Report,
+        checkpoints: &BTreeMap<String, Checkpoint>,
+    ) -> BTreeMap<String, TierProgress> {
+        let mut out = BTreeMap::new();
+        for tier in self.config().reread_tiers(report) {
+            let name = tier.name();
+            let key = checkpoint_key(report, &Scope::Reread { tier: name.clone() });
+            let Some(record) = checkpoints.get(&key) else {
+                continue;
+            };
+            let progress = TierProgress::from_record(record);
+            if let Some(last) = progress.last {
+                self.inner
+                    .metrics
+                    .reread_last_pass(report.name(), &name, last.started_at);
+            }
+            out.insert(name, progress);
+        }
+        out
     }
 
     /// Writes a checkpoint outside a window (for `reset` and a finished backfill).
@@ -139,6 +212,7 @@ impl Pipeline {
             window: None,
             rows: 0,
             complete,
+            pass: None,
         };
         let topic = self.config().topics.checkpoint_topic();
         let h = headers([("gladly.run_id", self.run_id())]);

@@ -8,6 +8,8 @@
 //! - `publish`: a run of windows — attempt, split a capped window, retry.
 //! - `window_tx`: one attempt at one window as one transaction, with its checkpoint.
 //! - `reader`: the task that reads and converts a window's rows.
+//! - [`reread`]: re-read tiers: when a tier is due, what a pass covers, its progress record.
+//! - `cycle`: one cycle of the poll loop: the live windows, then every due tier's pass.
 //! - `progress`, `summary`, `error`: the backfill line, counts, and why a report stopped.
 //! - [`conversations`]: GET Conversation for a work-session window's ended contacts, published
 //!   in the window's transaction.
@@ -18,12 +20,14 @@ pub mod check;
 pub mod checkpoint;
 mod connect;
 pub mod conversations;
+mod cycle;
 mod error;
 mod job;
 mod plan;
 mod progress;
 mod publish;
 mod reader;
+pub mod reread;
 pub mod service;
 mod summary;
 pub mod window;

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::connect::Pipeline;
 use super::job::ReportJob;
 use super::window::{
-    cut_dates, cut_instants, plan_dates, plan_instants, Buckets, InstantWindow, Position, Window,
+    cut_dates, cut_instants, dates_from, floor_minute, instants_from, Buckets, InstantWindow,
+    Position, Window,
 };
 use crate::config::Config;
 use crate::gladly::ReportRequest;
@@ -17,45 +18,29 @@ impl Pipeline {
     pub fn plan(&self, job: &ReportJob) -> Vec<Window> {
         let cfg = self.config();
         let now = self.clock().now();
-        let Some(s) = cfg.date_settings(job.report()) else {
-            let ws = &cfg.reports.work_sessions;
-            let checkpoint = match job.position() {
-                Some(Position::Instant(t)) => Some(t),
-                _ => None,
-            };
-            let first = ws.start.unwrap_or(now - chrono::Duration::hours(24));
-            return plan_instants(
-                checkpoint,
-                first,
-                now,
-                chrono::Duration::minutes(ws.lookback_minutes as i64),
-                chrono::Duration::minutes(ws.max_window_minutes as i64),
-            )
-            .into_iter()
-            .map(Window::Instants)
-            .collect();
-        };
-        let today = now
-            .with_timezone(&cfg.report_timezone(job.report()))
-            .date_naive();
-        let checkpoint = match job.position() {
-            Some(Position::Date(d)) => Some(d),
-            _ => None,
-        };
-        let first = s
-            .start
-            .unwrap_or(today - chrono::Duration::days(i64::from(s.horizon_days)));
-        plan_dates(
-            checkpoint,
-            first,
-            today,
-            s.horizon_days,
-            s.max_window_days,
-            buckets(cfg, job.report()),
-        )
-        .into_iter()
-        .map(Window::Dates)
-        .collect()
+        match live_start(cfg, job.report(), job.position(), now) {
+            Position::Instant(from) => {
+                let max = cfg.reports.work_sessions.max_window_minutes as i64;
+                cut_instants(from, now, chrono::Duration::minutes(max))
+                    .into_iter()
+                    .map(Window::Instants)
+                    .collect()
+            }
+            Position::Date(from) => {
+                let max_days = cfg
+                    .date_settings(job.report())
+                    .map_or(1, |s| s.max_window_days);
+                cut_dates(
+                    from,
+                    today(cfg, job.report(), now),
+                    max_days,
+                    buckets(cfg, job.report()),
+                )
+                .into_iter()
+                .map(Window::Dates)
+                .collect()
+            }
+        }
     }
 
     /// The windows of a backfill over `[from, to]` (dates inclusive, or instants).
@@ -86,6 +71,43 @@ impl Pipeline {
             .collect(),
         }
     }
+}
+
+/// Where a poll of `report` from `position` starts at `now`: the minute-aligned instant
+/// `[checkpoint − lookback_minutes` (or `start`) for work sessions; for date reports the first
+/// day of its first window (`min(checkpoint + 1, today − horizon_days)`, or `start`, at the
+/// start of its bucket). Re-read tiers end where this begins.
+pub(crate) fn live_start(
+    cfg: &Config,
+    report: Report,
+    position: Option<Position>,
+    now: DateTime<Utc>,
+) -> Position {
+    let Some(s) = cfg.date_settings(report) else {
+        let ws = &cfg.reports.work_sessions;
+        let checkpoint = match position {
+            Some(Position::Instant(t)) => Some(t),
+            _ => None,
+        };
+        let first = ws.start.unwrap_or(now - chrono::Duration::hours(24));
+        let lookback = chrono::Duration::minutes(ws.lookback_minutes as i64);
+        return Position::Instant(floor_minute(instants_from(checkpoint, first, lookback)));
+    };
+    let today = today(cfg, report, now);
+    let checkpoint = match position {
+        Some(Position::Date(d)) => Some(d),
+        _ => None,
+    };
+    let first = s
+        .start
+        .unwrap_or(today - chrono::Duration::days(i64::from(s.horizon_days)));
+    let from = dates_from(checkpoint, first, today, s.horizon_days);
+    Position::Date(buckets(cfg, report).floor(from))
+}
+
+/// Today in the report's timezone at `now`.
+pub(crate) fn today(cfg: &Config, report: Report, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&cfg.report_timezone(report)).date_naive()
 }
 
 /// What Gladly is asked for to fill `window` of `report`.

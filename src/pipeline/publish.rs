@@ -13,7 +13,7 @@ use super::plan::window_start_instant;
 use super::progress::Progress;
 use super::summary::Summary;
 use super::window::Window;
-use super::window_tx::Attempt;
+use super::window_tx::{Attempt, Cursor};
 use crate::gladly::retry::Backoff;
 
 /// Longest wait between two attempts at a window.
@@ -49,7 +49,20 @@ impl Pipeline {
         &self,
         job: &mut ReportJob,
         windows: Vec<Window>,
+        progress: Option<&mut Progress>,
+    ) -> Result<Summary, PipelineError> {
+        self.publish_all(job, windows, progress, &mut Cursor::Job)
+            .await
+    }
+
+    /// [`Pipeline::publish_windows`], each window's transaction ending with `cursor`'s record
+    /// (the job's checkpoint, or a re-read tier's progress).
+    pub(super) async fn publish_all(
+        &self,
+        job: &mut ReportJob,
+        windows: Vec<Window>,
         mut progress: Option<&mut Progress>,
+        cursor: &mut Cursor<'_>,
     ) -> Result<Summary, PipelineError> {
         let mut queue: VecDeque<Window> = windows.into();
         let mut total = Summary::default();
@@ -58,7 +71,7 @@ impl Pipeline {
                 return Err(PipelineError::Shutdown);
             }
             let queued = queue.len();
-            let (outcome, retries) = self.publish_window(job, window, &mut queue).await?;
+            let (outcome, retries) = self.publish_window(job, window, &mut queue, cursor).await?;
             total.retries += retries;
             match outcome {
                 Outcome::Published(s) => {
@@ -91,6 +104,7 @@ impl Pipeline {
         job: &mut ReportJob,
         window: Window,
         queue: &mut VecDeque<Window>,
+        cursor: &mut Cursor<'_>,
     ) -> Result<(Outcome, u64), PipelineError> {
         let cfg = &self.config().pipeline;
         let attempts = cfg.window_attempts.max(1);
@@ -100,7 +114,7 @@ impl Pipeline {
         };
         let mut last = String::new();
         for attempt in 1..=attempts {
-            match self.attempt(job, window).await {
+            match self.attempt(job, window, cursor).await {
                 Ok(Attempt::Done(s)) => return Ok((Outcome::Published(s), u64::from(attempt - 1))),
                 Ok(Attempt::Capped(s)) => {
                     self.split(job, window, s.rows, queue)?;

@@ -7,14 +7,16 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
+use super::reread::TierProgress;
 use super::window::Position;
 use super::{BackfillBound, Pipeline, PipelineError, Progress, SetupError, Summary};
 use crate::config::Config;
 use crate::kafka::access::probe;
 use crate::report::Report;
 
-/// One cycle of every enabled report (or just `only`). A report that fails does not stop the
-/// others; the map says how each one ended.
+/// One cycle of every enabled report (or just `only`): its live windows, then its due re-read
+/// tiers ([`Pipeline::cycle`]), so cron-driven `once` re-reads on the same schedule as `run`.
+/// A report that fails does not stop the others; the map says how each one ended.
 pub async fn once(
     pipeline: &Pipeline,
     only: Option<Report>,
@@ -29,7 +31,7 @@ pub async fn once(
     for report in reports {
         let res = async {
             let mut job = pipeline.open(report, Scope::Run).await?;
-            pipeline.poll(&mut job).await
+            pipeline.cycle(&mut job).await
         }
         .await;
         if !matches!(res, Err(PipelineError::Shutdown)) {
@@ -50,7 +52,8 @@ pub async fn once(
     out
 }
 
-/// Polls every enabled report on its cadence until shutdown. Returns `Ok` on shutdown, `Err`
+/// Runs a cycle of every enabled report on its cadence ([`Pipeline::cycle`]: live windows,
+/// then due re-read tiers) until shutdown. Returns `Ok` on shutdown, `Err`
 /// when a report hit an error that retrying cannot fix (fenced, refused credentials).
 ///
 /// Each report counts as ready (`/health/ready`) during its first cadence, then while its
@@ -85,10 +88,10 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
                 }
             };
             loop {
-                match p.poll(&mut job).await {
+                match p.cycle(&mut job).await {
                     Ok(s) => {
                         metrics.cycle_done(report.name(), Ok(()));
-                        tracing::info!(%report, windows = s.windows, rows = s.rows, records = s.records, "cycle done");
+                        tracing::info!(%report, windows = s.windows, rows = s.rows, records = s.records, reread_windows = s.reread_windows, "cycle done");
                     }
                     Err(PipelineError::Shutdown) => return Ok(()),
                     Err(e) if e.is_fatal() => {
@@ -184,8 +187,21 @@ pub struct StatusLine {
     pub key: String,
     /// The checkpoint.
     pub checkpoint: Checkpoint,
-    /// Now minus the position, when it is an instant or a day.
+    /// Now minus the position, when it is an instant or a day (for a re-read tier: now minus
+    /// the start of its last complete pass).
     pub lag: chrono::Duration,
+    /// For a re-read tier's record: where it stands.
+    pub reread: Option<TierStatus>,
+}
+
+/// Where a re-read tier stands, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierStatus {
+    /// Its pass under way and its last complete pass.
+    pub progress: TierProgress,
+    /// When its next pass is due (now, when one is under way); `None` when the tier is no
+    /// longer configured.
+    pub next_due: Option<DateTime<Utc>>,
 }
 
 /// Reads every checkpoint and computes lags against `now`. Blocking.
@@ -200,14 +216,40 @@ pub fn status(config: &Config, now: DateTime<Utc>) -> Result<Vec<StatusLine>, Pi
     Ok(all
         .into_iter()
         .map(|(key, checkpoint)| {
-            let at = checkpoint.position.covered_until();
+            let reread = tier_status(config, &checkpoint, now);
+            let at = match reread.and_then(|r| r.progress.last) {
+                Some(last) => last.started_at,
+                None => checkpoint.position.covered_until(),
+            };
             StatusLine {
                 key,
                 lag: (now - at).max(chrono::Duration::zero()),
                 checkpoint,
+                reread,
             }
         })
         .collect())
+}
+
+/// Where the tier of a re-read progress record stands at `now`; `None` for other records.
+fn tier_status(config: &Config, c: &Checkpoint, now: DateTime<Utc>) -> Option<TierStatus> {
+    let Scope::Reread { tier } = &c.scope else {
+        return None;
+    };
+    let progress = TierProgress::from_record(c);
+    let every = config
+        .reread_tiers(c.report)
+        .into_iter()
+        .find(|t| &t.name() == tier)
+        .map(|t| chrono::Duration::from_std(t.every).unwrap_or(chrono::Duration::MAX));
+    let next_due = every.map(|every| match (progress.open, progress.last) {
+        (None, Some(last)) => last
+            .started_at
+            .checked_add_signed(every)
+            .map_or(DateTime::<Utc>::MAX_UTC, |due| due.max(now)),
+        _ => now,
+    });
+    Some(TierStatus { progress, next_due })
 }
 
 /// Moves a report's `run` checkpoint. The producer takes the report's transactional id, so a

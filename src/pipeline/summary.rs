@@ -34,6 +34,10 @@ pub struct Summary {
     pub retries: u64,
     /// Conversations published with the windows (`[conversations]`).
     pub conversations: ConversationSummary,
+    /// Of `windows`, those of re-read tier passes.
+    pub reread_windows: u64,
+    /// Re-read tier passes completed (one with nothing to re-read included).
+    pub reread_passes: u64,
 }
 
 impl Summary {
@@ -80,5 +84,7 @@ impl Summary {
         self.conversations.add(&o.conversations);
         self.splits += o.splits;
         self.retries += o.retries;
+        self.reread_windows += o.reread_windows;
+        self.reread_passes += o.reread_passes;
     }
 }

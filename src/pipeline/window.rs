@@ -274,11 +274,24 @@ pub fn plan_instants(
     lookback: Duration,
     max_window: Duration,
 ) -> Vec<InstantWindow> {
-    let from = match checkpoint {
+    cut_instants(
+        instants_from(checkpoint, first_start, lookback),
+        now,
+        max_window,
+    )
+}
+
+/// Where a work-session poll starts: the checkpoint minus the lookback, or `first_start`
+/// without a checkpoint.
+pub fn instants_from(
+    checkpoint: Option<DateTime<Utc>>,
+    first_start: DateTime<Utc>,
+    lookback: Duration,
+) -> DateTime<Utc> {
+    match checkpoint {
         Some(c) => c - lookback,
         None => first_start,
-    };
-    cut_instants(from, now, max_window)
+    }
 }
 
 /// `[from, to]` cut into minute-aligned windows of at most `max_window`, oldest first.
@@ -309,12 +322,23 @@ pub fn plan_dates(
     max_days: u32,
     buckets: Buckets,
 ) -> Vec<DateWindow> {
+    let from = dates_from(checkpoint, first_start, today, horizon_days);
+    cut_dates(from, today, max_days, buckets)
+}
+
+/// The first day a date-report poll covers: `min(checkpoint + 1, today − horizon_days)`, or
+/// `first_start` without a checkpoint (its windows start at the bucket holding it).
+pub fn dates_from(
+    checkpoint: Option<NaiveDate>,
+    first_start: NaiveDate,
+    today: NaiveDate,
+    horizon_days: u32,
+) -> NaiveDate {
     let horizon_start = today - Duration::days(i64::from(horizon_days));
-    let from = match checkpoint {
+    match checkpoint {
         Some(c) => (c + Duration::days(1)).min(horizon_start),
         None => first_start,
-    };
-    cut_dates(from, today, max_days, buckets)
+    }
 }
 
 /// Days `from..=to` cut into windows of whole buckets, at most `max_days` each where buckets

@@ -15,14 +15,36 @@ use super::error::Failure;
 use super::job::{block, ReportJob};
 use super::plan::{date_position, request, window_end_instant, window_start_instant};
 use super::reader::{read_window, AbortOnDrop, Chunk, CHUNKS_IN_FLIGHT};
+use super::reread::{pass_record, TierProgress};
 use super::summary::{Summary, DEAD_LETTER_EXAMPLES};
-use super::window::Window;
+use super::window::{Position, Window};
 use crate::config::PublishMode;
 use crate::kafka::{headers, Outgoing, Publisher, SinkError};
 use crate::records::changes::{key_id, Pending, Published};
 use crate::records::{self, EndedConversations, Output, WindowMeta};
 use crate::report::Report;
 use crate::VERSION;
+
+/// What a window's transaction records besides its rows.
+pub(super) enum Cursor<'a> {
+    /// The job's own checkpoint (a poll, a backfill): the window moves `job.position`.
+    Job,
+    /// A pass of the re-read tier `tier`: the window writes the tier's progress record (its
+    /// `open` pass is the one under way) and leaves the live position alone; it fetches no
+    /// conversations (they were fetched when their contacts ended, in the live windows).
+    Pass {
+        /// The tier's name.
+        tier: &'a str,
+        /// Its progress, with the pass under way.
+        progress: &'a mut TierProgress,
+    },
+}
+
+impl Cursor<'_> {
+    fn is_pass(&self) -> bool {
+        matches!(self, Cursor::Pass { .. })
+    }
+}
 
 /// How an attempt that did not fail ended.
 pub(super) enum Attempt {
@@ -147,6 +169,7 @@ impl Pipeline {
         &self,
         job: &mut ReportJob,
         window: Window,
+        cursor: &mut Cursor<'_>,
     ) -> Result<Attempt, Failure> {
         let span = tracing::info_span!(
             "window",
@@ -155,16 +178,22 @@ impl Pipeline {
             rows = tracing::field::Empty,
             duration_secs = tracing::field::Empty,
         );
-        self.attempt_in_span(job, window).instrument(span).await
+        self.attempt_in_span(job, window, cursor)
+            .instrument(span)
+            .await
     }
 
     async fn attempt_in_span(
         &self,
         job: &mut ReportJob,
         window: Window,
+        cursor: &mut Cursor<'_>,
     ) -> Result<Attempt, Failure> {
         let started = Instant::now();
-        let (summary, headers, pending) = match self.stream_in_transaction(job, window).await {
+        let streamed = self
+            .stream_in_transaction(job, window, !cursor.is_pass())
+            .await;
+        let (summary, headers, pending) = match streamed {
             Ok((Attempt::Done(s), headers, pending)) => (s, headers, pending),
             Ok((capped, _, _)) => {
                 job.abort_window();
@@ -177,26 +206,7 @@ impl Pipeline {
                 return Err(f);
             }
         };
-        let reached = match self.config().date_settings(job.report) {
-            Some(_) => date_position(self.config(), job.report, &window),
-            None => window.end_position(),
-        };
-        let position = match job.position {
-            Some(p) if p > reached => p,
-            _ => reached,
-        };
-        let (wstart, wend) = window.bounds_text();
-        let checkpoint = Checkpoint {
-            report: job.report,
-            scope: job.scope.clone(),
-            position,
-            updated_at: self.clock().now(),
-            run_id: self.run_id().to_string(),
-            service_version: VERSION.to_string(),
-            window: Some((wstart, wend)),
-            rows: summary.rows,
-            complete: false,
-        };
+        let checkpoint = self.window_checkpoint(job, cursor, &window, summary.rows);
         let topic = self.config().topics.checkpoint_topic();
         let publisher = job.publisher.as_ref().expect("the attempt's producer");
         if let Err(e) = block(|| commit_checkpoint(publisher, &topic, &checkpoint, &headers)) {
@@ -204,15 +214,63 @@ impl Pipeline {
             self.inner.metrics.transaction_aborted(job.report.name());
             return Err(Failure::Sink(e));
         }
-        job.position = Some(position);
+        match cursor {
+            Cursor::Job => job.position = Some(checkpoint.position),
+            Cursor::Pass { progress, .. } => **progress = TierProgress::from_record(&checkpoint),
+        }
         job.published.apply(pending);
         job.published
             .forget_before(self.remembered_from(job, &window));
-        self.committed(job, &summary, started.elapsed());
+        self.committed(job, cursor, &summary, started.elapsed());
         Ok(Attempt::Done(Summary {
             windows: 1,
             ..summary
         }))
+    }
+
+    /// The record `window`'s transaction ends with: the job's checkpoint at the window's end
+    /// (never behind where it stands), or the re-read tier's progress.
+    fn window_checkpoint(
+        &self,
+        job: &ReportJob,
+        cursor: &Cursor<'_>,
+        window: &Window,
+        rows: u64,
+    ) -> Checkpoint {
+        let reached = self.reached(job, window);
+        let position = match job.position {
+            Some(p) if p > reached => p,
+            _ => reached,
+        };
+        let (wstart, wend) = window.bounds_text();
+        let base = Checkpoint {
+            report: job.report,
+            scope: job.scope.clone(),
+            position,
+            updated_at: self.clock().now(),
+            run_id: self.run_id().to_string(),
+            service_version: VERSION.to_string(),
+            window: Some((wstart, wend)),
+            rows,
+            complete: false,
+            pass: None,
+        };
+        match cursor {
+            Cursor::Job => base,
+            Cursor::Pass { tier, progress } => {
+                let pass = progress.open.as_ref().expect("a pass under way");
+                pass_record(base, tier, progress, pass, reached)
+            }
+        }
+    }
+
+    /// Where a cursor stands once `window` is published: its end, or for a date report, the
+    /// last whole day it completes (a time-precise piece of a day completes none, but its last).
+    fn reached(&self, job: &ReportJob, window: &Window) -> Position {
+        match self.config().date_settings(job.report) {
+            Some(_) => date_position(self.config(), job.report, window),
+            None => window.end_position(),
+        }
     }
 
     /// The earliest anchor a later window of `job` can re-read, after `window` (epoch ms):
@@ -221,18 +279,32 @@ impl Pipeline {
     fn remembered_from(&self, job: &ReportJob, window: &Window) -> i64 {
         let from = match job.scope {
             Scope::Backfill { .. } => window_start_instant(window, self.config(), job.report),
-            Scope::Run => self.clock().now() - self.config().reread_horizon(job.report),
+            Scope::Run | Scope::Reread { .. } => {
+                self.clock().now() - self.config().reread_horizon(job.report)
+            }
         };
         from.timestamp_millis()
     }
 
     /// Counts and logs a committed window.
-    fn committed(&self, job: &ReportJob, summary: &Summary, took: std::time::Duration) {
+    fn committed(
+        &self,
+        job: &ReportJob,
+        cursor: &Cursor<'_>,
+        summary: &Summary,
+        took: std::time::Duration,
+    ) {
         let metrics = &self.inner.metrics;
         metrics.window_published(job.report.name(), summary.counts(), took);
         summary.conversations.count_committed(metrics);
-        if let (Scope::Run, Some(p)) = (&job.scope, job.position) {
-            metrics.checkpoint_moved(job.report.name(), p.covered_until());
+        match (cursor, &job.scope, job.position) {
+            (Cursor::Pass { tier, .. }, _, _) => {
+                metrics.reread_window(job.report.name(), tier, summary.records)
+            }
+            (Cursor::Job, Scope::Run, Some(p)) => {
+                metrics.checkpoint_moved(job.report.name(), p.covered_until())
+            }
+            _ => {}
         }
         let span = tracing::Span::current();
         span.record("rows", summary.rows);
@@ -255,12 +327,14 @@ impl Pipeline {
         }
     }
 
-    /// Begins the window's transaction and streams its rows (and conversations) into it.
-    /// Returns what was sent and the window's headers; the caller commits or aborts.
+    /// Begins the window's transaction and streams its rows (and, with `conversations`, the
+    /// conversations of its ended contacts) into it. Returns what was sent and the window's
+    /// headers; the caller commits or aborts.
     async fn stream_in_transaction(
         &self,
         job: &mut ReportJob,
         window: Window,
+        conversations: bool,
     ) -> Result<(Attempt, OwnedHeaders, Pending), Failure> {
         let cfg = self.config();
         let fetched_at = self.clock().now();
@@ -303,7 +377,7 @@ impl Pipeline {
             .inner
             .conversations
             .as_ref()
-            .filter(|_| job.report == Report::WorkSessions)
+            .filter(|_| conversations && job.report == Report::WorkSessions)
             .map(|_| EndedConversations::default());
         let (chunks_tx, chunks) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
         let reader = AbortOnDrop(tokio::spawn(read_window(
