@@ -15,6 +15,7 @@ mod hostile;
 mod kafka_sink;
 mod observe;
 mod observe_dashboards;
+mod pipeline_changelog;
 mod pipeline_convergence;
 mod pipeline_conversations;
 mod pipeline_crash;

@@ -137,6 +137,14 @@ impl World {
     /// Asserts that the report's topic, upserted by key, equals the simulator's truth (minus
     /// rows the bad-cell fault made unconvertible). Returns the number of live keys.
     pub async fn assert_converged(&self, report: Report) -> usize {
+        let d = self.differences(report).await;
+        assert!(d.none(), "{report}: topic != truth: {d}");
+        assert!(d.truth_keys > 0, "{report}: the truth is not empty");
+        d.truth_keys
+    }
+
+    /// How the report's topic, upserted by key, differs from the simulator's truth.
+    pub async fn differences(&self, report: Report) -> Differences {
         let topic = self.config.topics.report_topic(report);
         let registry = RegistryClient::new(&self.config.registry).unwrap();
         let ids = registry.register_report(&topic, report).await.unwrap();
@@ -200,30 +208,59 @@ impl World {
             .filter_map(|(k, v)| v.map(|v| (k, comparable(report, &v))))
             .collect();
 
-        let missing: Vec<_> = truth
-            .keys()
-            .filter(|k| !state.contains_key(*k))
-            .take(3)
-            .collect();
-        let extra: Vec<_> = state
-            .keys()
-            .filter(|k| !truth.contains_key(*k))
-            .take(3)
-            .collect();
+        let missing: Vec<_> = truth.keys().filter(|k| !state.contains_key(*k)).collect();
+        let extra: Vec<_> = state.keys().filter(|k| !truth.contains_key(*k)).collect();
         let differing: Vec<_> = truth
             .iter()
             .filter(|(k, v)| state.get(*k).is_some_and(|s| s != *v))
-            .take(2)
             .map(|(k, v)| (v.clone(), state[k].clone()))
             .collect();
-        assert!(
-            missing.is_empty() && extra.is_empty() && differing.is_empty(),
-            "{report}: topic != truth ({} truth keys, {} topic keys)\nmissing: {missing:?}\nextra: {extra:?}\ndiffering (truth, topic): {differing:#?}",
-            truth.len(),
-            state.len()
-        );
-        assert!(!truth.is_empty(), "{report}: the truth is not empty");
-        truth.len()
+        Differences {
+            truth_keys: truth.len(),
+            topic_keys: state.len(),
+            missing: missing.len(),
+            extra: extra.len(),
+            differing: differing.len(),
+            examples: format!(
+                "missing: {:?}\nextra: {:?}\ndiffering (truth, topic): {:#?}",
+                &missing[..missing.len().min(3)],
+                &extra[..extra.len().min(3)],
+                &differing[..differing.len().min(2)]
+            ),
+        }
+    }
+}
+
+/// How a topic differs from the truth: keys missing, extra, or with another value.
+#[derive(Debug)]
+pub struct Differences {
+    pub truth_keys: usize,
+    pub topic_keys: usize,
+    pub missing: usize,
+    pub extra: usize,
+    pub differing: usize,
+    pub examples: String,
+}
+
+impl Differences {
+    /// True when the topic equals the truth.
+    pub fn none(&self) -> bool {
+        self.missing + self.extra + self.differing == 0
+    }
+}
+
+impl std::fmt::Display for Differences {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} truth keys, {} topic keys; {} missing, {} extra, {} differing\n{}",
+            self.truth_keys,
+            self.topic_keys,
+            self.missing,
+            self.extra,
+            self.differing,
+            self.examples
+        )
     }
 }
 
