@@ -21,3 +21,4 @@ mod pipeline_conversations;
 mod pipeline_crash;
 mod pipeline_paced;
 mod registry;
+mod tail;
