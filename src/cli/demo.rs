@@ -133,21 +133,7 @@ pub(crate) async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<(
         .context("starting the simulator")?;
     println!("simulator: {} (simulated now {now})", server.url);
 
-    config.gladly.host = server.url.clone();
-    config.gladly.email = sim_cfg.email.clone();
-    config.gladly.token = Some(Secret::new(sim_cfg.token.clone()));
-    config.gladly.token_file = None;
-    config.gladly.requests_per_minute = 600;
-    config.gladly.requests_per_second = 500;
-    config.conversations.enabled = config.reports.work_sessions.enabled;
-    config.reports.work_sessions.start = Some(now - chrono::Duration::hours(args.hours));
-    let first_day = (now - chrono::Duration::hours(args.hours)).date_naive();
-    config.reports.contacts.start = Some(first_day);
-    config.reports.agent_summary.start = Some(first_day);
-    config.observe.listen = String::new();
-    config
-        .validate()
-        .context("the demo configuration (kafka.bootstrap_servers, registry.url)")?;
+    aim_at_simulator(&mut config, &sim_cfg, &server.url, now, args.hours)?;
 
     let (_stop_tx, stop_rx) = watch::channel(false);
     let pipeline = Pipeline::connect(
@@ -158,12 +144,48 @@ pub(crate) async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<(
     )
     .await
     .context("connecting to Kafka and the schema registry")?;
-    for cycle in 0..=args.cycles {
+    run_cycles(&pipeline, &clock, args.cycles).await?;
+    server.shutdown().await;
+
+    print_topics(&config).await
+}
+
+/// Points `config` at the simulator at `url`: its credentials, generous pacing, the reports'
+/// first positions `hours` before `now`, conversations with work sessions, no listener.
+fn aim_at_simulator(
+    config: &mut Config,
+    sim_cfg: &SimConfig,
+    url: &str,
+    now: chrono::DateTime<Utc>,
+    hours: i64,
+) -> anyhow::Result<()> {
+    config.gladly.host = url.to_string();
+    config.gladly.email = sim_cfg.email.clone();
+    config.gladly.token = Some(Secret::new(sim_cfg.token.clone()));
+    config.gladly.token_file = None;
+    config.gladly.requests_per_minute = 600;
+    config.gladly.requests_per_second = 500;
+    config.conversations.enabled = config.reports.work_sessions.enabled;
+    config.reports.work_sessions.start = Some(now - chrono::Duration::hours(hours));
+    let first_day = (now - chrono::Duration::hours(hours)).date_naive();
+    config.reports.contacts.start = Some(first_day);
+    config.reports.agent_summary.start = Some(first_day);
+    config.observe.listen = String::new();
+    config
+        .validate()
+        .context("the demo configuration (kafka.bootstrap_servers, registry.url)")?;
+
+    Ok(())
+}
+
+/// One poll of every report per cycle, each two simulated hours after the previous one.
+async fn run_cycles(pipeline: &Pipeline, clock: &ManualClock, cycles: u32) -> anyhow::Result<()> {
+    for cycle in 0..=cycles {
         if cycle > 0 {
             clock.advance(chrono::Duration::hours(2));
         }
-        println!("\ncycle {cycle} at simulated {}", clock_now(&clock));
-        for (report, res) in service::once(&pipeline, None).await {
+        println!("\ncycle {cycle} at simulated {}", clock_now(clock));
+        for (report, res) in service::once(pipeline, None).await {
             match res {
                 Ok(s) => println!(
                     "  {report:<14} {:>3} windows {:>6} rows -> {:>6} records ({} tombstones), {} dead letters",
@@ -173,8 +195,11 @@ pub(crate) async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<(
             }
         }
     }
-    server.shutdown().await;
+    Ok(())
+}
 
+/// What each topic holds (read_committed, last value per key), with a decoded sample.
+async fn print_topics(config: &Config) -> anyhow::Result<()> {
     println!("\nwhat the topics hold (read_committed, last value per key):");
     let mut topics: Vec<(String, &'static str)> = config
         .enabled_reports()
@@ -198,7 +223,7 @@ pub(crate) async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<(
         }
     }
     println!(
-        "\nconsume them with any Avro consumer (schemas in {}), e.g. kafka-avro-console-consumer --topic {}",
+        "\nread them back as JSON with `gladly-kafka tail --report work_sessions --upserted`, or with any Avro consumer (schemas in {}), e.g. kafka-avro-console-consumer --topic {}",
         config.registry.url,
         config.topics.report_topic(Report::WorkSessions)
     );

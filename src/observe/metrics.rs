@@ -323,13 +323,22 @@ impl Metrics {
     }
 
     /// The last complete pass of `report`'s `tier` began at `started_at` (read at start, or
-    /// just completed).
+    /// just completed). The tier's counters exist from then on (at 0 until a window is
+    /// re-read), so rate() and increase() see their first step.
     pub fn reread_last_pass(&self, report: &str, tier: &str, started_at: DateTime<Utc>) {
+        let l = [("report", report), ("tier", tier)];
         self.gauge(
             "gladly_kafka_reread_last_pass_timestamp_seconds",
-            &[("report", report), ("tier", tier)],
+            &l,
             started_at.timestamp() as f64,
         );
+        for counter in [
+            "gladly_kafka_reread_windows_total",
+            "gladly_kafka_reread_records_total",
+            "gladly_kafka_reread_passes_total",
+        ] {
+            self.count(counter, &l, 0.0);
+        }
     }
 
     /// Adds a renderer whose lines are appended to every scrape.
