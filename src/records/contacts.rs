@@ -5,7 +5,9 @@ use super::columns::{Field, Kind, Val};
 use super::{avro, Ctx, Record};
 use crate::report::Row;
 
-/// The documented columns, in `contacts-value.avsc` order.
+/// The typed columns, in `contacts-value.avsc` order: the ten the help page documents, then
+/// the ones the report exists for (inbox, end, wait/handle/hold times), whose header names are
+/// assumed (see `docs/gladly-api.md`). Every other column lands in `extra`.
 pub(crate) const FIELDS: &[Field] = &[
     f("queued_at", &["Queued At"], Kind::RequiredTs),
     f("customer_id", &["Customer ID"], Kind::Str),
@@ -17,6 +19,16 @@ pub(crate) const FIELDS: &[Field] = &[
     f("contact_initiator", &["Contact Initiator"], Kind::Str),
     f("entry_point", &["Entry Point"], Kind::Str),
     f("final_ivr_selection", &["Final IVR Selection"], Kind::Str),
+    // value schema v2 (schemas/history/v3): nullable, default null, so v1 data still reads
+    f("inbox_id", &["Inbox ID"], Kind::Str),
+    f("ended_at", &["Ended At"], Kind::Ts),
+    f("wait_time_sec", &["Wait Time in seconds"], Kind::Seconds),
+    f(
+        "handle_time_sec",
+        &["Handle Time in seconds"],
+        Kind::Seconds,
+    ),
+    f("hold_time_sec", &["Hold Time in seconds"], Kind::Seconds),
 ];
 
 const fn f(name: &'static str, columns: &'static [&'static str], kind: Kind) -> Field {

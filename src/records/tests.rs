@@ -731,6 +731,202 @@ fn contact_without_queued_at_is_a_dead_letter() {
     );
 }
 
+/// The columns value schema v2 types, as the simulator serves them for an ended phone call.
+const CONTACT_V2_CELLS: [(&str, &str); 5] = [
+    ("Inbox ID", "In7"),
+    ("Ended At", "2024-03-14 10:20:41"),
+    ("Wait Time in seconds", "31"),
+    ("Handle Time in seconds", "412.5"),
+    ("Hold Time in seconds", "90"),
+];
+
+#[test]
+fn contact_inbox_end_and_times_become_typed_fields_in_schema_order() {
+    let mut edit = CONTACT_V2_CELLS.to_vec();
+    edit.extend([
+        ("Channel", "PHONE_CALL"),
+        ("Agent ID", "A9"),
+        ("Status", "ENDED"),
+    ]);
+    let out = convert(
+        Report::Contacts,
+        ConvertSettings::default(),
+        &[contact_row(&edit)],
+    );
+    let rec = records(&out)[0];
+    let fields = decode_in_order(
+        schemas::value_schema(Report::Contacts),
+        IDS.value,
+        rec.value.as_ref().unwrap(),
+    );
+    let typed: Vec<(&str, Value)> = fields
+        .iter()
+        .skip_while(|(n, _)| n != "final_ivr_selection")
+        .skip(1)
+        .take_while(|(n, _)| n != "extra")
+        .map(|(n, v)| (n.as_str(), plain(v)))
+        .collect();
+    assert_eq!(
+        typed,
+        vec![
+            ("inbox_id", s("In7")),
+            ("ended_at", ts("2024-03-14T10:20:41Z")),
+            ("wait_time_sec", Value::Double(31.0)),
+            ("handle_time_sec", Value::Double(412.5)),
+            ("hold_time_sec", Value::Double(90.0)),
+        ]
+    );
+    let v = value_of(Report::Contacts, &out);
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("map")
+    };
+    let mut names: Vec<&str> = extra.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["Agent ID", "Hold Time", "Status"],
+        "typed columns are no longer in extra; untyped ones still are"
+    );
+}
+
+#[test]
+fn an_open_contact_has_null_end_and_times() {
+    let edit: Vec<(&str, &str)> = CONTACT_V2_CELLS
+        .iter()
+        .map(|&(c, v)| (c, if c == "Inbox ID" { v } else { "" }))
+        .collect();
+    let out = convert(
+        Report::Contacts,
+        ConvertSettings::default(),
+        &[contact_row(&edit)],
+    );
+    let v = value_of(Report::Contacts, &out);
+    assert_eq!(v["inbox_id"], s("In7"));
+    for f in [
+        "ended_at",
+        "wait_time_sec",
+        "handle_time_sec",
+        "hold_time_sec",
+    ] {
+        assert_eq!(v[f], Value::Null, "{f}");
+    }
+}
+
+#[test]
+fn a_contact_row_of_the_old_shape_still_converts_with_null_new_fields() {
+    // no Inbox ID, Ended At or times; the unit-less `Hold Time` is not the typed column
+    let out = convert(
+        Report::Contacts,
+        ConvertSettings::default(),
+        &[contact_row(&[])],
+    );
+    let v = value_of(Report::Contacts, &out);
+    for f in [
+        "inbox_id",
+        "ended_at",
+        "wait_time_sec",
+        "handle_time_sec",
+        "hold_time_sec",
+    ] {
+        assert_eq!(v[f], Value::Null, "{f}");
+    }
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("map")
+    };
+    assert_eq!(extra.len(), 1);
+    assert_eq!(extra["Hold Time"], s("12"));
+}
+
+#[test]
+fn a_contact_written_with_value_schema_v1_reads_as_null_new_fields() {
+    let v1 =
+        Schema::parse_str(include_str!("../../schemas/history/v1/contacts-value.avsc")).unwrap();
+    let current = Schema::parse_str(schemas::value_schema(Report::Contacts)).unwrap();
+    let old = Value::Record(vec![
+        ("queued_at".into(), Value::TimestampMillis(1)),
+        ("customer_id".into(), Value::Union(0, Box::new(Value::Null))),
+        (
+            "conversation_id".into(),
+            Value::Union(0, Box::new(Value::Null)),
+        ),
+        ("contact_id".into(), s("K1")),
+        ("link".into(), Value::Union(0, Box::new(Value::Null))),
+        ("channel".into(), Value::Union(1, Box::new(s("PHONE_CALL")))),
+        ("direction".into(), Value::Union(0, Box::new(Value::Null))),
+        (
+            "contact_initiator".into(),
+            Value::Union(0, Box::new(Value::Null)),
+        ),
+        ("entry_point".into(), Value::Union(0, Box::new(Value::Null))),
+        (
+            "final_ivr_selection".into(),
+            Value::Union(0, Box::new(Value::Null)),
+        ),
+        (
+            "extra".into(),
+            Value::Map([("Hold Time in seconds".to_string(), s("90"))].into()),
+        ),
+        ("fetched_at".into(), Value::TimestampMillis(2)),
+        ("window_start".into(), Value::TimestampMillis(0)),
+        ("window_end".into(), Value::TimestampMillis(3)),
+    ]);
+    let bytes = apache_avro::to_avro_datum(&v1, old).unwrap();
+    let read = from_avro_datum(&v1, &mut &bytes[..], Some(&current)).unwrap();
+    let Value::Record(fields) = read else {
+        panic!("not a record")
+    };
+    let v: BTreeMap<String, Value> = fields.into_iter().map(|(k, v)| (k, plain(&v))).collect();
+    assert_eq!(v["hold_time_sec"], Value::Null, "v1 data keeps its extra");
+    assert_eq!(v["inbox_id"], Value::Null);
+    assert_eq!(v["ended_at"], Value::Null);
+    assert_eq!(v["channel"], s("PHONE_CALL"));
+}
+
+#[test]
+fn bad_contact_times_become_dead_letters_naming_the_column() {
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "Ended At",
+            "soon",
+            "column `Ended At`: \"soon\" is not a timestamp",
+        ),
+        (
+            "Hold Time in seconds",
+            "-3",
+            "column `Hold Time in seconds`: \"-3\" is negative",
+        ),
+        (
+            "Wait Time in seconds",
+            "NaN",
+            "column `Wait Time in seconds`: \"NaN\" is not a number of seconds",
+        ),
+        (
+            "Handle Time in seconds",
+            "inf",
+            "column `Handle Time in seconds`: \"inf\" is not a number of seconds",
+        ),
+        (
+            "Handle Time in seconds",
+            "1e30",
+            "column `Handle Time in seconds`: \"1e30\" is out of range",
+        ),
+    ];
+    for (column, cell, reason) in cases {
+        let row = contact_row(&[(column, cell)]);
+        let raw = columns::raw_cells(&row);
+        let out = convert(Report::Contacts, ConvertSettings::default(), &[row]);
+        let dls = dead_letters(&out);
+        assert_eq!(dls.len(), 1, "{column}={cell}: {out:?}");
+        assert!(
+            dls[0].reason.starts_with(reason),
+            "{:?} vs {reason:?}",
+            dls[0].reason
+        );
+        assert_eq!(dls[0].raw, raw);
+        assert!(records(&out).is_empty());
+    }
+}
+
 // --- agent summary --------------------------------------------------------------------------
 
 fn agent_row(edit: &[(&str, &str)]) -> Row {
