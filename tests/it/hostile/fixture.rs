@@ -6,12 +6,6 @@
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
-
 use super::server::{Answer, Hostile};
 use crate::support;
 use gladly_kafka::kafka::settings::WORK_SESSIONS_TOPIC;
@@ -304,56 +298,26 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Reads every partition of `topic` from the start to its end, `read_committed`.
+/// Every record of `topic` from the start to its end, `read_committed` (the shared reader),
+/// headers as text.
 fn read_committed(topic: &str) -> Vec<Read> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", support::kafka_bootstrap())
-        .set("group.id", support::unique_name("hostile-reader"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
-    assert!(!partitions.is_empty(), "topic {topic} has no partitions");
-    let mut tpl = TopicPartitionList::new();
-    for p in &partitions {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let mut at_end = std::collections::HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while at_end.len() < partitions.len() {
-        assert!(Instant::now() < deadline, "reading {topic} took over 60 s");
-        match consumer.poll(Duration::from_millis(500)) {
-            None => {}
-            Some(Ok(m)) => out.push(Read {
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                headers: m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| {
-                                let v = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                                (h.key.to_string(), v.into_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }),
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-        }
-    }
-    out
+    support::kafka::read_all(topic)
+        .into_iter()
+        .map(|r| Read {
+            key: r.key,
+            value: r.value,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        String::from_utf8_lossy(&v.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The work-session report's 19 columns as a header line.
