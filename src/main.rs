@@ -358,9 +358,11 @@ async fn run(s: Service) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `once`: one cycle of every enabled report (or one); exit 1 if any failed.
+/// `once`: one cycle of every enabled report (or one), then (without a report named) the
+/// dimension lists that are due; exit 1 if any failed.
 async fn once(s: Service, report: Option<Report>) -> anyhow::Result<ExitCode> {
     let mut failed = false;
+    let lists_too = report.is_none();
     for (report, res) in service::once(&s.pipeline, report).await {
         match res {
             Ok(s) => println!(
@@ -379,6 +381,20 @@ async fn once(s: Service, report: Option<Report>) -> anyhow::Result<ExitCode> {
                 failed = true;
                 eprintln!("error: {e}");
             }
+        }
+    }
+    match service::once_dimensions(&s.pipeline, lists_too).await {
+        Ok(lists) => {
+            for l in lists {
+                println!(
+                    "{}: {} items, {} records, {} tombstones, {} without an id",
+                    l.list, l.items, l.records, l.tombstones, l.skipped
+                );
+            }
+        }
+        Err(e) => {
+            failed = true;
+            eprintln!("error: {e}");
         }
     }
     Ok(if failed {
