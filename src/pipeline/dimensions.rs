@@ -317,7 +317,8 @@ impl Pipeline {
             topic: &self.config().topics.checkpoint_topic(),
             key: Some(key.as_bytes()),
             value: Some(&value),
-            timestamp_ms: checkpoint.refreshed_at.timestamp_millis(),
+            // wall-clock time, like the reports' checkpoints
+            timestamp_ms: Utc::now().timestamp_millis(),
             headers: &h,
         })
     }
