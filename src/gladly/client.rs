@@ -248,7 +248,9 @@ impl Client {
         inner.stats.count_response(status);
         inner.stats.observe_latency(what, started.elapsed());
         match status {
-            StatusCode::OK => Ok(GetAnswer::Ok(bounded_body(resp, url, transport).await?)),
+            StatusCode::OK => Ok(GetAnswer::Ok(
+                super::get_body::bounded_body(resp, url, transport).await?,
+            )),
             StatusCode::NOT_FOUND => Ok(GetAnswer::NotFound),
             StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT => {
                 let location = resp
@@ -468,39 +470,6 @@ struct Post<'a> {
     body: &'a serde_json::Value,
     /// The columns the answer's header must have.
     key_columns: &'a [&'a [&'static str]],
-}
-
-/// Most bytes a GET answer may have (a list of every agent of a large organization is a few
-/// MiB); a longer one is refused as not Gladly's documented answer rather than held in memory.
-pub(super) const MAX_GET_BODY: usize = 32 * 1024 * 1024;
-
-/// The body of a 200 to a GET, read up to [`MAX_GET_BODY`].
-async fn bounded_body(
-    mut resp: reqwest::Response,
-    url: &reqwest::Url,
-    transport: impl Fn(reqwest::Error) -> GladlyError,
-) -> Result<bytes::Bytes, GladlyError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_GET_BODY as u64)
-    {
-        return Err(too_long(url));
-    }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(&transport)? {
-        if body.len() + chunk.len() > MAX_GET_BODY {
-            return Err(too_long(url));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-fn too_long(url: &reqwest::Url) -> GladlyError {
-    GladlyError::Decode {
-        url: url.to_string(),
-        reason: format!("the body is longer than {MAX_GET_BODY} bytes"),
-    }
 }
 
 /// What a GET answered, once retries are done.

@@ -2,7 +2,7 @@
 //! and `/topics`. Each answers a JSON array of objects with an `id`, in one page (Gladly
 //! documents no paging). Paced by the client's general per-second pacer and retried like
 //! GET Conversation; a redirect is never followed (it would carry the credentials elsewhere)
-//! and the body is bounded ([`super::client::MAX_GET_BODY`]).
+//! and the body is bounded (`get_body::MAX_GET_BODY`, 32 MiB).
 
 use serde::{Deserialize, Serialize};
 

@@ -25,6 +25,7 @@ mod conversation;
 mod csv_parser;
 mod csv_stream;
 mod error;
+mod get_body;
 mod lists;
 mod pacer;
 pub mod retry;
