@@ -64,11 +64,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Poll every enabled report forever, each on its cadence. SIGTERM/SIGINT aborts the open
-    /// window (nothing half-written) and exits 0.
+    /// Poll every enabled report forever, each on its cadence (and refresh the [dimensions]
+    /// lists as they come due). SIGTERM/SIGINT aborts the open window (nothing half-written)
+    /// and exits 0.
     Run,
-    /// Run one cycle of every enabled report and exit: for cron or a Kubernetes CronJob.
-    /// Exits non-zero if any report failed.
+    /// Run one cycle of every enabled report (without --report, also refresh the [dimensions]
+    /// lists that are due) and exit: for cron or a Kubernetes CronJob. Exits non-zero if any
+    /// report or list failed.
     Once {
         /// Only this report (work_sessions, contacts, agent_summary).
         #[arg(long)]

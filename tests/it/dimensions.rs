@@ -235,3 +235,16 @@ async fn dimension_topics_converge_through_an_add_a_rename_and_a_removal() {
     let want = expected(&w, Agents);
     assert_eq!(ids, want.keys().collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_gets_each_enabled_list_once() {
+    let mut w = world(5.0).await;
+    w.config.dimensions.enabled = true;
+    w.config.dimensions.lists = vec![DimensionList::Agents, DimensionList::Topics];
+    let clock: gladly_kafka::clock::SharedClock = std::sync::Arc::new(w.clock.clone());
+    assert!(gladly_kafka::pipeline::check::check(&w.config, clock).await);
+    let requests = w.sim.stats().requests;
+    assert_eq!(requests.get("agents"), Some(&1));
+    assert_eq!(requests.get("topics"), Some(&1));
+    assert_eq!(requests.get("inboxes"), None);
+}
