@@ -8,6 +8,8 @@
 //!   cadence is not fetched again by `once`.
 //! - The removals are refreshed by a freshly connected pipeline: the tombstones come from the
 //!   ids kept in the checkpoint topic, not from memory.
+//! - `check` GETs each enabled list once; the `run` binary refreshes the lists and exports
+//!   their metrics.
 
 use crate::support;
 
@@ -247,4 +249,48 @@ async fn check_gets_each_enabled_list_once() {
     assert_eq!(requests.get("agents"), Some(&1));
     assert_eq!(requests.get("topics"), Some(&1));
     assert_eq!(requests.get("inboxes"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refreshes_the_lists_and_exports_their_metrics() {
+    use support::service::{self, Running};
+    let w = world(5.0).await;
+    let mut table = service::config_table(&w);
+    service::set(&mut table, "dimensions.enabled", true);
+    let svc = Running::start(&w, table);
+    let agents = w.sim.list("agents").unwrap().len() as f64;
+    let started = std::time::Instant::now();
+    let scrape = loop {
+        if let Some(s) = svc.scrape().await {
+            if s.value("gladly_kafka_dimension_items", &[("list", "topics")]) > 0.0
+                && s.value("gladly_kafka_dimension_items", &[("list", "agents")]) > 0.0
+            {
+                break s;
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no dimension refresh within 120 s:\n{}",
+            svc.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let items = |list| scrape.value("gladly_kafka_dimension_items", &[("list", list)]);
+    assert_eq!(items("agents"), agents);
+    assert_eq!(
+        scrape.value(
+            "gladly_kafka_dimension_records_total",
+            &[("list", "agents"), ("kind", "record")]
+        ),
+        agents
+    );
+    assert!(
+        scrape.value(
+            "gladly_kafka_dimension_refreshed_timestamp_seconds",
+            &[("list", "agents")]
+        ) > 0.0
+    );
+    let (live, _) = upserted(&w, DimensionList::Agents).await;
+    assert_eq!(live, expected(&w, DimensionList::Agents));
+    assert!(svc.stop(std::time::Duration::from_secs(30)).await.success());
 }
