@@ -26,8 +26,35 @@ pub struct DimensionsSettings {
     pub enabled: bool,
     /// Seconds between refreshes of each list (default 3600).
     pub cadence_secs: u64,
-    /// Which lists (default all four).
+    /// Which lists (default all four). From the environment: a TOML array
+    /// (`'["agents", "teams"]'`) or names separated by commas (`agents,teams`).
+    #[serde(deserialize_with = "deserialize_lists")]
     pub lists: Vec<DimensionList>,
+}
+
+/// `dimensions.lists`: an array, or (from the environment) its TOML text or comma-separated
+/// names.
+fn deserialize_lists<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<DimensionList>, D::Error> {
+    use serde::de::Error;
+    let value = match toml::Value::deserialize(d)? {
+        toml::Value::String(text) => match format!("lists = {text}").parse::<toml::Table>() {
+            Ok(mut t) => t.remove("lists").expect("just parsed"),
+            Err(_) => toml::Value::Array(
+                text.split(',')
+                    .map(|n| toml::Value::String(n.trim().to_string()))
+                    .collect(),
+            ),
+        },
+        v => v,
+    };
+    Vec::<DimensionList>::deserialize(value).map_err(|e| {
+        D::Error::custom(format!(
+            "{}: use some of \"agents\", \"inboxes\", \"teams\", \"topics\"",
+            e.message()
+        ))
+    })
 }
 
 impl Default for DimensionsSettings {
