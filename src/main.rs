@@ -64,11 +64,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Poll every enabled report forever, each on its cadence. SIGTERM/SIGINT aborts the open
-    /// window (nothing half-written) and exits 0.
+    /// Poll every enabled report forever, each on its cadence (and refresh the [dimensions]
+    /// lists as they come due). SIGTERM/SIGINT aborts the open window (nothing half-written)
+    /// and exits 0.
     Run,
-    /// Run one cycle of every enabled report and exit: for cron or a Kubernetes CronJob.
-    /// Exits non-zero if any report failed.
+    /// Run one cycle of every enabled report (without --report, also refresh the [dimensions]
+    /// lists that are due) and exit: for cron or a Kubernetes CronJob. Exits non-zero if any
+    /// report or list failed.
     Once {
         /// Only this report (work_sessions, contacts, agent_summary).
         #[arg(long)]
@@ -358,9 +360,11 @@ async fn run(s: Service) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `once`: one cycle of every enabled report (or one); exit 1 if any failed.
+/// `once`: one cycle of every enabled report (or one), then (without a report named) the
+/// dimension lists that are due; exit 1 if any failed.
 async fn once(s: Service, report: Option<Report>) -> anyhow::Result<ExitCode> {
     let mut failed = false;
+    let lists_too = report.is_none();
     for (report, res) in service::once(&s.pipeline, report).await {
         match res {
             Ok(s) => println!(
@@ -379,6 +383,20 @@ async fn once(s: Service, report: Option<Report>) -> anyhow::Result<ExitCode> {
                 failed = true;
                 eprintln!("error: {e}");
             }
+        }
+    }
+    match service::once_dimensions(&s.pipeline, lists_too).await {
+        Ok(lists) => {
+            for l in lists {
+                println!(
+                    "{}: {} items, {} records, {} tombstones, {} without an id",
+                    l.list, l.items, l.records, l.tombstones, l.skipped
+                );
+            }
+        }
+        Err(e) => {
+            failed = true;
+            eprintln!("error: {e}");
         }
     }
     Ok(if failed {

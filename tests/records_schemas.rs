@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
+use gladly_kafka::gladly::DimensionList;
 use gladly_kafka::kafka::TopicSettings;
 use gladly_kafka::records::schemas;
 use gladly_kafka::report::Report;
@@ -82,7 +83,17 @@ fn current_schemas_are_the_compiled_in_contract() {
         files["conversations-value.avsc"],
         schemas::conversation_value_schema()
     );
-    assert_eq!(files.len(), 9, "{:?}", files.keys());
+    for list in DimensionList::ALL {
+        assert_eq!(
+            files[&format!("{list}-key.avsc")],
+            schemas::dimension_key_schema(list)
+        );
+        assert_eq!(
+            files[&format!("{list}-value.avsc")],
+            schemas::dimension_value_schema(list)
+        );
+    }
+    assert_eq!(files.len(), 17, "{:?}", files.keys());
 }
 
 #[test]
@@ -142,6 +153,9 @@ fn current_topics() -> BTreeMap<String, String> {
         "conversations".into(),
         strip(settings.conversations_topic()),
     );
+    for list in DimensionList::ALL {
+        out.insert(list.name().into(), strip(settings.dimension_topic(list)));
+    }
     out
 }
 

@@ -24,7 +24,9 @@ pub use budget::{Budget, Demand, ReportBudget};
 pub use load::{load, load_from, ENV_PREFIX};
 pub use reports::{DateReportSettings, ReportsConfig, WorkSessionsSettings};
 pub use reread::{DateTier, InstantTier, RereadTier, TierSpan, DATE_TIERS, WORK_SESSION_TIERS};
-pub use sections::{ConversationsSettings, ObserveSettings, PipelineSettings, PublishMode};
+pub use sections::{
+    ConversationsSettings, DimensionsSettings, ObserveSettings, PipelineSettings, PublishMode,
+};
 
 use crate::report::Report;
 
@@ -44,6 +46,8 @@ pub struct Config {
     pub reports: ReportsConfig,
     /// `[conversations]`: the optional conversations topic (GET Conversation).
     pub conversations: ConversationsSettings,
+    /// `[dimensions]`: the optional agents, inboxes, teams and topics topics (list endpoints).
+    pub dimensions: DimensionsSettings,
     /// `[pipeline]`: row cap, window retries.
     pub pipeline: PipelineSettings,
     /// `[observe]`: metrics/health listener and log format.
@@ -66,6 +70,7 @@ impl Config {
         self.topics.validate()?;
         self.reports.validate()?;
         self.pipeline.validate()?;
+        self.dimensions.validate()?;
         if self.enabled_reports().is_empty() {
             return Err(ConfigError::invalid(
                 "reports",

@@ -1,8 +1,9 @@
-//! The small sections: `[conversations]`, `[pipeline]`, `[observe]`.
+//! The small sections: `[conversations]`, `[dimensions]`, `[pipeline]`, `[observe]`.
 
 use serde::Deserialize;
 
 use crate::config_error::ConfigError;
+use crate::gladly::DimensionList;
 
 /// `[conversations]`: for every conversation with a contact that ended in a work-session
 /// window, GET its current state and publish it to `<prefix>.conversations`, in the window's
@@ -12,6 +13,89 @@ use crate::config_error::ConfigError;
 pub struct ConversationsSettings {
     /// Publish the conversations topic (default false: one GET per conversation per window).
     pub enabled: bool,
+}
+
+/// `[dimensions]`: Gladly's lists (agents, inboxes, teams, topics) refreshed on a cadence into
+/// compacted topics keyed by id (`<prefix>.agents`, …): only changed items are published, and
+/// a tombstone when an id leaves its list. One GET per list per refresh, paced by
+/// `gladly.requests_per_second` with the conversations.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DimensionsSettings {
+    /// Publish the dimension topics (default false).
+    pub enabled: bool,
+    /// Seconds between refreshes of each list (default 3600).
+    pub cadence_secs: u64,
+    /// Which lists (default all four). From the environment: a TOML array
+    /// (`'["agents", "teams"]'`) or names separated by commas (`agents,teams`).
+    #[serde(deserialize_with = "deserialize_lists")]
+    pub lists: Vec<DimensionList>,
+}
+
+/// `dimensions.lists`: an array, or (from the environment) its TOML text or comma-separated
+/// names.
+fn deserialize_lists<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<DimensionList>, D::Error> {
+    use serde::de::Error;
+    let value = match toml::Value::deserialize(d)? {
+        toml::Value::String(text) => match format!("lists = {text}").parse::<toml::Table>() {
+            Ok(mut t) => t.remove("lists").expect("just parsed"),
+            Err(_) => toml::Value::Array(
+                text.split(',')
+                    .map(|n| toml::Value::String(n.trim().to_string()))
+                    .collect(),
+            ),
+        },
+        v => v,
+    };
+    Vec::<DimensionList>::deserialize(value).map_err(|e| {
+        D::Error::custom(format!(
+            "{}: use some of \"agents\", \"inboxes\", \"teams\", \"topics\"",
+            e.message()
+        ))
+    })
+}
+
+impl Default for DimensionsSettings {
+    fn default() -> Self {
+        DimensionsSettings {
+            enabled: false,
+            cadence_secs: 3600,
+            lists: DimensionList::ALL.to_vec(),
+        }
+    }
+}
+
+impl DimensionsSettings {
+    /// The lists refreshed: none when disabled.
+    pub fn enabled_lists(&self) -> Vec<DimensionList> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        DimensionList::ALL
+            .into_iter()
+            .filter(|l| self.lists.contains(l))
+            .collect()
+    }
+
+    /// Checks every value, naming the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cadence_secs < 60 {
+            return Err(ConfigError::invalid(
+                "dimensions.cadence_secs",
+                "must be at least 60 (the lists change rarely; 3600 is the default)",
+            ));
+        }
+        if self.enabled && self.lists.is_empty() {
+            return Err(ConfigError::invalid(
+                "dimensions.lists",
+                "is empty: list some of \"agents\", \"inboxes\", \"teams\", \"topics\", or set \
+                 dimensions.enabled = false",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[pipeline]`: how windows are fetched and retried.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::gladly::DimensionList;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +124,55 @@ fn validation_names_key_and_fix() {
         err.contains("reports.agent_summary.aggregation_level"),
         "{err}"
     );
+}
+
+#[test]
+fn dimensions_are_off_by_default_and_their_keys_are_checked() {
+    let d = DimensionsSettings::default();
+    assert!(d.enabled_lists().is_empty());
+    assert_eq!(d.cadence_secs, 3600);
+    let p: Config = load_from(
+        None,
+        env(&[
+            ("GLADLY_KAFKA__DIMENSIONS__ENABLED", "true"),
+            ("GLADLY_KAFKA__DIMENSIONS__LISTS", r#"["topics", "agents"]"#),
+        ]),
+    )
+    .unwrap();
+    let lists: Vec<_> = p
+        .dimensions
+        .enabled_lists()
+        .iter()
+        .map(|l| l.name())
+        .collect();
+    assert_eq!(lists, ["agents", "topics"]);
+    let p: Config = load_from(
+        None,
+        env(&[("GLADLY_KAFKA__DIMENSIONS__LISTS", "teams, inboxes")]),
+    )
+    .unwrap();
+    assert_eq!(
+        p.dimensions.lists,
+        [DimensionList::Teams, DimensionList::Inboxes]
+    );
+    let err = load_from::<Config>(None, env(&[("GLADLY_KAFKA__DIMENSIONS__LISTS", "widgets")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dimensions.lists") && err.contains("agents"),
+        "{err}"
+    );
+    let mut d = DimensionsSettings {
+        cadence_secs: 30,
+        ..DimensionsSettings::default()
+    };
+    let err = d.validate().unwrap_err().to_string();
+    assert!(err.contains("dimensions.cadence_secs"), "{err}");
+    d.cadence_secs = 3600;
+    d.enabled = true;
+    d.lists.clear();
+    let err = d.validate().unwrap_err().to_string();
+    assert!(err.contains("dimensions.lists"), "{err}");
 }
 
 #[test]

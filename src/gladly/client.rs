@@ -248,7 +248,9 @@ impl Client {
         inner.stats.count_response(status);
         inner.stats.observe_latency(what, started.elapsed());
         match status {
-            StatusCode::OK => Ok(GetAnswer::Ok(resp.bytes().await.map_err(transport)?)),
+            StatusCode::OK => Ok(GetAnswer::Ok(
+                super::get_body::bounded_body(resp, url, transport).await?,
+            )),
             StatusCode::NOT_FOUND => Ok(GetAnswer::NotFound),
             StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT => {
                 let location = resp

@@ -1,5 +1,6 @@
 //! The source: the Gladly HTTP client (Basic auth, org-wide pacing, retries with backoff and
-//! `Retry-After`), report requests, streaming CSV rows, and GET Conversation.
+//! `Retry-After`), report requests, streaming CSV rows, GET Conversation, and the list
+//! endpoints of the dimension topics ([`DimensionList`]).
 //!
 //! ```no_run
 //! # async fn demo(settings: gladly_kafka::gladly::GladlySettings) -> Result<(), gladly_kafka::gladly::GladlyError> {
@@ -24,6 +25,8 @@ mod conversation;
 mod csv_parser;
 mod csv_stream;
 mod error;
+mod get_body;
+mod lists;
 mod pacer;
 pub mod retry;
 mod settings;
@@ -37,6 +40,7 @@ pub use client::{Client, ClientStats, RetryEvent};
 pub use conversation::{ConversationLookup, CONVERSATIONS_PATH};
 pub use csv_stream::{BodyChunks, RowLimits, RowStream, PREVIEW_BYTES};
 pub use error::{ApiError, ApiErrors, GladlyError};
+pub use lists::{DimensionList, ListItem};
 pub use pacer::Pacer;
 pub use retry::{parse_retry_after, Backoff, MAX_RETRY_AFTER};
 pub use settings::{GladlySettings, Secret};

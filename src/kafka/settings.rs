@@ -9,6 +9,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::config_error::ConfigError;
+use crate::gladly::DimensionList;
 use crate::report::Report;
 
 /// How records and checkpoints reach Kafka.
@@ -144,6 +145,14 @@ pub struct TopicSettings {
     pub agent_summary: Option<String>,
     /// Override the conversations topic name.
     pub conversations: Option<String>,
+    /// Override the agents topic name (`[dimensions]`).
+    pub agents: Option<String>,
+    /// Override the inboxes topic name (`[dimensions]`).
+    pub inboxes: Option<String>,
+    /// Override the teams topic name (`[dimensions]`).
+    pub teams: Option<String>,
+    /// Override the topics topic name (`[dimensions]`: Gladly's conversation topics).
+    pub topics: Option<String>,
     /// Override the dead-letter topic name.
     pub dead_letter: Option<String>,
     /// Override the checkpoint topic name.
@@ -164,6 +173,10 @@ impl Default for TopicSettings {
             contacts: None,
             agent_summary: None,
             conversations: None,
+            agents: None,
+            inboxes: None,
+            teams: None,
+            topics: None,
             dead_letter: None,
             checkpoints: None,
             partitions: 3,
@@ -193,6 +206,19 @@ impl TopicSettings {
         self.conversations
             .clone()
             .unwrap_or_else(|| format!("{}.conversations", self.prefix))
+    }
+
+    /// The compacted topic of a Gladly list (`[dimensions]`), keyed by id: `<prefix>.<list>`.
+    pub fn dimension_topic(&self, list: DimensionList) -> String {
+        let custom = match list {
+            DimensionList::Agents => &self.agents,
+            DimensionList::Inboxes => &self.inboxes,
+            DimensionList::Teams => &self.teams,
+            DimensionList::Topics => &self.topics,
+        };
+        custom
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}", self.prefix, list.name()))
     }
 
     /// The dead-letter topic (delete policy).
@@ -231,6 +257,10 @@ impl TopicSettings {
             ("contacts", &self.contacts),
             ("agent_summary", &self.agent_summary),
             ("conversations", &self.conversations),
+            ("agents", &self.agents),
+            ("inboxes", &self.inboxes),
+            ("teams", &self.teams),
+            ("topics", &self.topics),
             ("dead_letter", &self.dead_letter),
             ("checkpoints", &self.checkpoints),
         ] {

@@ -162,4 +162,19 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
         "counter",
         "GET Conversation answers, by outcome (found, deleted, dead_letter)",
     ),
+    (
+        "gladly_kafka_dimension_records_total",
+        "counter",
+        "Records committed to the dimension topics, by list and kind (record: a new or changed item; tombstone: an id no longer listed)",
+    ),
+    (
+        "gladly_kafka_dimension_items",
+        "gauge",
+        "Items Gladly listed at the last committed refresh, by list",
+    ),
+    (
+        "gladly_kafka_dimension_refreshed_timestamp_seconds",
+        "gauge",
+        "Unix time of the last committed refresh of each dimension list",
+    ),
 ];

@@ -47,7 +47,7 @@ pub async fn check(config: &Config, clock: SharedClock) -> bool {
 
 /// Gladly: one small work-session report proves host, credentials and permission; with
 /// `[conversations]`, a GET Conversation of an id that cannot exist (a 404) proves access to
-/// that API.
+/// that API; with `[dimensions]`, a GET of each list.
 async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock) {
     let client = match gladly::Client::new(&config.gladly) {
         Err(e) => return checks.line(false, "gladly", e),
@@ -95,6 +95,22 @@ async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock)
             Err(e) => checks.line(false, "conversations", e),
         }
     }
+    check_lists(checks, config, &client).await;
+}
+
+/// `[dimensions]`: one GET of each enabled list proves access to it (one request each).
+async fn check_lists(checks: &mut Checks, config: &Config, client: &gladly::Client) {
+    for list in config.dimensions.enabled_lists() {
+        let what = format!("dimensions.{list}");
+        match client.list(list).await {
+            Ok(items) => checks.line(
+                true,
+                &what,
+                format!("{} lists {} items", list.path(), items.len()),
+            ),
+            Err(e) => checks.line(false, &what, e),
+        }
+    }
 }
 
 /// Kafka: metadata from the brokers, stopping at the first refusal (credentials, mechanism,
@@ -127,7 +143,7 @@ async fn check_kafka(
 }
 
 /// Registry: registers (idempotently) every schema `run` registers: each enabled report's,
-/// the conversations topic's when enabled, and the dead letters'.
+/// the conversations topic's and the dimension lists' when enabled, and the dead letters'.
 async fn check_registry(checks: &mut Checks, config: &Config) {
     let registry = match RegistryClient::new(&config.registry) {
         Err(e) => return checks.line(false, "registry", e),
@@ -155,6 +171,7 @@ async fn register_all(registry: &RegistryClient, config: &Config) -> Result<(), 
     if config.conversations.enabled {
         register_schemas(registry, &config.topics.conversations_topic()).await?;
     }
+    super::dimensions::DimensionSource::connect(config, registry).await?;
     let subject = format!("{}-value", config.topics.dead_letter_topic());
     registry.register(&subject, dead_letter_schema()).await?;
     Ok(())

@@ -1,7 +1,8 @@
 //! Checkpoints: how far each report has been published, kept in a compacted Kafka topic.
 //!
 //! Key: `run/<report>` for the poll loop, `backfill/<report>/<from>/<to>` for a backfill,
-//! `reread/<report>/<tier>` for a re-read tier's progress (`reread/work_sessions/24h`).
+//! `reread/<report>/<tier>` for a re-read tier's progress (`reread/work_sessions/24h`), and
+//! `dimension/<list>` for a dimension list's last refresh (`pipeline::dimensions`).
 //! Value: a JSON [`Checkpoint`]. In exactly-once mode the checkpoint is written in the same
 //! transaction as its window's records, so reading it with `read_committed` gives a position
 //! whose records are all visible.
@@ -116,13 +117,18 @@ pub struct CheckpointError(#[from] ReadError);
 
 pub use crate::kafka::reader::QuietEof;
 
-/// Reads the whole checkpoint topic (`read_committed`) and returns the latest value per key.
-/// Blocking. Unreadable values are logged and skipped; tombstones remove a key.
-pub fn read_checkpoints(
+/// The key prefix of the dimension lists' records in the checkpoint topic
+/// (`dimension/agents`, …): not report checkpoints, see `pipeline::dimensions`.
+pub const DIMENSION_KEY_PREFIX: &str = "dimension/";
+
+/// Reads the whole checkpoint topic (`read_committed`) and returns the latest value per key
+/// whose key `wanted` accepts. Blocking. Tombstones remove a key.
+pub fn read_latest(
     kafka: &KafkaSettings,
     topic: &str,
     timeout: Duration,
-) -> Result<BTreeMap<String, Checkpoint>, CheckpointError> {
+    wanted: impl Fn(&str) -> bool,
+) -> Result<BTreeMap<String, Vec<u8>>, CheckpointError> {
     let mut out = BTreeMap::new();
     let mut reader = match TopicReader::open(kafka, topic, Start::Beginning, false, timeout) {
         Ok(r) => r,
@@ -133,16 +139,39 @@ pub fn read_checkpoints(
         let Some(key) = m.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()) else {
             continue;
         };
+        if !wanted(key) {
+            continue;
+        }
         match m.value {
             None => {
                 out.remove(key);
             }
-            Some(v) => match serde_json::from_slice::<Checkpoint>(&v) {
-                Ok(c) => {
-                    out.insert(key.to_string(), c);
-                }
-                Err(e) => tracing::warn!(key, error = %e, "skipping an unreadable checkpoint"),
-            },
+            Some(v) => {
+                out.insert(key.to_string(), v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the whole checkpoint topic (`read_committed`) and returns the latest report
+/// checkpoint per key. Blocking. Unreadable values are logged and skipped; tombstones remove a
+/// key; the dimension lists' records ([`DIMENSION_KEY_PREFIX`]) are not report checkpoints.
+pub fn read_checkpoints(
+    kafka: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<String, Checkpoint>, CheckpointError> {
+    let raw = read_latest(kafka, topic, timeout, |k| {
+        !k.starts_with(DIMENSION_KEY_PREFIX)
+    })?;
+    let mut out = BTreeMap::new();
+    for (key, v) in raw {
+        match serde_json::from_slice::<Checkpoint>(&v) {
+            Ok(c) => {
+                out.insert(key, c);
+            }
+            Err(e) => tracing::warn!(key, error = %e, "skipping an unreadable checkpoint"),
         }
     }
     Ok(out)

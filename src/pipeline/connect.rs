@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::conversations::{all_topic_specs, ConversationSource};
+use super::dimensions::DimensionSource;
 use super::error::{PipelineError, SetupError};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -49,6 +50,8 @@ pub(super) struct Inner {
     pub(super) metrics: Arc<Metrics>,
     /// `[conversations]`, when enabled: fed by work-session windows.
     pub(super) conversations: Option<ConversationSource>,
+    /// `[dimensions]`, when enabled: the lists refreshed on their cadence.
+    pub(super) dimensions: Option<DimensionSource>,
 }
 
 impl Pipeline {
@@ -98,6 +101,9 @@ impl Pipeline {
         )
         .await
         .map_err(SetupError::from)?;
+        let dimensions = DimensionSource::connect(&config, &registry)
+            .await
+            .map_err(SetupError::from)?;
         Ok(Pipeline {
             inner: Arc::new(Inner {
                 config,
@@ -109,6 +115,7 @@ impl Pipeline {
                 shutdown,
                 metrics,
                 conversations,
+                dimensions,
             }),
         })
     }

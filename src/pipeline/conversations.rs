@@ -31,7 +31,7 @@ use crate::VERSION;
 pub const SOURCE: &str = "conversations";
 
 /// Every topic the service writes with `config`: the reports', the dead-letter and checkpoint
-/// topics, and the conversations topic when enabled.
+/// topics, the conversations topic when enabled, and the enabled dimension lists' topics.
 pub fn all_topic_specs(config: &Config) -> Vec<TopicSpec> {
     let mut specs = topic_specs(&config.topics, &config.enabled_reports());
     if config.conversations.enabled {
@@ -43,6 +43,7 @@ pub fn all_topic_specs(config: &Config) -> Vec<TopicSpec> {
             configs: vec![],
         });
     }
+    specs.extend(super::dimensions::topic_specs(config));
     specs
 }
 

@@ -59,6 +59,9 @@ pub enum PipelineError {
     /// Startup failed (registry, topics, producer, checkpoints).
     #[error(transparent)]
     Setup(#[from] SetupError),
+    /// A dimension list could not be refreshed.
+    #[error("dimensions: {0}")]
+    Dimensions(#[from] super::dimensions::DimensionError),
     /// A shutdown was requested.
     #[error("shutting down")]
     Shutdown,
@@ -67,10 +70,15 @@ pub enum PipelineError {
 impl PipelineError {
     /// True for errors after which the whole process must stop.
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            PipelineError::Fenced { .. } | PipelineError::Gladly { .. } | PipelineError::Setup(_)
-        )
+        match self {
+            PipelineError::Dimensions(e) => e.is_fatal(),
+            _ => matches!(
+                self,
+                PipelineError::Fenced { .. }
+                    | PipelineError::Gladly { .. }
+                    | PipelineError::Setup(_)
+            ),
+        }
     }
 }
 

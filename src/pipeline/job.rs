@@ -243,7 +243,10 @@ pub(super) fn block<T>(f: impl FnOnce() -> T) -> T {
 
 /// A transactional producer for `transactional_id` (its `init_transactions` fences older
 /// holders of the id), created off the runtime's threads.
-async fn new_publisher(cfg: &Config, transactional_id: &str) -> Result<Publisher, SinkError> {
+pub(super) async fn new_publisher(
+    cfg: &Config,
+    transactional_id: &str,
+) -> Result<Publisher, SinkError> {
     let kafka = cfg.kafka.clone();
     let id = transactional_id.to_string();
     match tokio::task::spawn_blocking(move || Publisher::new(&kafka, &id)).await {

@@ -13,6 +13,8 @@
 //! - `progress`, `summary`, `error`: the backfill line, counts, and why a report stopped.
 //! - [`conversations`]: GET Conversation for a work-session window's ended contacts, published
 //!   in the window's transaction.
+//! - [`dimensions`]: the agents, inboxes, teams and topics lists, refreshed on a cadence into
+//!   compacted topics keyed by id, each refresh one transaction with its checkpoint record.
 //! - [`service`]: the commands `once`, `run`, `backfill`, `status`, `reset`.
 //! - [`check`]: the pre-deploy `check`.
 
@@ -21,6 +23,7 @@ pub mod checkpoint;
 mod connect;
 pub mod conversations;
 mod cycle;
+pub mod dimensions;
 mod error;
 mod job;
 mod plan;

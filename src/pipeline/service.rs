@@ -109,6 +109,11 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
             }
         });
     }
+    if pipeline.inner.dimensions.is_some() {
+        let p = pipeline.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { dimensions_loop(p, stop).await });
+    }
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         match joined {
@@ -122,6 +127,51 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
         }
     }
     result
+}
+
+/// `once` for the dimension lists: refreshes the enabled lists that are due (not refreshed
+/// within `dimensions.cadence_secs`); nothing when `[dimensions]` is disabled.
+/// (`enabled` false: nothing, as for `once --report`.)
+pub async fn once_dimensions(
+    pipeline: &Pipeline,
+    enabled: bool,
+) -> Result<Vec<super::dimensions::ListSummary>, PipelineError> {
+    if !enabled {
+        return Ok(Vec::new());
+    }
+    Ok(pipeline.refresh_dimensions(true).await?)
+}
+
+/// `run`'s dimensions task: refreshes the lists as they come due until shutdown. A failed
+/// refresh is retried after a minute (or at the cadence, if shorter); refused credentials and
+/// a fenced producer stop the service.
+async fn dimensions_loop(
+    p: Pipeline,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), PipelineError> {
+    let cadence = Duration::from_secs(p.config().dimensions.cadence_secs);
+    loop {
+        let wait_for = match p.refresh_dimensions(true).await {
+            Ok(_) => match p.dimensions_next_due().await {
+                Ok(next) => (next - p.clock().now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(Duration::from_secs(1)),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the dimension checkpoints failed");
+                    cadence
+                }
+            },
+            Err(e) if e.is_fatal() => return Err(e.into()),
+            Err(e) => {
+                tracing::error!(error = %e, "dimension refresh failed; retrying");
+                cadence.min(Duration::from_secs(60))
+            }
+        };
+        if wait(&mut stop, wait_for).await {
+            return Ok(());
+        }
+    }
 }
 
 /// Waits `d` or until shutdown; true when shutting down.

@@ -10,7 +10,8 @@
 //! nothing accepted) become [`DeadLetter`]s carrying the raw row and a precise reason.
 //!
 //! [`conversations`] does the same for GET Conversation answers: which conversations a
-//! work-session window triggers, and their records.
+//! work-session window triggers, and their records; [`dimensions`] the records of the list
+//! endpoints (agents, inboxes, teams, topics).
 
 pub mod avro;
 pub mod changes;
@@ -23,6 +24,7 @@ mod agent_summary;
 mod contacts;
 pub mod conversations;
 mod dead_letter;
+pub mod dimensions;
 mod work_sessions;
 
 use std::sync::{Arc, Mutex};
@@ -33,6 +35,7 @@ pub use conversations::{ConversationEncoder, EndedContact, EndedConversations};
 pub use dead_letter::{
     encode_dead_letter, encode_dead_letter_of, CUT_CELL_BYTES, DEAD_LETTER_RAW_BUDGET,
 };
+pub use dimensions::DimensionEncoder;
 
 /// Most bytes a record's key and value may take together: under Kafka's default
 /// `message.max.bytes` (1,000,000) with room for the headers. A row whose record would be

@@ -11,6 +11,7 @@
 mod support;
 
 mod compaction;
+mod dimensions;
 mod hostile;
 mod kafka_sink;
 mod observe;

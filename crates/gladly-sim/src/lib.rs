@@ -11,6 +11,9 @@
 //! - `GET /api/v1/conversations/{id}`: conversations spanning several contacts, whose inbox,
 //!   status and assignee change over time, some deleted (404) or merged (301), under
 //!   Gladly's general per-second limit (see [`ConversationTruth`]).
+//! - `GET /api/v1/agents`, `/inboxes`, `/teams`, `/topics`: JSON lists that change on a fixed
+//!   schedule (an agent renamed and one added on day 3 after the origin, an inbox added on day
+//!   3 and removed on day 4, …), under the same per-second limit (see [`Simulator::list`]).
 //!
 //! The reports show the world as of `now − data_delay`. Every contact has an arrival time,
 //! channel, direction, inbox, 0–3 agents (only ever added), an end (some stay open for hours)
@@ -26,6 +29,7 @@
 mod clock;
 mod config;
 mod conversations;
+mod dimensions;
 mod faults;
 mod limiter;
 mod model;
@@ -149,6 +153,17 @@ impl Simulator {
         conversations::conversation_at(&self.model, id, at.timestamp_millis())
     }
 
+    /// Ground truth: what `GET /api/v1/<list>` (`agents`, `inboxes`, `teams`, `topics`)
+    /// answers now; `None` for another name.
+    pub fn list(&self, list: &str) -> Option<Vec<serde_json::Value>> {
+        self.list_at(list, self.clock.now())
+    }
+
+    /// Ground truth: what `GET /api/v1/<list>` answered, or will answer, at `at`.
+    pub fn list_at(&self, list: &str, at: DateTime<Utc>) -> Option<Vec<serde_json::Value>> {
+        dimensions::list_at(&self.model, list, at.timestamp_millis())
+    }
+
     /// How many rows the bad-cell fault has made unconvertible so far (every serving counts).
     pub fn injected_bad_rows(&self) -> u64 {
         self.bad.lock().expect("bad rows lock").served
@@ -164,6 +179,8 @@ impl Simulator {
         *s.requests.entry(endpoint.to_string()).or_default() += 1;
         if endpoint == "conversations" {
             s.conversation_gets += 1;
+        } else if dimensions::LISTS.contains(&endpoint) {
+            // a list GET: under the per-second limit, not a report
         } else {
             if s.report_arrivals.len() >= 10_000 {
                 s.report_arrivals.remove(0);

@@ -35,6 +35,8 @@ pub(crate) enum Kind {
     Topic = 7,
     /// A conversation custom attribute.
     Attribute = 8,
+    /// A team.
+    Team = 9,
 }
 
 /// Channels, with their share of contacts.

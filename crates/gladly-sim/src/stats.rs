@@ -6,7 +6,8 @@ use std::time::Instant;
 /// Counters of what the simulator saw.
 #[derive(Debug, Clone, Default)]
 pub struct SimStats {
-    /// Requests per endpoint: `work-session-events`, `reports`, `conversations`.
+    /// Requests per endpoint: `work-session-events`, `reports`, `conversations`, and the
+    /// lists `agents`, `inboxes`, `teams`, `topics`.
     pub requests: BTreeMap<String, u64>,
     /// Responses by status.
     pub responses: BTreeMap<u16, u64>,

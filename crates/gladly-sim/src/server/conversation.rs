@@ -72,7 +72,7 @@ fn moved(sim: &Simulator, to: &str) -> Response {
 }
 
 /// Gladly's documented per-second rate-limit headers.
-fn rate_headers(resp: &mut Response, limit: &str, remaining: u32) {
+pub(super) fn rate_headers(resp: &mut Response, limit: &str, remaining: u32) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(limit) {
         h.insert("ratelimit-limit-second", v);

@@ -4,6 +4,7 @@
 
 mod conversation;
 mod csv_body;
+mod lists;
 mod report;
 mod validate;
 
@@ -62,6 +63,10 @@ pub(crate) async fn serve(sim: Arc<Simulator>, addr: SocketAddr) -> io::Result<S
         .route(WORK_SESSIONS_PATH, post(report::work_sessions))
         .route(REPORTS_PATH, post(report::reports))
         .route(CONVERSATION_ROUTE, get(conversation::conversation))
+        .route("/api/v1/agents", get(lists::agents))
+        .route("/api/v1/inboxes", get(lists::inboxes))
+        .route("/api/v1/teams", get(lists::teams))
+        .route("/api/v1/topics", get(lists::topics))
         .fallback(not_found)
         .with_state(sim);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
