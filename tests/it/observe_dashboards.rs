@@ -316,6 +316,9 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
     service::set(&mut table, "reports.work_sessions.start", ws_start);
     service::set(&mut table, "reports.work_sessions.lookback_minutes", 120);
     service::set(&mut table, "conversations.enabled", true);
+    // the dimension lists' panels need their refreshes
+    service::set(&mut table, "dimensions.enabled", true);
+    service::set(&mut table, "dimensions.cadence_secs", 60);
     service::set(&mut table, "gladly.requests_per_second", 5000);
 
     let mut svc = Running::start(&w, table);
