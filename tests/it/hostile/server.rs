@@ -72,6 +72,7 @@ impl Answer {
 struct Seen {
     reports: AtomicU64,
     other: AtomicU64,
+    hanging: AtomicU64,
 }
 
 struct Script {
@@ -110,6 +111,11 @@ impl Hostile {
         self.script.seen.reports.load(Ordering::SeqCst)
     }
 
+    /// Requests to `/hang…`, which are never answered.
+    pub fn hanging_requests(&self) -> u64 {
+        self.script.seen.hanging.load(Ordering::SeqCst)
+    }
+
     /// Any other request (a redirect's target, a GET).
     pub fn other_requests(&self) -> u64 {
         self.script.seen.other.load(Ordering::SeqCst)
@@ -125,6 +131,7 @@ impl Drop for Hostile {
 async fn answer(State(script): State<Arc<Script>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     if path.starts_with("/hang") {
+        script.seen.hanging.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     if !path.starts_with("/api/v1/reports") {

@@ -11,11 +11,19 @@ const WITHIN: Duration = Duration::from_secs(60);
 
 /// Waits until the server has seen a report request (the binary is past its setup).
 async fn until_requested(case: &Case, running: &Running) {
+    until(running, "a report request", || {
+        case.server.report_requests() > 0
+    })
+    .await;
+}
+
+/// Polls `seen` until it holds (at most a minute).
+async fn until(running: &Running, what: &str, seen: impl Fn() -> bool) {
     let started = Instant::now();
-    while case.server.report_requests() == 0 {
+    while !seen() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no report request:\n{}",
+            "no {what}:\n{}",
             running.stderr()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -26,8 +34,8 @@ async fn until_requested(case: &Case, running: &Running) {
 /// after the signal.
 async fn terminate_while_waiting(case: &Case) -> (super::fixture::Outcome, Duration) {
     let mut running = case.spawn(&["once"]);
+    // the binary is now in the request (a trickling body) or in the wait before its retry
     until_requested(case, &running).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
     running.signal("TERM");
     let signalled = Instant::now();
     let out = tokio::task::spawn_blocking(move || running.wait(WITHIN))
@@ -92,7 +100,10 @@ async fn case_6c_a_forced_exit_after_the_grace_period_is_not_a_success() {
     case.set("registry.url", hang)
         .set("pipeline.shutdown_grace_secs", 1);
     let mut running = case.spawn(&["once"]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    until(&running, "registry request", || {
+        case.server.hanging_requests() > 0
+    })
+    .await;
     running.signal("TERM");
     let out = tokio::task::spawn_blocking(move || running.wait(WITHIN))
         .await
