@@ -168,6 +168,8 @@ fn spawn_reader(
             Ok(r) => r,
             Err(e) => return drop(tx.blocking_send(Err(e.into()))),
         };
+        // on stderr, so a person (or a script) knows what is now being read
+        tracing::info!(%topic, ?start, follow, "reading the topic");
         loop {
             let item = match reader.next_record() {
                 Ok(Some(r)) => Ok(r),

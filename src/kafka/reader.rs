@@ -140,15 +140,21 @@ impl TopicReader {
         if partitions.is_empty() {
             return Err(ReadError::NoTopic(topic.to_string()));
         }
-        let tpl = start_offsets(&consumer, topic, &partitions, start, timeout).map_err(err)?;
+        let mut tpl = start_offsets(&consumer, topic, &partitions, start, timeout).map_err(err)?;
         let mut pending = HashSet::new();
         let deadline = Instant::now() + timeout;
-        for p in tpl.elements() {
+        for p in tpl.clone().elements() {
             let (low, high) = watermarks(&consumer, topic, p.partition(), deadline).map_err(err)?;
             let from = match p.offset() {
                 Offset::Offset(o) => o,
                 Offset::Beginning => low,
-                _ => high,
+                // the end as it stands now, not as it will when the first fetch resolves it:
+                // what is committed after `open` returns is read
+                _ => {
+                    tpl.set_partition_offset(topic, p.partition(), Offset::Offset(high))
+                        .map_err(err)?;
+                    high
+                }
             };
             if from < high {
                 pending.insert(p.partition());

@@ -128,11 +128,23 @@ async fn tail_follow_prints_what_is_committed_after_it_started() {
     let mut follower = command(&w, config.path())
         .args(["tail", "--report", "contacts", "--follow"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("tail --follow runs");
-    // give it time to assign its partitions at their ends, then publish more
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // once it says it reads the topic, its partitions are assigned at their ends
+    let stderr = follower.stderr.take().unwrap();
+    let started = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("reading the topic"))
+    });
+    let started = tokio::time::timeout(Duration::from_secs(60), started)
+        .await
+        .expect("the follower starts within a minute")
+        .unwrap();
+    assert!(started, "the follower says when it reads the topic");
     w.clock.advance(chrono::Duration::hours(2));
     let s = service::once(&p, Some(Report::Contacts)).await;
     let published = s[&Report::Contacts].as_ref().unwrap().records;
