@@ -160,18 +160,7 @@ mod tests {
         }
         let app =
             axum::Router::new().route("/api/v1/conversations/{id}", axum::routing::get(answer));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Client::new(&super::super::GladlySettings {
-            host: format!("http://{addr}"),
-            email: "api@example.com".into(),
-            token: Some(super::super::Secret::new("t")),
-            requests_per_second: 1000,
-            max_attempts: 1,
-            ..Default::default()
-        })
-        .unwrap()
+        super::super::client_for(app).await
     }
 
     #[tokio::test]

@@ -157,6 +157,23 @@ impl ReportRequest {
     }
 }
 
+/// A client of a fake Gladly: `app` served on a loopback port, one attempt per request.
+#[cfg(test)]
+pub(crate) async fn client_for(app: axum::Router) -> Client {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Client::new(&GladlySettings {
+        host: format!("http://{addr}"),
+        email: "api@example.com".into(),
+        token: Some(Secret::new("t")),
+        requests_per_second: 1000,
+        max_attempts: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
