@@ -23,17 +23,9 @@ pub(super) async fn conversation(
 }
 
 fn answer(sim: &Simulator, headers: &HeaderMap, id: &str) -> Response {
-    if !authorized(&sim.cfg, headers) {
-        return unauthorized();
-    }
-    let limit = sim.cfg.limits.per_second.to_string();
-    let remaining = match sim.admit_get() {
+    let remaining = match admit_get(sim, headers) {
         Ok(r) => r,
-        Err(wait) => {
-            let mut resp = too_many(limit_retry_after(sim.cfg.limits.retry_after, Some(wait)));
-            rate_headers(&mut resp, &limit, 0);
-            return resp;
-        }
+        Err(refused) => return *refused,
     };
     if let Some(status) = sim.faults.take_conversation(id) {
         return server_error(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -50,7 +42,7 @@ fn answer(sim: &Simulator, headers: &HeaderMap, id: &str) -> Response {
         ),
         ConversationTruth::Moved(to) => moved(sim, &to),
     };
-    rate_headers(&mut resp, &limit, remaining);
+    rate_headers(&mut resp, sim, remaining);
     resp
 }
 
@@ -71,11 +63,25 @@ fn moved(sim: &Simulator, to: &str) -> Response {
     resp
 }
 
-/// Gladly's documented per-second rate-limit headers.
-pub(super) fn rate_headers(resp: &mut Response, limit: &str, remaining: u32) {
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(limit) {
-        h.insert("ratelimit-limit-second", v);
+/// Authorizes a general GET (conversations, the lists) and admits it under the per-second
+/// limit: the requests left this second, or the 401 or 429 to answer instead.
+pub(super) fn admit_get(sim: &Simulator, headers: &HeaderMap) -> Result<u32, Box<Response>> {
+    if !authorized(&sim.cfg, headers) {
+        return Err(Box::new(unauthorized()));
     }
+    sim.admit_get().map_err(|wait| {
+        let mut resp = too_many(limit_retry_after(sim.cfg.limits.retry_after, Some(wait)));
+        rate_headers(&mut resp, sim, 0);
+        Box::new(resp)
+    })
+}
+
+/// Gladly's documented per-second rate-limit headers.
+pub(super) fn rate_headers(resp: &mut Response, sim: &Simulator, remaining: u32) {
+    let h = resp.headers_mut();
+    h.insert(
+        "ratelimit-limit-second",
+        HeaderValue::from(sim.cfg.limits.per_second),
+    );
     h.insert("ratelimit-remaining-second", HeaderValue::from(remaining));
 }

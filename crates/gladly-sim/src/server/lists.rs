@@ -7,8 +7,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use super::conversation::rate_headers;
-use super::{authorized, limit_retry_after, too_many, unauthorized};
+use super::conversation::{admit_get, rate_headers};
 use crate::Simulator;
 
 pub(super) async fn agents(State(sim): State<Arc<Simulator>>, headers: HeaderMap) -> Response {
@@ -35,20 +34,12 @@ fn serve(sim: &Simulator, headers: &HeaderMap, list: &str) -> Response {
 }
 
 fn answer(sim: &Simulator, headers: &HeaderMap, list: &str) -> Response {
-    if !authorized(&sim.cfg, headers) {
-        return unauthorized();
-    }
-    let limit = sim.cfg.limits.per_second.to_string();
-    let remaining = match sim.admit_get() {
+    let remaining = match admit_get(sim, headers) {
         Ok(r) => r,
-        Err(wait) => {
-            let mut resp = too_many(limit_retry_after(sim.cfg.limits.retry_after, Some(wait)));
-            rate_headers(&mut resp, &limit, 0);
-            return resp;
-        }
+        Err(refused) => return *refused,
     };
     let items = sim.list(list).unwrap_or_default();
     let mut resp = axum::Json(items).into_response();
-    rate_headers(&mut resp, &limit, remaining);
+    rate_headers(&mut resp, sim, remaining);
     resp
 }
