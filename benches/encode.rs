@@ -209,10 +209,10 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(20);
     for (report, rows, tz) in [
-        (Report::WorkSessions, work_sessions(), chrono_tz::UTC),
-        (Report::Contacts, contacts(), chrono_tz::America::New_York),
+        (Report::WORK_SESSIONS, work_sessions(), chrono_tz::UTC),
+        (Report::CONTACTS, contacts(), chrono_tz::America::New_York),
         (
-            Report::AgentSummary,
+            Report::AGENT_SUMMARY,
             agent_summary(),
             chrono_tz::America::New_York,
         ),

@@ -186,7 +186,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config.topics.validate()?;
             let topic = match (topic, report) {
                 (Some(t), _) => t,
-                (None, Some(r)) => config.topics.report_topic(r),
+                (None, Some(r)) => config.report_topic(r),
                 (None, None) => anyhow::bail!("name the topic with --report or --topic"),
             };
             let opts = TailOptions {

@@ -66,6 +66,7 @@ fn metric(set: &str, level: Option<&str>, tz: &str) -> ReportRequest {
         end: NaiveDate::from_ymd_opt(2024, 3, 5).unwrap(),
         timezone: tz.into(),
         aggregation_level: level.map(str::to_string),
+        filters: None,
     }
 }
 

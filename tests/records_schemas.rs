@@ -67,7 +67,7 @@ fn backward_problem(old: &Schema, new: &Schema) -> Option<String> {
 #[test]
 fn current_schemas_are_the_compiled_in_contract() {
     let files = avsc_files(&dir());
-    for r in Report::ALL {
+    for r in Report::BUILT_IN {
         assert_eq!(files[&format!("{r}-key.avsc")], schemas::key_schema(r));
         assert_eq!(files[&format!("{r}-value.avsc")], schemas::value_schema(r));
     }
@@ -145,7 +145,7 @@ fn current_topics() -> BTreeMap<String, String> {
         ..TopicSettings::default()
     };
     let strip = |t: String| t.strip_prefix("p.").unwrap().to_string();
-    let mut out: BTreeMap<String, String> = Report::ALL
+    let mut out: BTreeMap<String, String> = Report::BUILT_IN
         .iter()
         .map(|r| (r.name().to_string(), strip(settings.report_topic(*r))))
         .collect();
@@ -205,14 +205,14 @@ fn every_current_schema_is_recorded_in_history() {
 /// Edits the current work-session value schema's JSON.
 fn edited(edit: impl FnOnce(&mut Vec<serde_json::Value>)) -> Schema {
     let mut json: serde_json::Value =
-        serde_json::from_str(schemas::value_schema(Report::WorkSessions)).unwrap();
+        serde_json::from_str(schemas::value_schema(Report::WORK_SESSIONS)).unwrap();
     edit(json["fields"].as_array_mut().unwrap());
     Schema::parse(&json).unwrap()
 }
 
 #[test]
 fn incompatible_changes_are_caught() {
-    let v1 = parse("v1", schemas::value_schema(Report::WorkSessions));
+    let v1 = parse("v1", schemas::value_schema(Report::WORK_SESSIONS));
     let field = |name: &str, ty: serde_json::Value| serde_json::json!({"name": name, "type": ty, "doc": "test"});
     let cases: Vec<(&str, Schema)> = vec![
         (
@@ -242,7 +242,7 @@ fn incompatible_changes_are_caught() {
 
 #[test]
 fn compatible_changes_pass() {
-    let v1 = parse("v1", schemas::value_schema(Report::WorkSessions));
+    let v1 = parse("v1", schemas::value_schema(Report::WORK_SESSIONS));
     let cases: Vec<(&str, Schema)> = vec![
         (
             "a nullable field added with a null default",

@@ -60,7 +60,7 @@ fn schema(report: Report, key: bool) -> &'static Schema {
     static S: OnceLock<BTreeMap<(Report, bool), Schema>> = OnceLock::new();
     &S.get_or_init(|| {
         let mut m = BTreeMap::new();
-        for r in Report::ALL {
+        for r in Report::BUILT_IN {
             m.insert(
                 (r, true),
                 Schema::parse_str(schemas::key_schema(r)).unwrap(),
@@ -213,7 +213,7 @@ impl World {
         World {
             now: 0,
             contacts: Vec::new(),
-            converter: Converter::new(Report::WorkSessions, ConvertSettings::default(), IDS),
+            converter: Converter::new(Report::WORK_SESSIONS, ConvertSettings::default(), IDS),
             header: Arc::new(Header::new(WS_COLUMNS)),
             store: Store::default(),
             changes: Store::default(),
@@ -316,8 +316,8 @@ impl World {
             .0
             .iter()
             .map(|(k, v)| {
-                let key = decode(Report::WorkSessions, true, k);
-                let val = decode(Report::WorkSessions, false, v);
+                let key = decode(Report::WORK_SESSIONS, true, k);
+                let val = decode(Report::WORK_SESSIONS, false, v);
                 let millis = |v: &Value| match v {
                     Value::TimestampMillis(ms) => {
                         u32::try_from((ms - base().timestamp_millis()) / 60_000).unwrap()
@@ -542,7 +542,7 @@ proptest! {
     /// wins, one record per contact.
     #[test]
     fn contacts_keep_the_last_version(pulls in prop::collection::vec(prop::collection::vec((0u8..8, 0u8..3, any::<u16>()), 0..12), 0..8)) {
-        let conv = Converter::new(Report::Contacts, ConvertSettings::default(), IDS);
+        let conv = Converter::new(Report::CONTACTS, ConvertSettings::default(), IDS);
         let header = Arc::new(Header::new(["Queued At", "Contact ID", "Channel", "Hold Time"]));
         let mut store = Store::default();
         let mut expected: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -560,8 +560,8 @@ proptest! {
             store.apply(out);
         }
         let actual: BTreeMap<String, (String, String)> = store.0.iter().map(|(k, v)| {
-            let key = decode(Report::Contacts, true, k);
-            let val = decode(Report::Contacts, false, v);
+            let key = decode(Report::CONTACTS, true, k);
+            let val = decode(Report::CONTACTS, false, v);
             let Value::Map(extra) = &val["extra"] else { panic!("map") };
             prop_assert_eq!(&key["contact_id"], &val["contact_id"]);
             Ok((opt(&val["contact_id"]).unwrap(), (opt(&val["channel"]).unwrap(), opt(&extra["Hold Time"]).unwrap())))
@@ -580,7 +580,7 @@ proptest! {
         for (n, (level, pull)) in pulls.iter().enumerate() {
             let level = levels[*level as usize];
             let conv = Converter::new(
-                Report::AgentSummary,
+                Report::AGENT_SUMMARY,
                 ConvertSettings { timezone: chrono_tz::Europe::Paris, aggregation_level: Some(level.into()) },
                 IDS,
             );
@@ -598,8 +598,8 @@ proptest! {
             store.apply(out);
         }
         let actual: BTreeMap<(String, i64, String), i64> = store.0.iter().map(|(k, v)| {
-            let key = decode(Report::AgentSummary, true, k);
-            let val = decode(Report::AgentSummary, false, v);
+            let key = decode(Report::AGENT_SUMMARY, true, k);
+            let val = decode(Report::AGENT_SUMMARY, false, v);
             let Value::TimestampMillis(start) = key["bucket_start"] else { panic!("ts") };
             prop_assert_eq!(&key["bucket_start"], &val["bucket_start"]);
             let Value::Long(count) = val["logged_in"] else { panic!("long") };

@@ -204,7 +204,7 @@ async fn print_topics(config: &Config) -> anyhow::Result<()> {
     let mut topics: Vec<(String, &'static str)> = config
         .enabled_reports()
         .into_iter()
-        .map(|r| (config.topics.report_topic(r), schemas::value_schema(r)))
+        .map(|r| (config.report_topic(r), schemas::value_schema(r)))
         .collect();
     if config.conversations.enabled {
         topics.push((
@@ -225,7 +225,7 @@ async fn print_topics(config: &Config) -> anyhow::Result<()> {
     println!(
         "\nread them back as JSON with `gladly-kafka tail --report work_sessions --upserted`, or with any Avro consumer (schemas in {}), e.g. kafka-avro-console-consumer --topic {}",
         config.registry.url,
-        config.topics.report_topic(Report::WorkSessions)
+        config.report_topic(Report::WORK_SESSIONS)
     );
     Ok(())
 }

@@ -217,7 +217,12 @@ impl Config {
                 }
             }
             Some(s) => {
-                let level = s.aggregation_level(report);
+                let level = match self.spec(report).map(|spec| spec.source) {
+                    Some(crate::report::Source::MetricSet {
+                        aggregation_level, ..
+                    }) => aggregation_level,
+                    _ => None,
+                };
                 let windows =
                     |days: u64| date_windows(days, u64::from(s.max_window_days), level.as_deref());
                 let horizon = u64::from(s.horizon_days);

@@ -12,7 +12,7 @@ fn the_defaults_need_28_requests_an_hour_of_480() {
     let b = Config::default().budget();
     assert_eq!(b.allowed_per_hour(), 480);
     let ws = &b.reports[0];
-    assert_eq!(ws.report, Report::WorkSessions);
+    assert_eq!(ws.report, Report::WORK_SESSIONS);
     // 125 minutes a poll (lookback + cadence) fit one 6-hour window, 12 polls an hour
     assert_eq!((ws.live.windows, ws.live.runs_per_hour), (1, 12.0));
     // 24 h less the 2 h lookback: 22 h in 6-hour windows, hourly

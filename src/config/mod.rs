@@ -28,7 +28,7 @@ pub use sections::{
     ConversationsSettings, DimensionsSettings, ObserveSettings, PipelineSettings, PublishMode,
 };
 
-use crate::report::Report;
+use crate::report::{BuiltIn, Format, Report, ReportSpec, Source};
 
 /// The whole configuration: one TOML file plus `GLADLY_KAFKA__…` overrides.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -77,6 +77,18 @@ impl Config {
                 "every report is disabled: set reports.<name>.enabled = true for at least one",
             ));
         }
+        let mut topics = std::collections::BTreeMap::new();
+        for r in self.enabled_reports() {
+            if let Some(other) = topics.insert(self.report_topic(r), r) {
+                return Err(ConfigError::invalid(
+                    format!("reports.{r}.topic"),
+                    format!(
+                        "{r} and {other} would both publish to {}: give one its own topic",
+                        self.report_topic(r)
+                    ),
+                ));
+            }
+        }
         if self.conversations.enabled && !self.reports.work_sessions.enabled {
             return Err(ConfigError::invalid(
                 "conversations.enabled",
@@ -87,16 +99,45 @@ impl Config {
         self.budget().check()
     }
 
-    /// The reports with `enabled = true`, in a stable order.
+    /// The reports with `enabled = true`: the built-in ones in [`crate::report::BUILT_IN`]
+    /// order, then the configured ones by name.
     pub fn enabled_reports(&self) -> Vec<Report> {
-        Report::ALL
+        Report::BUILT_IN
             .into_iter()
-            .filter(|r| match r {
-                Report::WorkSessions => self.reports.work_sessions.enabled,
-                Report::Contacts => self.reports.contacts.enabled,
-                Report::AgentSummary => self.reports.agent_summary.enabled,
-            })
+            .chain(
+                self.reports
+                    .configured
+                    .keys()
+                    .filter_map(|name| Report::named(name).ok()),
+            )
+            .filter(|r| self.reports.enabled(*r))
             .collect()
+    }
+
+    /// What `report` is, as configured: how it is requested, keyed and converted, its
+    /// timezone and topic. `None` for a report that has no `[reports.<name>]` section (or
+    /// whose section does not say enough; validation names what is missing).
+    pub fn spec(&self, report: Report) -> Option<ReportSpec> {
+        if let Some(b) = BuiltIn::named(report).filter(|b| b.metric_set.is_none()) {
+            return Some(ReportSpec {
+                report,
+                source: Source::WorkSessionEvents,
+                format: Format::Typed(b.format),
+                timezone: chrono_tz::UTC,
+                topic: self.topics.report_topic(report),
+            });
+        }
+        self.reports.date_spec(report, |s| {
+            s.topic
+                .clone()
+                .unwrap_or_else(|| self.topics.report_topic(report))
+        })
+    }
+
+    /// The topic `report` publishes to (`<prefix>.<name>` unless set).
+    pub fn report_topic(&self, report: Report) -> String {
+        self.spec(report)
+            .map_or_else(|| self.topics.report_topic(report), |s| s.topic)
     }
 
     /// `kafka.transactional_id_prefix`, or `gladly-kafka.<topics.prefix>`.
@@ -107,14 +148,10 @@ impl Config {
             .unwrap_or_else(|| format!("gladly-kafka.{}", self.topics.prefix))
     }
 
-    /// Settings of a date report: contacts or agent summary; `None` for work sessions, which
-    /// are polled by instants (see `reports.work_sessions`).
+    /// Settings of a report requested by dates (`[reports.<name>]`); `None` for work
+    /// sessions, which are polled by instants (see `reports.work_sessions`).
     pub fn date_settings(&self, report: Report) -> Option<&DateReportSettings> {
-        match report {
-            Report::WorkSessions => None,
-            Report::Contacts => Some(&self.reports.contacts),
-            Report::AgentSummary => Some(&self.reports.agent_summary),
-        }
+        self.reports.date_section(report)
     }
 
     /// The timezone a report's dates are in (UTC for work sessions).

@@ -115,8 +115,8 @@ fn one_line(text: &str) -> String {
 }
 
 /// Checks a 200's rows before they are trusted: a header line, and in it the `key_columns`
-/// (see [`crate::report::Report::key_columns`]). The reason when they are not there.
-pub(super) fn check_header(rows: &RowStream, key_columns: &[&[&'static str]]) -> Option<String> {
+/// (see [`crate::report::ReportSpec::required_columns`]). The reason when they are not there.
+pub(super) fn check_header(rows: &RowStream, key_columns: &[Vec<String>]) -> Option<String> {
     let header = rows.header();
     if header.is_empty() {
         return Some(if rows.first_bytes().is_empty() {

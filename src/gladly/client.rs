@@ -118,20 +118,24 @@ impl Client {
     /// Errors inside the body after that (a cut connection, a malformed row) are `Err` items
     /// of the stream, never a short success; see [`RowStream`].
     pub async fn report(&self, req: &ReportRequest) -> Result<RowStream, GladlyError> {
-        let key_columns = match req {
-            ReportRequest::WorkSessions { .. } => crate::report::Report::WorkSessions.key_columns(),
-            ReportRequest::MetricSet { .. } | ReportRequest::MetricSetBetween { .. } => &[],
+        let key_columns: Vec<Vec<String>> = match req {
+            ReportRequest::WorkSessions { .. } => crate::report::BUILT_IN
+                .iter()
+                .find(|b| b.metric_set.is_none())
+                .map(|b| b.required_columns())
+                .unwrap_or_default(),
+            ReportRequest::MetricSet { .. } | ReportRequest::MetricSetBetween { .. } => Vec::new(),
         };
-        self.report_with_columns(req, key_columns).await
+        self.report_with_columns(req, &key_columns).await
     }
 
     /// Like [`Client::report`], and the header must have `key_columns` (see
-    /// [`crate::report::Report::key_columns`]): an answer without them is not the report,
-    /// and is retried like a 5xx ([`GladlyError::NotAReport`]).
+    /// [`crate::report::ReportSpec::required_columns`]): an answer without them is not the
+    /// report, and is retried like a 5xx ([`GladlyError::NotAReport`]).
     pub async fn report_with_columns(
         &self,
         req: &ReportRequest,
-        key_columns: &[&[&'static str]],
+        key_columns: &[Vec<String>],
     ) -> Result<RowStream, GladlyError> {
         let (what, url, body) = (
             req.describe(),
@@ -469,7 +473,7 @@ struct Post<'a> {
     url: &'a str,
     body: &'a serde_json::Value,
     /// The columns the answer's header must have.
-    key_columns: &'a [&'a [&'static str]],
+    key_columns: &'a [Vec<String>],
 }
 
 /// What a GET answered, once retries are done.

@@ -77,6 +77,8 @@ pub enum ReportRequest {
         timezone: String,
         /// `halfHourly`, `daily`, `weekly`, `monthly` or `quarterly` (bucketed reports only).
         aggregation_level: Option<String>,
+        /// Gladly's `filters` object, sent as given.
+        filters: Option<serde_json::Value>,
     },
     /// `POST /api/v1/reports` with a metric set over instants (`startAtTime`/`endAtTime`,
     /// Gladly's 2026 spec; Contact Export only): sent at minute precision, without dates or a
@@ -89,6 +91,8 @@ pub enum ReportRequest {
         start: DateTime<Utc>,
         /// Window end.
         end: DateTime<Utc>,
+        /// Gladly's `filters` object, sent as given.
+        filters: Option<serde_json::Value>,
     },
 }
 
@@ -121,6 +125,7 @@ impl ReportRequest {
                 end,
                 timezone,
                 aggregation_level,
+                filters,
             } => {
                 let mut body = json!({
                     "metricSet": metric_set,
@@ -131,17 +136,21 @@ impl ReportRequest {
                 if let Some(level) = aggregation_level {
                     body["aggregationLevel"] = json!(level);
                 }
-                body
+                with_filters(body, filters)
             }
             ReportRequest::MetricSetBetween {
                 metric_set,
                 start,
                 end,
-            } => json!({
-                "metricSet": metric_set,
-                "startAtTime": minute_precision(*start),
-                "endAtTime": minute_precision(*end),
-            }),
+                filters,
+            } => with_filters(
+                json!({
+                    "metricSet": metric_set,
+                    "startAtTime": minute_precision(*start),
+                    "endAtTime": minute_precision(*end),
+                }),
+                filters,
+            ),
         }
     }
 
@@ -155,6 +164,17 @@ impl ReportRequest {
             }
         }
     }
+}
+
+/// `body` with Gladly's `filters` object, when there is one.
+fn with_filters(
+    mut body: serde_json::Value,
+    filters: &Option<serde_json::Value>,
+) -> serde_json::Value {
+    if let Some(f) = filters {
+        body["filters"] = f.clone();
+    }
+    body
 }
 
 /// A client of a fake Gladly: `app` served on a loopback port, one attempt per request.
@@ -195,6 +215,7 @@ mod tests {
             end: NaiveDate::from_ymd_opt(2024, 3, 14).unwrap(),
             timezone: "UTC".into(),
             aggregation_level: None,
+            filters: None,
         };
         assert_eq!(
             ce.body(),
@@ -208,6 +229,10 @@ mod tests {
             *aggregation_level = Some("halfHourly".into());
         }
         assert_eq!(ag.body()["aggregationLevel"], "halfHourly");
+        if let ReportRequest::MetricSet { filters, .. } = &mut ag {
+            *filters = Some(json!({"inboxes": ["ib1"]}));
+        }
+        assert_eq!(ag.body()["filters"], json!({"inboxes": ["ib1"]}));
         assert_eq!(ag.path(), "/api/v1/reports");
     }
 }

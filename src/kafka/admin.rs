@@ -9,7 +9,7 @@ use rdkafka::error::RDKafkaErrorCode;
 
 use super::producer::client_config;
 use super::settings::{KafkaSettings, TopicSettings};
-use crate::report::Report;
+use crate::report::{BuiltIn, ReportSpec};
 
 /// What a topic must look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +52,15 @@ pub enum TopicError {
 /// The report topics of `reports`, the dead-letter topic and the checkpoint topic. The
 /// conversations topic, when enabled, is added by
 /// the pipeline (`all_topic_specs`), which the service and `check` use.
-pub fn topic_specs(topics: &TopicSettings, reports: &[Report]) -> Vec<TopicSpec> {
+pub fn topic_specs(topics: &TopicSettings, reports: &[ReportSpec]) -> Vec<TopicSpec> {
     let mut specs: Vec<TopicSpec> = reports
         .iter()
         .map(|r| TopicSpec {
-            name: topics.report_topic(*r),
-            setting: format!("topics.{}", r.name()),
+            name: r.topic.clone(),
+            setting: match BuiltIn::named(r.report) {
+                Some(_) => format!("topics.{}", r.report),
+                None => format!("reports.{}.topic", r.report),
+            },
             compact: true,
             partitions: topics.partitions,
             configs: vec![],

@@ -213,7 +213,28 @@ impl RegistryClient {
         Ok(schema)
     }
 
-    /// Registers a report's key and value schemas under `<topic>-key` and `<topic>-value`.
+    /// The latest schema registered under `subject` and its id
+    /// (`GET /subjects/{subject}/versions/latest`); `None` when the subject has none.
+    pub async fn latest(&self, subject: &str) -> Result<Option<(u32, String)>, RegistryError> {
+        #[derive(Deserialize)]
+        struct Latest {
+            id: u32,
+            schema: String,
+        }
+        let url = self.url(&["subjects", subject, "versions", "latest"]);
+        let (status, body) = self.send("GET", url.clone(), None).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(Self::status_error("GET", &url, status, &body).2);
+        }
+        let Latest { id, schema } = Self::parse("GET", &url, &body)?;
+        Ok(Some((id, schema)))
+    }
+
+    /// Registers a built-in report's key and value schemas under `<topic>-key` and
+    /// `<topic>-value`.
     pub async fn register_report(
         &self,
         topic: &str,
@@ -232,7 +253,7 @@ impl RegistryClient {
     /// (`GET /subjects/{subject}/versions/latest`): a registry would accept a compatible
     /// change, but keys of different schemas never compact together, so the topic would keep
     /// both forever. A new key comes with a new topic.
-    async fn register_key(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+    pub async fn register_key(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = self.url(&["subjects", subject, "versions", "latest"]);
         let (status, body) = self.send("GET", url.clone(), None).await?;
         if status.is_success() {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::config_error::ConfigError;
 use crate::gladly::DimensionList;
-use crate::report::Report;
+use crate::report::{BuiltIn, Report};
 
 /// How records and checkpoints reach Kafka.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -127,10 +127,6 @@ impl KafkaSettings {
     }
 }
 
-/// The default work-sessions topic after the prefix: key v2 `{contact_session_id, agent_id}`
-/// (v1, `{contact_session_id, work_session_id, agent_id}`, was in `<prefix>.work_sessions`).
-pub const WORK_SESSIONS_TOPIC: &str = "work_sessions.v2";
-
 /// `[topics]`: names and how missing topics are created.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -187,18 +183,20 @@ impl Default for TopicSettings {
 }
 
 impl TopicSettings {
-    /// The topic a report publishes to: `<prefix>.<report>`, but `<prefix>.work_sessions.v2`
-    /// for work sessions, whose key changed in v2 (keys of different schemas never compact
-    /// together, so key v2 has its own topic).
+    /// The topic a report publishes to by default: the built-in report's `[topics]` name if
+    /// set, else `<prefix>.<topic>` of its [`BuiltIn`] entry (`<prefix>.work_sessions.v2` for
+    /// work sessions, whose key changed in v2), else `<prefix>.<report>`.
     pub fn report_topic(&self, report: Report) -> String {
-        let (custom, default) = match report {
-            Report::WorkSessions => (&self.work_sessions, WORK_SESSIONS_TOPIC),
-            Report::Contacts => (&self.contacts, "contacts"),
-            Report::AgentSummary => (&self.agent_summary, "agent_summary"),
-        };
-        custom
-            .clone()
-            .unwrap_or_else(|| format!("{}.{default}", self.prefix))
+        let custom = [
+            ("work_sessions", &self.work_sessions),
+            ("contacts", &self.contacts),
+            ("agent_summary", &self.agent_summary),
+        ]
+        .into_iter()
+        .find(|(name, _)| *name == report.name())
+        .and_then(|(_, custom)| custom.clone());
+        let default = BuiltIn::named(report).map_or(report.name(), |b| b.topic);
+        custom.unwrap_or_else(|| format!("{}.{default}", self.prefix))
     }
 
     /// The compacted topic of GET Conversation answers, keyed by conversation id.
@@ -437,15 +435,15 @@ mod tests {
     fn topic_names_follow_the_prefix_unless_overridden() {
         let mut t = TopicSettings::default();
         assert_eq!(
-            t.report_topic(Report::WorkSessions),
+            t.report_topic(Report::WORK_SESSIONS),
             "gladly.work_sessions.v2"
         );
         assert_eq!(t.dead_letter_topic(), "gladly.dead_letter");
         assert_eq!(t.conversations_topic(), "gladly.conversations");
         t.prefix = "acme".into();
         t.contacts = Some("cc.contacts".into());
-        assert_eq!(t.report_topic(Report::AgentSummary), "acme.agent_summary");
-        assert_eq!(t.report_topic(Report::Contacts), "cc.contacts");
+        assert_eq!(t.report_topic(Report::AGENT_SUMMARY), "acme.agent_summary");
+        assert_eq!(t.report_topic(Report::CONTACTS), "cc.contacts");
         assert_eq!(t.checkpoint_topic(), "acme._checkpoints");
     }
 

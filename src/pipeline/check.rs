@@ -163,10 +163,12 @@ async fn check_registry(checks: &mut Checks, config: &Config) {
 }
 
 async fn register_all(registry: &RegistryClient, config: &Config) -> Result<(), RegistryError> {
-    for r in config.enabled_reports() {
-        registry
-            .register_report(&config.topics.report_topic(r), r)
-            .await?;
+    for spec in config
+        .enabled_reports()
+        .into_iter()
+        .filter_map(|r| config.spec(r))
+    {
+        super::connect::register_report_schemas(registry, &spec).await?;
     }
     if config.conversations.enabled {
         register_schemas(registry, &config.topics.conversations_topic()).await?;

@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn checkpoint_round_trips_as_json() {
         let c = Checkpoint {
-            report: Report::WorkSessions,
+            report: Report::WORK_SESSIONS,
             scope: Scope::Backfill {
                 from: "2024-01-01".into(),
                 to: "2024-02-01".into(),
@@ -202,11 +202,11 @@ mod tests {
         let back: Checkpoint = serde_json::from_slice(&c.to_bytes()).unwrap();
         assert_eq!(back, c);
         assert_eq!(
-            checkpoint_key(Report::Contacts, &Scope::Run),
+            checkpoint_key(Report::CONTACTS, &Scope::Run),
             "run/contacts"
         );
         assert_eq!(
-            checkpoint_key(Report::WorkSessions, &c.scope),
+            checkpoint_key(Report::WORK_SESSIONS, &c.scope),
             "backfill/work_sessions/2024-01-01/2024-02-01"
         );
         // no pass field outside re-read records: older readers see what they always saw
@@ -217,7 +217,7 @@ mod tests {
     fn a_reread_progress_record_round_trips_and_older_records_still_read() {
         let at = |h| Utc.with_ymd_and_hms(2024, 3, 14, h, 0, 0).unwrap();
         let c = Checkpoint {
-            report: Report::WorkSessions,
+            report: Report::WORK_SESSIONS,
             scope: Scope::Reread { tier: "24h".into() },
             position: Position::Instant(at(4)),
             updated_at: at(12),
@@ -244,7 +244,7 @@ mod tests {
         let back: Checkpoint = serde_json::from_slice(&c.to_bytes()).unwrap();
         assert_eq!(back, c);
         assert_eq!(
-            checkpoint_key(Report::Contacts, &Scope::Reread { tier: "30d".into() }),
+            checkpoint_key(Report::CONTACTS, &Scope::Reread { tier: "30d".into() }),
             "reread/contacts/30d"
         );
         let old = r#"{"report":"contacts","scope":{"kind":"run"},"position":{"date":"2024-03-14"},

@@ -14,10 +14,11 @@ use crate::config::Config;
 use crate::gladly;
 use crate::kafka::access::{probe, Reached};
 use crate::kafka::admin::ensure_topics;
-use crate::kafka::registry::RegistryClient;
+use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::observe::Metrics;
+use crate::records::derived::DerivedSchema;
 use crate::records::{self, SchemaIds};
-use crate::report::Report;
+use crate::report::{Format, Report, ReportSpec};
 
 /// How long the service waits for a broker to answer at startup (a refused login or an
 /// untrusted certificate stops it at once).
@@ -32,6 +33,25 @@ pub(crate) async fn probe_kafka(config: &Config, timeout: Duration) -> Result<Re
         .map_err(SetupError::Kafka)
 }
 
+/// Registers a report's schemas: a built-in report's key and value schemas; a report
+/// configured by columns' key schema only (its value schema is derived from the first answer's
+/// header, so its value id is 0 until then).
+pub(crate) async fn register_report_schemas(
+    registry: &RegistryClient,
+    spec: &ReportSpec,
+) -> Result<SchemaIds, RegistryError> {
+    match &spec.format {
+        Format::Typed(_) => registry.register_report(&spec.topic, spec.report).await,
+        Format::Derived(d) => registry
+            .register_key(
+                &format!("{}-key", spec.topic),
+                &DerivedSchema::key_schema(spec.report, &d.key),
+            )
+            .await
+            .map(|key| SchemaIds { key, value: 0 }),
+    }
+}
+
 /// The connected pipeline: Gladly client, registered schemas, topics in place. Cheap to clone
 /// (one per report task).
 #[derive(Clone)]
@@ -44,6 +64,8 @@ pub(super) struct Inner {
     pub(super) clock: SharedClock,
     pub(super) gladly: gladly::Client,
     pub(super) ids: BTreeMap<Report, SchemaIds>,
+    /// For the value schemas of reports configured by columns, registered as they evolve.
+    pub(super) registry: RegistryClient,
     pub(super) dead_letter_id: u32,
     pub(super) run_id: String,
     pub(super) shutdown: watch::Receiver<bool>,
@@ -69,9 +91,8 @@ impl Pipeline {
         let registry = RegistryClient::new(&config.registry).map_err(SetupError::from)?;
         let mut ids = BTreeMap::new();
         for r in config.enabled_reports() {
-            let topic = config.topics.report_topic(r);
-            let got = registry
-                .register_report(&topic, r)
+            let spec = config.spec(r).ok_or(SetupError::NotEnabled(r))?;
+            let got = register_report_schemas(&registry, &spec)
                 .await
                 .map_err(SetupError::from)?;
             ids.insert(r, got);
@@ -110,6 +131,7 @@ impl Pipeline {
                 clock,
                 gladly,
                 ids,
+                registry,
                 dead_letter_id,
                 run_id,
                 shutdown,

@@ -33,7 +33,12 @@ pub const SOURCE: &str = "conversations";
 /// Every topic the service writes with `config`: the reports', the dead-letter and checkpoint
 /// topics, the conversations topic when enabled, and the enabled dimension lists' topics.
 pub fn all_topic_specs(config: &Config) -> Vec<TopicSpec> {
-    let mut specs = topic_specs(&config.topics, &config.enabled_reports());
+    let reports: Vec<_> = config
+        .enabled_reports()
+        .into_iter()
+        .filter_map(|r| config.spec(r))
+        .collect();
+    let mut specs = topic_specs(&config.topics, &reports);
     if config.conversations.enabled {
         specs.push(TopicSpec {
             name: config.topics.conversations_topic(),

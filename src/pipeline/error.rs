@@ -153,6 +153,8 @@ pub(crate) enum Failure {
     Sink(SinkError),
     /// The task reading the window's rows panicked: a bug, retried like a transient error.
     ReaderPanicked(String),
+    /// The registry refused or missed a new version of a derived value schema.
+    Registry(RegistryError),
     /// A shutdown was requested.
     Shutdown,
 }
@@ -163,6 +165,7 @@ impl std::fmt::Display for Failure {
             Failure::Gladly(e) => e.fmt(f),
             Failure::Sink(e) => e.fmt(f),
             Failure::ReaderPanicked(m) => write!(f, "the window's reader panicked: {m}"),
+            Failure::Registry(e) => write!(f, "schema registry: {e}"),
             Failure::Shutdown => f.write_str("shutting down"),
         }
     }
@@ -185,7 +188,7 @@ mod tests {
     #[test]
     fn a_capped_minute_says_it_is_a_minute_not_a_day() {
         let e = PipelineError::CapReached {
-            report: Report::WorkSessions,
+            report: Report::WORK_SESSIONS,
             window: "[2024-03-14T10:00:00Z, 2024-03-14T10:01:00Z]".into(),
             rows: 1000,
             cap: 1000,

@@ -39,6 +39,6 @@ mod window_tx;
 pub use connect::Pipeline;
 pub use error::{PipelineError, SetupError};
 pub use job::ReportJob;
-pub use plan::BackfillBound;
+pub use plan::{request, BackfillBound};
 pub use progress::Progress;
 pub use summary::Summary;

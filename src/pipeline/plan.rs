@@ -11,7 +11,7 @@ use super::window::{
 };
 use crate::config::Config;
 use crate::gladly::ReportRequest;
-use crate::report::Report;
+use crate::report::{Report, ReportSpec, Source};
 
 impl Pipeline {
     /// The windows one poll of `job` covers now.
@@ -110,25 +110,50 @@ pub(crate) fn today(cfg: &Config, report: Report, now: DateTime<Utc>) -> NaiveDa
     now.with_timezone(&cfg.report_timezone(report)).date_naive()
 }
 
-/// What Gladly is asked for to fill `window` of `report`.
-pub(crate) fn request(cfg: &Config, report: Report, window: &Window) -> ReportRequest {
-    match (window, cfg.date_settings(report)) {
-        // a capped day of a report Gladly serves time-precise, split into instants
-        (Window::Instants(w), Some(s)) => ReportRequest::MetricSetBetween {
-            metric_set: s.metric_set(report),
-            start: w.start(),
-            end: w.end(),
-        },
-        (Window::Dates(w), Some(s)) => ReportRequest::MetricSet {
-            metric_set: s.metric_set(report),
-            start: w.start(),
-            end: w.end(),
-            timezone: s.timezone.clone(),
-            aggregation_level: s.aggregation_level(report),
-        },
-        (w, _) => ReportRequest::WorkSessions {
+/// The spec of a report the pipeline was given: one of the configuration's.
+pub(crate) fn spec(cfg: &Config, report: Report) -> ReportSpec {
+    cfg.spec(report)
+        .unwrap_or_else(|| panic!("{report} is not a report of the configuration"))
+}
+
+/// What Gladly is asked for to fill `window` of `report`. Panics for a report the
+/// configuration does not have.
+pub fn request(cfg: &Config, report: Report, window: &Window) -> ReportRequest {
+    let spec = spec(cfg, report);
+    match (spec.source, window) {
+        (Source::WorkSessionEvents, w) => ReportRequest::WorkSessions {
             start: window_start_instant(w, cfg, report),
             end: window_end_instant(w, cfg, report),
+        },
+        // a capped day of a report Gladly serves time-precise, split into instants
+        (
+            Source::MetricSet {
+                metric_set,
+                filters,
+                ..
+            },
+            Window::Instants(w),
+        ) => ReportRequest::MetricSetBetween {
+            metric_set,
+            start: w.start(),
+            end: w.end(),
+            filters,
+        },
+        (
+            Source::MetricSet {
+                metric_set,
+                aggregation_level,
+                filters,
+                ..
+            },
+            Window::Dates(w),
+        ) => ReportRequest::MetricSet {
+            metric_set,
+            start: w.start(),
+            end: w.end(),
+            timezone: spec.timezone.name().to_string(),
+            aggregation_level,
+            filters,
         },
     }
 }
@@ -136,8 +161,7 @@ pub(crate) fn request(cfg: &Config, report: Report, window: &Window) -> ReportRe
 /// True when `report` is requested by dates but Gladly also serves it over instants
 /// (`startAtTime`/`endAtTime`: Contact Export), so a day too big for one answer can be split.
 pub(crate) fn time_precise(cfg: &Config, report: Report) -> bool {
-    cfg.date_settings(report)
-        .is_some_and(|s| s.metric_set(report) == crate::gladly::CONTACT_EXPORT)
+    spec(cfg, report).time_precise()
 }
 
 /// The halves of a capped `window` of `report`: its buckets' halves, or for a single day of a
@@ -184,11 +208,14 @@ pub(crate) fn date_position(cfg: &Config, report: Report, window: &Window) -> Po
     }
 }
 
-/// The buckets a report's date windows hold (whole days but for agent summary's levels).
+/// The buckets a report's date windows hold (whole days but for a bucketed report's
+/// `aggregation_level`).
 pub(crate) fn buckets(cfg: &Config, report: Report) -> Buckets {
-    match cfg.date_settings(report) {
-        None => Buckets::Days,
-        Some(s) => Buckets::from_level(s.aggregation_level(report).as_deref()),
+    match spec(cfg, report).source {
+        Source::WorkSessionEvents => Buckets::Days,
+        Source::MetricSet {
+            aggregation_level, ..
+        } => Buckets::from_level(aggregation_level.as_deref()),
     }
 }
 
@@ -332,7 +359,7 @@ mod tests {
         cfg.reports.contacts.timezone = "America/New_York".into();
         let d = NaiveDate::from_ymd_opt(2024, 3, 14).unwrap();
         let day = Window::Dates(super::super::window::DateWindow::new(d, d).unwrap());
-        let (a, b) = halves(&cfg, Report::Contacts, &day, Buckets::Days).expect("halves");
+        let (a, b) = halves(&cfg, Report::CONTACTS, &day, Buckets::Days).expect("halves");
         let (Window::Instants(a), Window::Instants(b)) = (a, b) else {
             panic!("instants: {a:?} {b:?}")
         };
@@ -344,24 +371,24 @@ mod tests {
         assert_eq!(a.end(), b.start());
         assert_eq!(b.end().to_rfc3339(), "2024-03-15T04:00:00+00:00");
         assert!(matches!(
-            request(&cfg, Report::Contacts, &Window::Instants(a)),
+            request(&cfg, Report::CONTACTS, &Window::Instants(a)),
             ReportRequest::MetricSetBetween { .. }
         ));
         let before = Position::Date(d - chrono::Duration::days(1));
         assert_eq!(
-            date_position(&cfg, Report::Contacts, &Window::Instants(a)),
+            date_position(&cfg, Report::CONTACTS, &Window::Instants(a)),
             before
         );
         assert_eq!(
-            date_position(&cfg, Report::Contacts, &Window::Instants(b)),
+            date_position(&cfg, Report::CONTACTS, &Window::Instants(b)),
             Position::Date(d)
         );
         // agent summary has no time-precise form: a single day stays whole
         assert_eq!(
-            halves(&cfg, Report::AgentSummary, &day, Buckets::Days),
+            halves(&cfg, Report::AGENT_SUMMARY, &day, Buckets::Days),
             None
         );
         // and a piece can be halved again, down to minutes
-        assert!(halves(&cfg, Report::Contacts, &Window::Instants(a), Buckets::Days).is_some());
+        assert!(halves(&cfg, Report::CONTACTS, &Window::Instants(a), Buckets::Days).is_some());
     }
 }

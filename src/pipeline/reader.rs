@@ -220,7 +220,7 @@ mod tests {
                 fetched_at: chrono::Utc.with_ymd_and_hms(2024, 3, 14, 12, 0, 0).unwrap(),
             };
             let wc = Converter::new(
-                Report::WorkSessions,
+                Report::WORK_SESSIONS,
                 ConvertSettings::default(),
                 SchemaIds::default(),
             )

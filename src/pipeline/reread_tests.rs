@@ -26,12 +26,12 @@ fn mins(n: u64) -> std::time::Duration {
 }
 
 fn ws_tier(cfg: &Config, i: usize) -> RereadTier {
-    cfg.reread_tiers(Report::WorkSessions)[i]
+    cfg.reread_tiers(Report::WORK_SESSIONS)[i]
 }
 
 fn base(updated_at: DateTime<Utc>) -> Checkpoint {
     Checkpoint {
-        report: Report::WorkSessions,
+        report: Report::WORK_SESSIONS,
         scope: Scope::Run,
         position: at(t(14, 23, 0)),
         updated_at,
@@ -99,18 +99,18 @@ fn a_work_session_pass_ends_where_the_live_windows_begin() {
     let cfg = Config::default();
     let now = t(14, 12, 3);
     // the live poll from a checkpoint at 11:55 reads from 09:55 on
-    let live = live_start(&cfg, Report::WorkSessions, Some(at(t(14, 11, 55))), now);
+    let live = live_start(&cfg, Report::WORK_SESSIONS, Some(at(t(14, 11, 55))), now);
     assert_eq!(live, at(t(14, 9, 55)));
-    let (from, to) = pass_range(&cfg, Report::WorkSessions, &ws_tier(&cfg, 0), live, now).unwrap();
+    let (from, to) = pass_range(&cfg, Report::WORK_SESSIONS, &ws_tier(&cfg, 0), live, now).unwrap();
     assert_eq!((from, to), (at(t(13, 12, 3)), at(t(14, 9, 55))));
     // the first poll (no checkpoint, no start: the last 24 hours) leaves the day tier nothing
-    let first = live_start(&cfg, Report::WorkSessions, None, now);
+    let first = live_start(&cfg, Report::WORK_SESSIONS, None, now);
     assert_eq!(
-        pass_range(&cfg, Report::WorkSessions, &ws_tier(&cfg, 0), first, now),
+        pass_range(&cfg, Report::WORK_SESSIONS, &ws_tier(&cfg, 0), first, now),
         None
     );
     // while the week tier reaches six more days back
-    let week = pass_range(&cfg, Report::WorkSessions, &ws_tier(&cfg, 1), first, now).unwrap();
+    let week = pass_range(&cfg, Report::WORK_SESSIONS, &ws_tier(&cfg, 1), first, now).unwrap();
     assert_eq!(week, (at(t(7, 12, 3)), at(t(13, 12, 3))));
 }
 
@@ -119,13 +119,13 @@ fn a_pass_never_reaches_before_start() {
     let mut cfg = Config::default();
     cfg.reports.work_sessions.start = Some(t(13, 0, 0));
     let now = t(14, 12, 0);
-    let live = live_start(&cfg, Report::WorkSessions, Some(at(t(14, 12, 0))), now);
-    let week = pass_range(&cfg, Report::WorkSessions, &ws_tier(&cfg, 1), live, now).unwrap();
+    let live = live_start(&cfg, Report::WORK_SESSIONS, Some(at(t(14, 12, 0))), now);
+    let week = pass_range(&cfg, Report::WORK_SESSIONS, &ws_tier(&cfg, 1), live, now).unwrap();
     assert_eq!(week, (at(t(13, 0, 0)), at(t(14, 10, 0))));
     // a first poll from `start` has nothing before it to re-read
-    let first = live_start(&cfg, Report::WorkSessions, None, now);
+    let first = live_start(&cfg, Report::WORK_SESSIONS, None, now);
     assert_eq!(
-        pass_range(&cfg, Report::WorkSessions, &ws_tier(&cfg, 1), first, now),
+        pass_range(&cfg, Report::WORK_SESSIONS, &ws_tier(&cfg, 1), first, now),
         None
     );
 }
@@ -133,11 +133,11 @@ fn a_pass_never_reaches_before_start() {
 #[test]
 fn a_date_pass_covers_the_span_before_the_horizon_in_whole_buckets() {
     let mut cfg = Config::default();
-    let tier = cfg.reread_tiers(Report::Contacts)[0];
+    let tier = cfg.reread_tiers(Report::CONTACTS)[0];
     let now = t(14, 12, 0);
-    let live = live_start(&cfg, Report::Contacts, Some(Position::Date(d(14))), now);
+    let live = live_start(&cfg, Report::CONTACTS, Some(Position::Date(d(14))), now);
     assert_eq!(live, Position::Date(d(11)));
-    let range = pass_range(&cfg, Report::Contacts, &tier, live, now).unwrap();
+    let range = pass_range(&cfg, Report::CONTACTS, &tier, live, now).unwrap();
     // 30 days before the 14th, up to the day before the horizon
     assert_eq!(
         range,
@@ -152,7 +152,7 @@ fn a_date_pass_covers_the_span_before_the_horizon_in_whole_buckets() {
         started_at: now,
         done: None,
     };
-    let windows = pass_windows(&cfg, Report::Contacts, &pass);
+    let windows = pass_windows(&cfg, Report::CONTACTS, &pass);
     assert_eq!(windows.len(), 27);
     assert_eq!(
         windows.last().unwrap().end_position(),
@@ -162,10 +162,15 @@ fn a_date_pass_covers_the_span_before_the_horizon_in_whole_buckets() {
     // weekly agent summary: the live windows start at Monday the 11th (the horizon's
     // Monday); the pass ends on the Sunday before and holds whole weeks
     cfg.reports.agent_summary.aggregation_level = Some("weekly".into());
-    let tier = cfg.reread_tiers(Report::AgentSummary)[0];
-    let live = live_start(&cfg, Report::AgentSummary, Some(Position::Date(d(14))), now);
+    let tier = cfg.reread_tiers(Report::AGENT_SUMMARY)[0];
+    let live = live_start(
+        &cfg,
+        Report::AGENT_SUMMARY,
+        Some(Position::Date(d(14))),
+        now,
+    );
     assert_eq!(live, Position::Date(d(11)));
-    let (from, to) = pass_range(&cfg, Report::AgentSummary, &tier, live, now).unwrap();
+    let (from, to) = pass_range(&cfg, Report::AGENT_SUMMARY, &tier, live, now).unwrap();
     assert_eq!(to, Position::Date(d(10)));
     let pass = OpenPass {
         from,
@@ -173,7 +178,7 @@ fn a_date_pass_covers_the_span_before_the_horizon_in_whole_buckets() {
         started_at: now,
         done: None,
     };
-    let windows = pass_windows(&cfg, Report::AgentSummary, &pass);
+    let windows = pass_windows(&cfg, Report::AGENT_SUMMARY, &pass);
     for w in &windows {
         let Window::Dates(w) = w else { panic!() };
         assert_eq!(Buckets::Weeks.floor(w.start()), w.start(), "{w:?}");
@@ -186,7 +191,7 @@ fn a_date_pass_covers_the_span_before_the_horizon_in_whole_buckets() {
 
     // a horizon as long as the span leaves nothing
     cfg.reports.contacts.horizon_days = 30;
-    let live = live_start(&cfg, Report::Contacts, Some(Position::Date(d(14))), now);
+    let live = live_start(&cfg, Report::CONTACTS, Some(Position::Date(d(14))), now);
     let configured = RereadTier::from((
         Some(0),
         DateTier {
@@ -195,7 +200,7 @@ fn a_date_pass_covers_the_span_before_the_horizon_in_whole_buckets() {
         },
     ));
     assert_eq!(
-        pass_range(&cfg, Report::Contacts, &configured, live, now),
+        pass_range(&cfg, Report::CONTACTS, &configured, live, now),
         None
     );
 }
@@ -209,7 +214,7 @@ fn pass_windows_are_cut_like_live_ones_and_resume_after_the_last_committed() {
         started_at: t(14, 12, 3),
         done: None,
     };
-    let windows = pass_windows(&cfg, Report::WorkSessions, &pass);
+    let windows = pass_windows(&cfg, Report::WORK_SESSIONS, &pass);
     assert_eq!(windows.len(), 4, "21 h 52 min in 6-hour windows");
     let Window::Instants(first) = windows[0] else {
         panic!()
@@ -221,14 +226,14 @@ fn pass_windows_are_cut_like_live_ones_and_resume_after_the_last_committed() {
         ..pass
     };
     assert_eq!(
-        pass_windows(&cfg, Report::WorkSessions, &resumed),
+        pass_windows(&cfg, Report::WORK_SESSIONS, &resumed),
         windows[2..]
     );
     let finished = OpenPass {
         done: Some(pass.to),
         ..pass
     };
-    assert!(pass_windows(&cfg, Report::WorkSessions, &finished).is_empty());
+    assert!(pass_windows(&cfg, Report::WORK_SESSIONS, &finished).is_empty());
 
     let dates = OpenPass {
         from: Position::Date(d(1)),
@@ -236,7 +241,7 @@ fn pass_windows_are_cut_like_live_ones_and_resume_after_the_last_committed() {
         started_at: t(14, 0, 0),
         done: Some(Position::Date(d(3))),
     };
-    let left = pass_windows(&cfg, Report::Contacts, &dates);
+    let left = pass_windows(&cfg, Report::CONTACTS, &dates);
     assert_eq!(
         left.iter().map(Window::end_position).collect::<Vec<_>>(),
         [Position::Date(d(4)), Position::Date(d(5))]
@@ -318,7 +323,7 @@ fn simulate(cfg: &Config, cadence: i64, hours: i64) -> (Vec<u32>, Duration, Dura
     let mut cfg = cfg.clone();
     let t0 = t(1, 0, 0);
     cfg.reports.work_sessions.start = Some(t0);
-    let tiers = cfg.reread_tiers(Report::WorkSessions);
+    let tiers = cfg.reread_tiers(Report::WORK_SESSIONS);
     let mut progress = vec![TierProgress::default(); tiers.len()];
     let mut passes = vec![0; tiers.len()];
     let (mut worst_day, mut worst_week) = (Duration::zero(), Duration::zero());
@@ -329,7 +334,7 @@ fn simulate(cfg: &Config, cadence: i64, hours: i64) -> (Vec<u32>, Duration, Dura
     let mut position: Option<Position> = None;
     let mut now = t0 + Duration::days(1);
     while now < end {
-        let live = live_start(&cfg, Report::WorkSessions, position, now);
+        let live = live_start(&cfg, Report::WORK_SESSIONS, position, now);
         let Position::Instant(live_from) = live else {
             panic!("instants")
         };
@@ -340,7 +345,7 @@ fn simulate(cfg: &Config, cadence: i64, hours: i64) -> (Vec<u32>, Duration, Dura
                 continue;
             }
             passes[i] += 1;
-            let range = pass_range(&cfg, Report::WorkSessions, tier, live, now);
+            let range = pass_range(&cfg, Report::WORK_SESSIONS, tier, live, now);
             let pass = progress[i].pass_at(tier.every, now, range);
             if let Some(OpenPass {
                 from: Position::Instant(a),
@@ -407,14 +412,14 @@ proptest! {
         let tier = RereadTier::from((Some(0), InstantTier { span_hours, every_minutes: 60 }));
         let now = t(14, 0, 0) + Duration::minutes(now_min) + Duration::seconds(17);
         let position = Some(at(window::floor_minute(now - Duration::minutes(behind))));
-        let live = live_start(&cfg, Report::WorkSessions, position, now);
+        let live = live_start(&cfg, Report::WORK_SESSIONS, position, now);
         let Position::Instant(live_from) = live else { panic!() };
-        match pass_range(&cfg, Report::WorkSessions, &tier, live, now) {
+        match pass_range(&cfg, Report::WORK_SESSIONS, &tier, live, now) {
             Some((Position::Instant(from), Position::Instant(to))) => {
                 prop_assert_eq!(to, live_from);
                 prop_assert_eq!(from, window::floor_minute(now - tier.span_duration()));
                 let pass = OpenPass { from: at(from), to: at(to), started_at: now, done: None };
-                let windows = pass_windows(&cfg, Report::WorkSessions, &pass);
+                let windows = pass_windows(&cfg, Report::WORK_SESSIONS, &pass);
                 prop_assert_eq!(windows.first().map(|w| w.bounds_text().0), Some(window::rfc3339(from)));
                 prop_assert_eq!(windows.last().map(Window::end_position), Some(at(to)));
             }
@@ -441,15 +446,15 @@ proptest! {
         let today = d(1) + Duration::days(day);
         let now = crate::pipeline::plan::midnight(today, chrono_tz::UTC) + Duration::hours(12);
         let b = Buckets::from_level(Some(level));
-        let live = live_start(&cfg, Report::AgentSummary, Some(Position::Date(today)), now);
+        let live = live_start(&cfg, Report::AGENT_SUMMARY, Some(Position::Date(today)), now);
         let Position::Date(live_from) = live else { panic!() };
         let planned = cut_dates(live_from, today, max_days, b).len() as u64;
         let budget = |days| crate::config::date_windows(days, u64::from(max_days), Some(level));
         prop_assert!(planned <= budget(u64::from(horizon) + 1), "live: {planned}");
         let tier = RereadTier::from((Some(0), DateTier { span_days: horizon + span, every_hours: 24 }));
-        if let Some((from, to)) = pass_range(&cfg, Report::AgentSummary, &tier, live, now) {
+        if let Some((from, to)) = pass_range(&cfg, Report::AGENT_SUMMARY, &tier, live, now) {
             let pass = OpenPass { from, to, started_at: now, done: None };
-            let planned = pass_windows(&cfg, Report::AgentSummary, &pass).len() as u64;
+            let planned = pass_windows(&cfg, Report::AGENT_SUMMARY, &pass).len() as u64;
             prop_assert!(planned <= budget(u64::from(span)), "pass: {planned}");
         }
     }

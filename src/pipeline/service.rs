@@ -310,13 +310,13 @@ pub async fn reset(
     to: BackfillBound,
 ) -> Result<Position, PipelineError> {
     let mut job = pipeline.open(report, Scope::Run).await?;
-    let position = match (report, to) {
-        (Report::WorkSessions, BackfillBound::Instant(t)) => Position::Instant(t),
-        (Report::WorkSessions, BackfillBound::Date(d)) => {
+    let position = match (job.spec.by_instants(), to) {
+        (true, BackfillBound::Instant(t)) => Position::Instant(t),
+        (true, BackfillBound::Date(d)) => {
             Position::Instant(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
         }
-        (_, BackfillBound::Date(d)) => Position::Date(d),
-        (_, BackfillBound::Instant(t)) => Position::Date(t.date_naive()),
+        (false, BackfillBound::Date(d)) => Position::Date(d),
+        (false, BackfillBound::Instant(t)) => Position::Date(t.date_naive()),
     };
     pipeline.write_checkpoint(&mut job, position, false).await?;
     tracing::info!(%report, %position, key = %checkpoint_key(report, &Scope::Run), "checkpoint moved");

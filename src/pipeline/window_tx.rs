@@ -352,6 +352,19 @@ impl Pipeline {
             job.publisher = None;
             return Err(Failure::Sink(e));
         }
+        let request = request(cfg, job.report, &window);
+        let required = job.spec.required_columns();
+        // every wait in there (pacing, backoff, Retry-After, a slow answer) ends on a signal
+        let mut shutdown = self.inner.shutdown.clone();
+        let rows = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
+            rows = self.inner.gladly.report_with_columns(&request, &required) => rows,
+        }
+        .map_err(Failure::Gladly)?;
+        self.schema_for(job, &rows.header())
+            .await
+            .map_err(Failure::Registry)?;
         let mut tx = WindowTx {
             publisher: job.publisher.as_ref().expect("just made"),
             report: job.report,
@@ -364,20 +377,11 @@ impl Pipeline {
             meta,
             summary: Summary::default(),
         };
-        let request = request(cfg, job.report, &window);
-        // every wait in there (pacing, backoff, Retry-After, a slow answer) ends on a signal
-        let mut shutdown = self.inner.shutdown.clone();
-        let rows = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|v| *v) => return Err(Failure::Shutdown),
-            rows = self.inner.gladly.report_with_columns(&request, job.report.key_columns()) => rows,
-        }
-        .map_err(Failure::Gladly)?;
         let ended = self
             .inner
             .conversations
             .as_ref()
-            .filter(|_| conversations && job.report == Report::WorkSessions)
+            .filter(|_| conversations && job.spec.feeds_conversations())
             .map(|_| EndedConversations::default());
         let (chunks_tx, chunks) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
         let reader = AbortOnDrop(tokio::spawn(read_window(

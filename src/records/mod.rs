@@ -17,6 +17,7 @@ pub mod avro;
 pub mod changes;
 mod columns;
 pub mod decode;
+pub mod derived;
 pub mod parse;
 pub mod schemas;
 
@@ -42,8 +43,9 @@ pub use dimensions::DimensionEncoder;
 /// bigger becomes a dead letter, so one row can never keep its window from committing.
 pub const MAX_RECORD_BYTES: usize = 900_000;
 
-use crate::report::{Report, Row};
+use crate::report::{BuiltIn, DerivedFormat, Report, Row, TypedFormat};
 use columns::{Field, Layout, Val, MAX_FIELDS};
+use derived::{DerivedConverter, DerivedSchema};
 use parse::Zone;
 
 /// Registry ids of one topic's key and value schemas.
@@ -132,6 +134,7 @@ pub struct Converter {
 #[derive(Debug)]
 struct Inner {
     report: Report,
+    format: Conversion,
     zone: Zone,
     aggregation_level: String,
     ids: SchemaIds,
@@ -140,21 +143,72 @@ struct Inner {
     spare_sessions: Mutex<Vec<work_sessions::State>>,
 }
 
+/// Which conversion a converter runs.
+#[derive(Debug)]
+enum Conversion {
+    Typed(TypedFormat),
+    Derived(DerivedConverter),
+}
+
 impl Converter {
-    /// A converter for `report` writing with the registry `ids` of its topic's schemas.
+    /// A converter for the built-in `report` writing with the registry `ids` of its topic's
+    /// schemas. Panics for a report that is not built in (see [`Converter::derived`]).
     pub fn new(report: Report, settings: ConvertSettings, ids: SchemaIds) -> Converter {
-        let zone = match report {
-            Report::WorkSessions => Zone::Utc,
-            Report::Contacts | Report::AgentSummary => Zone::from_tz(settings.timezone),
+        let format = BuiltIn::named(report)
+            .unwrap_or_else(|| panic!("{report} is not a built-in report"))
+            .format;
+        // work-session times without an offset are UTC: the endpoint takes no timezone
+        let zone = match format {
+            TypedFormat::WorkSessions => Zone::Utc,
+            TypedFormat::Contacts | TypedFormat::AgentSummary => Zone::from_tz(settings.timezone),
         };
-        let fields = match report {
-            Report::WorkSessions => work_sessions::FIELDS,
-            Report::Contacts => contacts::FIELDS,
-            Report::AgentSummary => agent_summary::FIELDS,
+        let fields = match format {
+            TypedFormat::WorkSessions => work_sessions::FIELDS,
+            TypedFormat::Contacts => contacts::FIELDS,
+            TypedFormat::AgentSummary => agent_summary::FIELDS,
         };
+        Converter::with(
+            report,
+            Conversion::Typed(format),
+            zone,
+            settings,
+            ids,
+            fields,
+        )
+    }
+
+    /// A converter for a report configured by columns, writing `schema` (one version of its
+    /// value schema) with the registry `ids`.
+    pub fn derived(
+        report: Report,
+        format: DerivedFormat,
+        schema: Arc<DerivedSchema>,
+        timezone: chrono_tz::Tz,
+        ids: SchemaIds,
+    ) -> Converter {
+        let zone = Zone::from_tz(timezone);
+        let conversion = Conversion::Derived(DerivedConverter::new(
+            schema, format, zone, ids.key, ids.value,
+        ));
+        let settings = ConvertSettings {
+            timezone,
+            aggregation_level: None,
+        };
+        Converter::with(report, conversion, zone, settings, ids, &[])
+    }
+
+    fn with(
+        report: Report,
+        format: Conversion,
+        zone: Zone,
+        settings: ConvertSettings,
+        ids: SchemaIds,
+        fields: &'static [Field],
+    ) -> Converter {
         Converter {
             inner: Arc::new(Inner {
                 report,
+                format,
                 zone,
                 aggregation_level: settings
                     .aggregation_level
@@ -164,6 +218,11 @@ impl Converter {
                 spare_sessions: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// The registry ids it writes with.
+    pub fn ids(&self) -> SchemaIds {
+        self.inner.ids
     }
 
     /// The report this converter is for.
@@ -181,6 +240,7 @@ impl Converter {
             inner: Arc::clone(&self.inner),
             meta_bytes,
             layout: None,
+            derived_layout: None,
             sessions: self
                 .inner
                 .spare_sessions
@@ -200,6 +260,7 @@ pub struct WindowConverter {
     /// `fetched_at`, `window_start`, `window_end`, already encoded (every value ends with them).
     meta_bytes: Vec<u8>,
     layout: Option<Layout>,
+    derived_layout: Option<derived::DerivedLayout>,
     sessions: work_sessions::State,
 }
 
@@ -251,6 +312,13 @@ impl WindowConverter {
     /// Converts one row, appending its record or dead letter to `out`.
     pub fn push(&mut self, row: &Row, out: &mut Vec<Output>) {
         let inner = &*self.inner;
+        let format = match &inner.format {
+            Conversion::Derived(c) => {
+                return derived::push(c, &mut self.derived_layout, row, &self.meta_bytes, out)
+            }
+            Conversion::Typed(t) => *t,
+        };
+        let sessions = format == TypedFormat::WorkSessions;
         if !self.layout.as_ref().is_some_and(|l| l.is_for(row.header())) {
             self.layout = Some(Layout::new(inner.fields, Arc::clone(row.header())));
         }
@@ -264,10 +332,10 @@ impl WindowConverter {
         let parsed = layout.parse(inner.fields, row, inner.zone, &mut vals);
         let result = match parsed {
             Err(reason) => Err(reason),
-            Ok(()) => match inner.report {
-                Report::WorkSessions => work_sessions::convert(&ctx, row, &vals),
-                Report::Contacts => contacts::convert(&ctx, row, &vals),
-                Report::AgentSummary => agent_summary::convert(&ctx, row, &vals),
+            Ok(()) => match format {
+                TypedFormat::WorkSessions => work_sessions::convert(&ctx, row, &vals),
+                TypedFormat::Contacts => contacts::convert(&ctx, row, &vals),
+                TypedFormat::AgentSummary => agent_summary::convert(&ctx, row, &vals),
             },
         }
         .and_then(|record| {
@@ -283,13 +351,13 @@ impl WindowConverter {
         });
         match result {
             Ok(record) => {
-                if inner.report == Report::WorkSessions {
+                if sessions {
                     self.sessions.seen(&vals, &record);
                 }
                 out.push(Output::Record(record));
             }
             Err(reason) => {
-                if inner.report == Report::WorkSessions {
+                if sessions {
                     self.sessions.poison(layout, row);
                 }
                 out.push(dead_letter(row, reason));
@@ -300,7 +368,10 @@ impl WindowConverter {
     /// Ends the window: appends the work-session tombstones deferred until every row of each
     /// contact was seen (nothing for the other reports).
     pub fn finish(mut self, out: &mut Vec<Output>) {
-        if self.inner.report == Report::WorkSessions {
+        if matches!(
+            self.inner.format,
+            Conversion::Typed(TypedFormat::WorkSessions)
+        ) {
             self.sessions.finish(self.inner.ids.key, out);
             if let Ok(mut spare) = self.inner.spare_sessions.lock() {
                 if spare.len() < 4 {

@@ -1,24 +1,24 @@
 //! The Avro contract: the `.avsc` files of `schemas/`, compiled in.
 
 use crate::gladly::DimensionList;
-use crate::report::Report;
+use crate::report::{BuiltIn, Report};
 
-/// The key schema (`schemas/<report>-key.avsc`) of a report's topic.
+/// The key schema (`schemas/<report>-key.avsc`) of a built-in report's topic. Panics for a
+/// report configured by columns, whose schemas are derived (see [`super::derived`]).
 pub fn key_schema(report: Report) -> &'static str {
-    match report {
-        Report::WorkSessions => include_str!("../../schemas/work_sessions-key.avsc"),
-        Report::Contacts => include_str!("../../schemas/contacts-key.avsc"),
-        Report::AgentSummary => include_str!("../../schemas/agent_summary-key.avsc"),
-    }
+    built_in(report).key_schema
 }
 
-/// The value schema (`schemas/<report>-value.avsc`) of a report's topic.
+/// The value schema (`schemas/<report>-value.avsc`) of a built-in report's topic. Panics for
+/// a report configured by columns.
 pub fn value_schema(report: Report) -> &'static str {
-    match report {
-        Report::WorkSessions => include_str!("../../schemas/work_sessions-value.avsc"),
-        Report::Contacts => include_str!("../../schemas/contacts-value.avsc"),
-        Report::AgentSummary => include_str!("../../schemas/agent_summary-value.avsc"),
-    }
+    built_in(report).value_schema
+}
+
+fn built_in(report: Report) -> &'static BuiltIn {
+    BuiltIn::named(report).unwrap_or_else(|| {
+        panic!("{report} is configured by columns: its schemas are derived from its header")
+    })
 }
 
 /// The value schema of the dead-letter topic (`schemas/dead_letter-value.avsc`).

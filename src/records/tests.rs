@@ -147,7 +147,7 @@ fn ws_row(edit: &[(&str, &str)]) -> Row {
 }
 
 fn ws(rows: &[Row]) -> Vec<Output> {
-    convert(Report::WorkSessions, ConvertSettings::default(), rows)
+    convert(Report::WORK_SESSIONS, ConvertSettings::default(), rows)
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn work_session_row_becomes_the_expected_record() {
         ms("2024-03-14T10:30:00Z"),
         "anchor = ended_at"
     );
-    assert_eq!(key_of(Report::WorkSessions, rec), vec![s("C1"), s("A1")]);
+    assert_eq!(key_of(Report::WORK_SESSIONS, rec), vec![s("C1"), s("A1")]);
     let expected: BTreeMap<String, Value> = [
         ("id", s("ws1")),
         ("contact_session_id", s("C1")),
@@ -194,7 +194,7 @@ fn work_session_row_becomes_the_expected_record() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    assert_eq!(value_of(Report::WorkSessions, &out), expected);
+    assert_eq!(value_of(Report::WORK_SESSIONS, &out), expected);
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn bom_in_the_header_is_stripped() {
     let reference = ws_row(&[]);
     let row = Row::new(Arc::new(Header::new(names)), reference.record().clone(), 2);
     let out = ws(&[row]);
-    let v = value_of(Report::WorkSessions, &out);
+    let v = value_of(Report::WORK_SESSIONS, &out);
     assert_eq!(v["id"], s("ws1"));
     assert_eq!(
         v["extra"],
@@ -228,7 +228,7 @@ fn unknown_columns_go_to_extra_in_full() {
         ("new_metric_sec", "4.5"),
         ("Timezone Filter", ""),
     ])]);
-    let v = value_of(Report::WorkSessions, &out);
+    let v = value_of(Report::WORK_SESSIONS, &out);
     let Value::Map(extra) = &v["extra"] else {
         panic!("extra is a map")
     };
@@ -247,7 +247,7 @@ fn cells_beyond_the_header_are_kept_in_extra() {
         csv::StringRecord::from(cells),
         3,
     );
-    let v = value_of(Report::WorkSessions, &ws(&[row]));
+    let v = value_of(Report::WORK_SESSIONS, &ws(&[row]));
     let Value::Map(extra) = &v["extra"] else {
         panic!("extra is a map")
     };
@@ -266,7 +266,7 @@ fn missing_optional_columns_are_null() {
         1,
         "open agent-less contact: no tombstone: {out:?}"
     );
-    let v = value_of(Report::WorkSessions, &out);
+    let v = value_of(Report::WORK_SESSIONS, &out);
     for f in work_sessions::FIELDS.iter().map(|f| f.name) {
         if f != "contact_session_id" && f != "contact_session_created_at" {
             assert_eq!(v[f], Value::Null, "{f}");
@@ -274,7 +274,7 @@ fn missing_optional_columns_are_null() {
     }
     assert_eq!(v["anchor_at"], ts("2024-03-14T10:02:11Z"));
     assert_eq!(
-        key_of(Report::WorkSessions, records(&out)[0]),
+        key_of(Report::WORK_SESSIONS, records(&out)[0]),
         vec![s("C1"), Value::Null]
     );
 }
@@ -289,7 +289,7 @@ fn empty_cells_are_null() {
         ("work_session_handle_time_sec", ""),
         ("status", ""),
     ])]);
-    let v = value_of(Report::WorkSessions, &out);
+    let v = value_of(Report::WORK_SESSIONS, &out);
     for f in [
         "id",
         "agent_id",
@@ -321,7 +321,7 @@ fn odd_timestamp_forms_are_read() {
         ("2024-03-14", "2024-03-14T00:00:00Z"),
     ] {
         let out = ws(&[ws_row(&[("contact_session_created_at", form)])]);
-        let v = value_of(Report::WorkSessions, &out);
+        let v = value_of(Report::WORK_SESSIONS, &out);
         assert_eq!(v["contact_session_created_at"], ts(expected), "{form}");
     }
 }
@@ -333,14 +333,14 @@ fn work_session_naive_times_are_utc_whatever_the_setting() {
         aggregation_level: None,
     };
     let out = convert(
-        Report::WorkSessions,
+        Report::WORK_SESSIONS,
         settings,
         &[ws_row(&[(
             "contact_session_created_at",
             "2024-03-14 10:02:11",
         )])],
     );
-    let v = value_of(Report::WorkSessions, &out);
+    let v = value_of(Report::WORK_SESSIONS, &out);
     assert_eq!(v["contact_session_created_at"], ts("2024-03-14T10:02:11Z"));
 }
 
@@ -355,13 +355,13 @@ fn boolean_and_number_forms_are_read() {
         ("no", false),
     ] {
         let v = value_of(
-            Report::WorkSessions,
+            Report::WORK_SESSIONS,
             &ws(&[ws_row(&[("within_sla", cell)])]),
         );
         assert_eq!(v["within_sla"], Value::Boolean(expected), "{cell}");
     }
     let v = value_of(
-        Report::WorkSessions,
+        Report::WORK_SESSIONS,
         &ws(&[ws_row(&[("work_session_after_contact_time_sec", "0.125")])]),
     );
     assert_eq!(
@@ -384,7 +384,7 @@ fn legacy_handle_time_column_is_read() {
         })
         .collect();
     let row = Row::new(Arc::new(Header::new(names)), reference.record().clone(), 2);
-    let v = value_of(Report::WorkSessions, &ws(&[row]));
+    let v = value_of(Report::WORK_SESSIONS, &ws(&[row]));
     assert_eq!(v["work_session_handle_time_sec"], Value::Double(120.5));
     assert_eq!(v["extra"], Value::Map(Default::default()));
 }
@@ -392,7 +392,7 @@ fn legacy_handle_time_column_is_read() {
 #[test]
 fn both_handle_time_columns_prefer_the_current_name_and_keep_the_other() {
     let out = ws(&[ws_row(&[("work_session_handle_time", "99")])]);
-    let v = value_of(Report::WorkSessions, &out);
+    let v = value_of(Report::WORK_SESSIONS, &out);
     assert_eq!(v["work_session_handle_time_sec"], Value::Double(120.5));
     let Value::Map(extra) = &v["extra"] else {
         panic!("map")
@@ -466,7 +466,7 @@ fn dead_letter_value_decodes() {
     let row = ws_row(&[("agent_accepted_at", "yesterday")]);
     let out = ws(&[row]);
     let dl = dead_letters(&out)[0];
-    let bytes = encode_dead_letter(Report::WorkSessions, dl, &meta(), 42);
+    let bytes = encode_dead_letter(Report::WORK_SESSIONS, dl, &meta(), 42);
     let v = decode(schemas::dead_letter_schema(), 42, &bytes);
     assert_eq!(v["report"], s("work_sessions"));
     assert_eq!(v["reason"], s(&dl.reason));
@@ -491,7 +491,7 @@ fn a_record_too_big_for_one_kafka_message_is_a_bounded_dead_letter() {
     assert!(records(&out).is_empty(), "no record and no tombstone");
     let dl = dead_letters(&out)[0];
     assert!(dl.reason.starts_with("oversized record:"), "{}", dl.reason);
-    let bytes = encode_dead_letter(Report::WorkSessions, dl, &meta(), 42);
+    let bytes = encode_dead_letter(Report::WORK_SESSIONS, dl, &meta(), 42);
     assert!(
         bytes.len() < DEAD_LETTER_RAW_BUDGET + 4096,
         "{}",
@@ -521,7 +521,7 @@ fn a_dead_letter_of_many_big_cells_leaves_some_out_and_says_so() {
         reason: "malformed row: 400 fields where the header has 19".into(),
         raw,
     };
-    let bytes = encode_dead_letter(Report::Contacts, &dl, &meta(), 42);
+    let bytes = encode_dead_letter(Report::CONTACTS, &dl, &meta(), 42);
     assert!(
         bytes.len() < DEAD_LETTER_RAW_BUDGET + 4096,
         "{}",
@@ -540,15 +540,19 @@ fn a_dead_letter_of_many_big_cells_leaves_some_out_and_says_so() {
 
 #[test]
 fn key_columns_are_the_required_fields() {
-    for report in Report::ALL {
+    for report in Report::BUILT_IN {
         let table = match report {
-            Report::WorkSessions => work_sessions::FIELDS,
-            Report::Contacts => contacts::FIELDS,
-            Report::AgentSummary => agent_summary::FIELDS,
+            Report::WORK_SESSIONS => work_sessions::FIELDS,
+            Report::CONTACTS => contacts::FIELDS,
+            Report::AGENT_SUMMARY => agent_summary::FIELDS,
+            _ => unreachable!("built-in reports only"),
         };
         for field in table.iter().filter(|f| f.kind.required()) {
             assert!(
-                report.key_columns().contains(&field.columns),
+                crate::report::BuiltIn::named(report)
+                    .unwrap()
+                    .required
+                    .contains(&field.columns),
                 "{report}: {} is required but not a key column",
                 field.name
             );
@@ -562,7 +566,7 @@ fn key_columns_are_the_required_fields() {
 fn ws_keys(out: &[Output]) -> Vec<(Vec<Value>, bool)> {
     records(out)
         .into_iter()
-        .map(|r| (key_of(Report::WorkSessions, r), r.value.is_some()))
+        .map(|r| (key_of(Report::WORK_SESSIONS, r), r.value.is_some()))
         .collect()
 }
 
@@ -692,12 +696,12 @@ fn contact_row_becomes_the_expected_record_in_the_report_timezone() {
         timezone: chrono_tz::America::Los_Angeles,
         aggregation_level: None,
     };
-    let out = convert(Report::Contacts, settings, &[contact_row(&[])]);
+    let out = convert(Report::CONTACTS, settings, &[contact_row(&[])]);
     assert_eq!(out.len(), 1);
     let rec = records(&out)[0];
     assert_eq!(rec.timestamp_ms, ms("2024-03-14T17:02:11Z"), "PDT is UTC-7");
-    assert_eq!(key_of(Report::Contacts, rec), vec![s("K1")]);
-    let v = value_of(Report::Contacts, &out);
+    assert_eq!(key_of(Report::CONTACTS, rec), vec![s("K1")]);
+    let v = value_of(Report::CONTACTS, &out);
     assert_eq!(v["queued_at"], ts("2024-03-14T17:02:11Z"));
     assert_eq!(v["contact_id"], s("K1"));
     assert_eq!(v["channel"], s("EMAIL"));
@@ -712,8 +716,8 @@ fn contact_row_becomes_the_expected_record_in_the_report_timezone() {
 #[test]
 fn contact_headers_match_ignoring_case_and_punctuation() {
     let row = Row::from_pairs([("queued_at", "2024-03-14T10:02:11Z"), ("contact id", "K1")]);
-    let out = convert(Report::Contacts, ConvertSettings::default(), &[row]);
-    let v = value_of(Report::Contacts, &out);
+    let out = convert(Report::CONTACTS, ConvertSettings::default(), &[row]);
+    let v = value_of(Report::CONTACTS, &out);
     assert_eq!(v["contact_id"], s("K1"));
     assert_eq!(v["customer_id"], Value::Null, "missing optional column");
 }
@@ -721,7 +725,7 @@ fn contact_headers_match_ignoring_case_and_punctuation() {
 #[test]
 fn contact_without_queued_at_is_a_dead_letter() {
     let out = convert(
-        Report::Contacts,
+        Report::CONTACTS,
         ConvertSettings::default(),
         &[contact_row(&[("Queued At", "")])],
     );
@@ -749,13 +753,13 @@ fn contact_inbox_end_and_times_become_typed_fields_in_schema_order() {
         ("Status", "ENDED"),
     ]);
     let out = convert(
-        Report::Contacts,
+        Report::CONTACTS,
         ConvertSettings::default(),
         &[contact_row(&edit)],
     );
     let rec = records(&out)[0];
     let fields = decode_in_order(
-        schemas::value_schema(Report::Contacts),
+        schemas::value_schema(Report::CONTACTS),
         IDS.value,
         rec.value.as_ref().unwrap(),
     );
@@ -776,7 +780,7 @@ fn contact_inbox_end_and_times_become_typed_fields_in_schema_order() {
             ("hold_time_sec", Value::Double(90.0)),
         ]
     );
-    let v = value_of(Report::Contacts, &out);
+    let v = value_of(Report::CONTACTS, &out);
     let Value::Map(extra) = &v["extra"] else {
         panic!("map")
     };
@@ -796,11 +800,11 @@ fn an_open_contact_has_null_end_and_times() {
         .map(|&(c, v)| (c, if c == "Inbox ID" { v } else { "" }))
         .collect();
     let out = convert(
-        Report::Contacts,
+        Report::CONTACTS,
         ConvertSettings::default(),
         &[contact_row(&edit)],
     );
-    let v = value_of(Report::Contacts, &out);
+    let v = value_of(Report::CONTACTS, &out);
     assert_eq!(v["inbox_id"], s("In7"));
     for f in [
         "ended_at",
@@ -816,11 +820,11 @@ fn an_open_contact_has_null_end_and_times() {
 fn a_contact_row_of_the_old_shape_still_converts_with_null_new_fields() {
     // no Inbox ID, Ended At or times; the unit-less `Hold Time` is not the typed column
     let out = convert(
-        Report::Contacts,
+        Report::CONTACTS,
         ConvertSettings::default(),
         &[contact_row(&[])],
     );
-    let v = value_of(Report::Contacts, &out);
+    let v = value_of(Report::CONTACTS, &out);
     for f in [
         "inbox_id",
         "ended_at",
@@ -841,7 +845,7 @@ fn a_contact_row_of_the_old_shape_still_converts_with_null_new_fields() {
 fn a_contact_written_with_value_schema_v1_reads_as_null_new_fields() {
     let v1 =
         Schema::parse_str(include_str!("../../schemas/history/v1/contacts-value.avsc")).unwrap();
-    let current = Schema::parse_str(schemas::value_schema(Report::Contacts)).unwrap();
+    let current = Schema::parse_str(schemas::value_schema(Report::CONTACTS)).unwrap();
     let old = Value::Record(vec![
         ("queued_at".into(), Value::TimestampMillis(1)),
         ("customer_id".into(), Value::Union(0, Box::new(Value::Null))),
@@ -914,7 +918,7 @@ fn bad_contact_times_become_dead_letters_naming_the_column() {
     for (column, cell, reason) in cases {
         let row = contact_row(&[(column, cell)]);
         let raw = columns::raw_cells(&row);
-        let out = convert(Report::Contacts, ConvertSettings::default(), &[row]);
+        let out = convert(Report::CONTACTS, ConvertSettings::default(), &[row]);
         let dls = dead_letters(&out);
         assert_eq!(dls.len(), 1, "{column}={cell}: {out:?}");
         assert!(
@@ -964,15 +968,15 @@ fn agent_summary_row_becomes_the_expected_record() {
         timezone: chrono_tz::America::Denver,
         aggregation_level: Some("halfHourly".into()),
     };
-    let out = convert(Report::AgentSummary, settings, &[agent_row(&[])]);
+    let out = convert(Report::AGENT_SUMMARY, settings, &[agent_row(&[])]);
     let rec = records(&out)[0];
     let start = "2024-03-14T06:00:00Z"; // midnight MDT
     assert_eq!(rec.timestamp_ms, ms(start));
     assert_eq!(
-        key_of(Report::AgentSummary, rec),
+        key_of(Report::AGENT_SUMMARY, rec),
         vec![s("A1"), ts(start), s("halfHourly")]
     );
-    let v = value_of(Report::AgentSummary, &out);
+    let v = value_of(Report::AGENT_SUMMARY, &out);
     assert_eq!(v["bucket_end"], ts("2024-03-15T06:00:00Z"));
     assert_eq!(v["roles"], s("Agent, Admin"));
     assert_eq!(v["logged_in"], Value::Long(2));
@@ -989,10 +993,10 @@ fn agent_summary_row_becomes_the_expected_record() {
 #[test]
 fn agent_summary_defaults_to_daily_and_reads_the_legacy_id_column() {
     let row = Row::from_pairs([("Bucket Beginning", "2024-03-14T00:00:00Z"), ("ID", "A9")]);
-    let out = convert(Report::AgentSummary, ConvertSettings::default(), &[row]);
+    let out = convert(Report::AGENT_SUMMARY, ConvertSettings::default(), &[row]);
     let rec = records(&out)[0];
     assert_eq!(
-        key_of(Report::AgentSummary, rec),
+        key_of(Report::AGENT_SUMMARY, rec),
         vec![s("A9"), ts("2024-03-14T00:00:00Z"), s("daily")]
     );
 }
@@ -1000,7 +1004,7 @@ fn agent_summary_defaults_to_daily_and_reads_the_legacy_id_column() {
 #[test]
 fn agent_summary_bad_count_is_a_dead_letter() {
     let out = convert(
-        Report::AgentSummary,
+        Report::AGENT_SUMMARY,
         ConvertSettings::default(),
         &[agent_row(&[("Logged In", "two")])],
     );
@@ -1015,7 +1019,7 @@ fn agent_summary_bad_count_is_a_dead_letter() {
 #[test]
 fn field_tables_match_the_value_schemas() {
     use apache_avro::schema::{Schema as S, UnionSchema};
-    for report in Report::ALL {
+    for report in Report::BUILT_IN {
         let schema = Schema::parse_str(schemas::value_schema(report)).unwrap();
         let S::Record(rec) = schema else {
             panic!("{report}: not a record")
@@ -1055,21 +1059,22 @@ fn field_tables_match_the_value_schemas() {
             .map(|f| f.name.as_str())
             .collect();
         let expected_tail: &[&str] = match report {
-            Report::WorkSessions => &[
+            Report::WORK_SESSIONS => &[
                 "anchor_at",
                 "extra",
                 "fetched_at",
                 "window_start",
                 "window_end",
             ],
-            Report::Contacts => &["extra", "fetched_at", "window_start", "window_end"],
-            Report::AgentSummary => &[
+            Report::CONTACTS => &["extra", "fetched_at", "window_start", "window_end"],
+            Report::AGENT_SUMMARY => &[
                 "aggregation_level",
                 "extra",
                 "fetched_at",
                 "window_start",
                 "window_end",
             ],
+            _ => unreachable!("built-in reports only"),
         };
         assert_eq!(
             tail, expected_tail,
@@ -1081,7 +1086,7 @@ fn field_tables_match_the_value_schemas() {
 
 #[test]
 fn every_field_and_schema_is_documented() {
-    let mut all: Vec<&str> = Report::ALL
+    let mut all: Vec<&str> = Report::BUILT_IN
         .iter()
         .flat_map(|r| [schemas::key_schema(*r), schemas::value_schema(*r)])
         .collect();
@@ -1102,7 +1107,7 @@ fn every_field_and_schema_is_documented() {
 fn many_interleaved_contacts_get_exactly_their_tombstones_window_after_window() {
     // Enough contacts to grow the state's table many times; rows of a contact far apart.
     const N: usize = 5_000;
-    let conv = Converter::new(Report::WorkSessions, ConvertSettings::default(), IDS);
+    let conv = Converter::new(Report::WORK_SESSIONS, ConvertSettings::default(), IDS);
     let rows: Vec<Row> = (0..3)
         .flat_map(|agent| {
             (0..N).map(move |c| {
@@ -1161,7 +1166,7 @@ fn a_published_value_gives_back_the_fingerprint_it_was_sent_with() {
         );
     }
     let c = convert(
-        Report::Contacts,
+        Report::CONTACTS,
         ConvertSettings::default(),
         &[contact_row(&[])],
     );
@@ -1174,7 +1179,7 @@ fn a_published_value_gives_back_the_fingerprint_it_was_sent_with() {
 
 #[test]
 fn the_fingerprint_ignores_when_a_row_was_read() {
-    let conv = Converter::new(Report::WorkSessions, ConvertSettings::default(), IDS);
+    let conv = Converter::new(Report::WORK_SESSIONS, ConvertSettings::default(), IDS);
     let read = |minute: u32| {
         let mut m = meta();
         m.fetched_at += chrono::Duration::minutes(i64::from(minute));

@@ -43,7 +43,7 @@ impl Poller {
     async fn open(w: &World) -> Poller {
         let pipeline = w.pipeline().await;
         let mut jobs = BTreeMap::new();
-        for report in Report::ALL {
+        for report in Report::BUILT_IN {
             jobs.insert(report, pipeline.open(report, Scope::Run).await.unwrap());
         }
         Poller { pipeline, jobs }
@@ -79,14 +79,14 @@ async fn settle(w: &World, p: &mut Poller, mut minute: i64) {
     loop {
         w.clock.advance(Duration::minutes(5));
         minute += 5;
-        let job = p.jobs.get_mut(&Report::WorkSessions).unwrap();
+        let job = p.jobs.get_mut(&Report::WORK_SESSIONS).unwrap();
         let s = p.pipeline.cycle(job).await.unwrap();
         if s.reread_passes > 0 {
             break;
         }
         assert!(minute < 3 * 24 * 60 + 120, "the hourly tier never came due");
     }
-    for report in [Report::Contacts, Report::AgentSummary] {
+    for report in [Report::CONTACTS, Report::AGENT_SUMMARY] {
         let job = p.jobs.get_mut(&report).unwrap();
         p.pipeline.cycle(job).await.unwrap();
     }
@@ -99,7 +99,7 @@ async fn three_days_at_the_default_cadence_converge_with_the_re_read_tiers() {
     let mut p = Poller::open(&w).await;
     poll(&w, &mut [&mut p], 3 * 24 * 60, 0).await;
     settle(&w, &mut p, 3 * 24 * 60).await;
-    for report in Report::ALL {
+    for report in Report::BUILT_IN {
         let keys = w.assert_converged(report).await;
         assert!(keys > 10, "{report}: {keys} keys");
     }
@@ -114,7 +114,7 @@ async fn without_the_tiers_late_growth_is_never_read() {
     w.config.reports.work_sessions.reread = Some(vec![]);
     let mut p = Poller::open(&w).await;
     poll(&w, &mut [&mut p], 24 * 60, 0).await;
-    let d = w.differences(Report::WorkSessions).await;
+    let d = w.differences(Report::WORK_SESSIONS).await;
     assert!(
         d.differing > 0 && d.missing == 0,
         "late growth is missed without the tiers: {d}"
@@ -184,7 +184,7 @@ async fn a_day_at_the_default_cadence_publishes_each_row_version_about_once() {
         12 * 60 + 5,
     )
     .await;
-    for report in Report::ALL {
+    for report in Report::BUILT_IN {
         let before = census(every_read.topics.report_topic(report)).await;
         let after = census(changes_config.topics.report_topic(report)).await;
         // each version Gladly served once (the every-read poller saw them all, but for those
@@ -218,7 +218,7 @@ async fn a_backfill_writes_about_one_record_per_row() {
     let p = w.pipeline().await;
     let from = BackfillBound::parse("2024-03-09").unwrap();
     let to = BackfillBound::parse("2024-03-10").unwrap();
-    let s = service::backfill(&p, Report::WorkSessions, from, to)
+    let s = service::backfill(&p, Report::WORK_SESSIONS, from, to)
         .await
         .unwrap();
     let per_row = s.records as f64 / s.rows as f64;

@@ -56,12 +56,12 @@ async fn three_days_of_polling_converge_on_the_truth() {
         windows > 24 * 3,
         "every poll published windows of every report ({windows})"
     );
-    for report in Report::ALL {
+    for report in Report::BUILT_IN {
         let keys = w.assert_converged(report).await;
         assert!(keys > 10, "{report}: {keys} keys");
     }
     // tombstones were needed: contacts opened in one poll and ended in a later one
-    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let topic = w.config.topics.report_topic(Report::WORK_SESSIONS);
     let all = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
         .await
         .unwrap();
@@ -115,12 +115,12 @@ async fn faults_do_not_change_the_result() {
     assert!(splits > 0.0, "capped windows were split");
     // what the cycles report as published is what the topic holds: aborted attempts (capped,
     // cut, failed) count for nothing
-    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let topic = w.config.topics.report_topic(Report::WORK_SESSIONS);
     let committed = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic).len())
         .await
         .unwrap();
-    assert_eq!(records[&Report::WorkSessions], committed as u64);
-    for report in Report::ALL {
+    assert_eq!(records[&Report::WORK_SESSIONS], committed as u64);
+    for report in Report::BUILT_IN {
         w.assert_converged(report).await;
     }
 }
@@ -151,7 +151,7 @@ async fn unconvertible_rows_go_to_the_dead_letter_topic_and_the_run_goes_on() {
         "the reason is in the headers: {:?}",
         first.headers
     );
-    for report in Report::ALL {
+    for report in Report::BUILT_IN {
         w.assert_converged(report).await;
     }
 }
@@ -182,7 +182,7 @@ async fn a_capped_window_shrinks_the_rest_of_its_cycle() {
     let p = w.pipeline().await;
     let from = BackfillBound::parse(&first.date_naive().to_string()).unwrap();
     let to = BackfillBound::parse(&days[3].date_naive().to_string()).unwrap();
-    let s = service::backfill(&p, Report::WorkSessions, from, to)
+    let s = service::backfill(&p, Report::WORK_SESSIONS, from, to)
         .await
         .unwrap();
     assert_eq!((s.splits, s.windows), (1, 8), "{s:?}");
@@ -211,6 +211,7 @@ async fn a_contact_export_day_over_the_cap_is_split_into_time_windows_and_conver
             end: day,
             timezone: "UTC".into(),
             aggregation_level: None,
+            filters: None,
         };
         w.sim.truth(&req).1.len() as u64
     };
@@ -221,17 +222,17 @@ async fn a_contact_export_day_over_the_cap_is_split_into_time_windows_and_conver
         "{smallest_day} contacts a day"
     );
     let p = w.pipeline().await;
-    let results = service::once(&p, Some(Report::Contacts)).await;
-    let s = results[&Report::Contacts]
+    let results = service::once(&p, Some(Report::CONTACTS)).await;
+    let s = results[&Report::CONTACTS]
         .as_ref()
         .unwrap_or_else(|e| panic!("the report no longer stops at a capped day: {e}"));
     assert!(s.splits >= 3, "every day was split: {s:?}");
-    let keys = w.assert_converged(Report::Contacts).await;
+    let keys = w.assert_converged(Report::CONTACTS).await;
     assert!(keys as u64 > 2 * smallest_day, "{keys} contacts");
     // the checkpoint stands at the last whole day, not inside one
     let job = p
         .open(
-            Report::Contacts,
+            Report::CONTACTS,
             gladly_kafka::pipeline::checkpoint::Scope::Run,
         )
         .await

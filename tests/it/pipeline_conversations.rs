@@ -227,7 +227,7 @@ async fn a_day_of_polls_fetches_each_conversation_once_per_window_and_the_topic_
     let mut w = world(10.0).await;
     configure(&mut w.config, 5000);
     let p = w.pipeline().await;
-    let mut job = p.open(Report::WorkSessions, Scope::Run).await.unwrap();
+    let mut job = p.open(Report::WORK_SESSIONS, Scope::Run).await.unwrap();
     let (rows, distinct) = poll_checking_gets(&w, &p, &mut job, 12).await;
     assert!(
         rows > distinct,
@@ -267,7 +267,7 @@ async fn a_day_of_polls_fetches_each_conversation_once_per_window_and_the_topic_
     // a refresh of the whole day: the topic equals the simulator's conversations now
     service::backfill(
         &p,
-        Report::WorkSessions,
+        Report::WORK_SESSIONS,
         BackfillBound::Instant(t0()),
         BackfillBound::Instant(now),
     )
@@ -330,7 +330,7 @@ async fn the_pacer_keeps_gets_under_the_per_second_limit() {
     w.config.gladly.requests_per_minute = 8 * 60;
     w.config.gladly.max_concurrent_reports = 1;
     let p = w.pipeline().await;
-    let mut job = p.open(Report::WorkSessions, Scope::Run).await.unwrap();
+    let mut job = p.open(Report::WORK_SESSIONS, Scope::Run).await.unwrap();
     let (_, distinct) = poll_checking_gets(&w, &p, &mut job, 6).await;
     let stats = w.sim.stats();
     assert!(
@@ -379,9 +379,9 @@ async fn an_aborted_window_leaves_no_conversation_record() {
         f.conversation_error_status = 503;
     });
     let p = w.pipeline().await;
-    let summary = service::once(&p, Some(Report::WorkSessions))
+    let summary = service::once(&p, Some(Report::WORK_SESSIONS))
         .await
-        .remove(&Report::WorkSessions)
+        .remove(&Report::WORK_SESSIONS)
         .unwrap()
         .expect("the retried window is published");
     assert_eq!((summary.windows, summary.retries), (1, 1));
@@ -440,9 +440,9 @@ async fn a_window_split_at_the_row_cap_costs_gets_only_for_the_published_halves(
     w.config.pipeline.row_cap = 40;
     w.clock.advance(Duration::hours(12));
     let p = w.pipeline().await;
-    let summary = service::once(&p, Some(Report::WorkSessions))
+    let summary = service::once(&p, Some(Report::WORK_SESSIONS))
         .await
-        .remove(&Report::WorkSessions)
+        .remove(&Report::WORK_SESSIONS)
         .unwrap()
         .expect("published");
     assert!(summary.splits > 0, "the cap split the window: {summary:?}");

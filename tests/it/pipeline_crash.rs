@@ -88,7 +88,7 @@ async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
     assert!(status.success(), "the last run completes the backfill");
 
     // equal to the truth of the whole range (end inclusive: the day after `to` at 00:00)
-    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let topic = w.config.topics.report_topic(Report::WORK_SESSIONS);
     let records = {
         let t = topic.clone();
         tokio::task::spawn_blocking(move || support::kafka::read_all(&t))
@@ -131,7 +131,7 @@ async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
     )
     .unwrap();
     let key = gladly_kafka::pipeline::checkpoint::checkpoint_key(
-        Report::WorkSessions,
+        Report::WORK_SESSIONS,
         &Scope::Backfill {
             from: from.into(),
             to: to.into(),
@@ -153,16 +153,16 @@ async fn converged_against(
     end: chrono::DateTime<chrono::Utc>,
 ) -> usize {
     use gladly_kafka::records::{ConvertSettings, Converter, Output, WindowMeta};
-    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let topic = w.config.topics.report_topic(Report::WORK_SESSIONS);
     let registry = gladly_kafka::kafka::registry::RegistryClient::new(&w.config.registry).unwrap();
     let ids = registry
-        .register_report(&topic, Report::WorkSessions)
+        .register_report(&topic, Report::WORK_SESSIONS)
         .await
         .unwrap();
     let (_, rows) = w
         .sim
         .truth(&gladly_kafka::gladly::ReportRequest::WorkSessions { start, end });
-    let converter = Converter::new(Report::WorkSessions, ConvertSettings::default(), ids);
+    let converter = Converter::new(Report::WORK_SESSIONS, ConvertSettings::default(), ids);
     let mut wc = converter.window(WindowMeta {
         window_start: start,
         window_end: end,
@@ -182,7 +182,7 @@ async fn converged_against(
     let truth: BTreeMap<Vec<u8>, serde_json::Value> = truth
         .into_iter()
         .filter_map(|(k, v)| {
-            v.map(|v| (k, support::pipeline::comparable(Report::WorkSessions, &v)))
+            v.map(|v| (k, support::pipeline::comparable(Report::WORK_SESSIONS, &v)))
         })
         .collect();
     let mut state = BTreeMap::new();
@@ -192,7 +192,7 @@ async fn converged_against(
     let state: BTreeMap<Vec<u8>, serde_json::Value> = state
         .into_iter()
         .filter_map(|(k, v)| {
-            v.map(|v| (k, support::pipeline::comparable(Report::WorkSessions, &v)))
+            v.map(|v| (k, support::pipeline::comparable(Report::WORK_SESSIONS, &v)))
         })
         .collect();
     assert_eq!(truth.len(), state.len(), "as many live keys as the truth");
@@ -206,12 +206,15 @@ async fn a_second_instance_fences_the_first_which_stops_with_a_clear_message() {
     w.clock.set(t0() + Span::hours(6));
     let first = w.pipeline().await;
     let second = w.pipeline().await;
-    let mut old = first.open(Report::WorkSessions, Scope::Run).await.unwrap();
+    let mut old = first.open(Report::WORK_SESSIONS, Scope::Run).await.unwrap();
     first
         .poll(&mut old)
         .await
         .expect("the first instance publishes");
-    let mut new = second.open(Report::WorkSessions, Scope::Run).await.unwrap();
+    let mut new = second
+        .open(Report::WORK_SESSIONS, Scope::Run)
+        .await
+        .unwrap();
     w.clock.advance(Span::hours(1));
     let err = first
         .poll(&mut old)

@@ -36,10 +36,10 @@ async fn a_paced_30_day_backfill_gets_no_429_and_wastes_no_requests() {
     let started = std::time::Instant::now();
     let from = BackfillBound::parse("2024-03-11").unwrap();
     let to = BackfillBound::parse("2024-04-09").unwrap(); // 30 days
-    let ws = service::backfill(&p, Report::WorkSessions, from, to)
+    let ws = service::backfill(&p, Report::WORK_SESSIONS, from, to)
         .await
         .expect("work sessions");
-    let contacts = service::backfill(&p, Report::Contacts, from, to)
+    let contacts = service::backfill(&p, Report::CONTACTS, from, to)
         .await
         .expect("contacts");
     // minimum: one request per window: 30 days of 6-hour work-session windows, one per day of contacts

@@ -79,7 +79,7 @@ async fn tail_upserted_equals_the_independent_read_back() {
             res.unwrap_or_else(|e| panic!("{report}: {e}"));
         }
     }
-    for report in Report::ALL {
+    for report in Report::BUILT_IN {
         let expected = upserted(&w, report).await;
         let printed: BTreeMap<String, Value> = tail(&w, &["--report", report.name(), "--upserted"])
             .into_iter()
@@ -91,7 +91,7 @@ async fn tail_upserted_equals_the_independent_read_back() {
     }
 
     // every record, in order, with its headers; and a key filter
-    let topic = w.config.topics.report_topic(Report::WorkSessions);
+    let topic = w.config.topics.report_topic(Report::WORK_SESSIONS);
     let t = topic.clone();
     let raw = tokio::task::spawn_blocking(move || support::kafka::read_all(&t))
         .await
@@ -123,7 +123,7 @@ async fn tail_follow_prints_what_is_committed_after_it_started() {
     let w = world(20.0).await;
     let p = w.pipeline().await;
     // the topics exist before the follower starts reading at their end
-    service::once(&p, Some(Report::Contacts)).await;
+    service::once(&p, Some(Report::CONTACTS)).await;
     let config = write_config(&config_table(&w));
     let mut follower = command(&w, config.path())
         .args(["tail", "--report", "contacts", "--follow"])
@@ -146,8 +146,8 @@ async fn tail_follow_prints_what_is_committed_after_it_started() {
         .unwrap();
     assert!(started, "the follower says when it reads the topic");
     w.clock.advance(chrono::Duration::hours(2));
-    let s = service::once(&p, Some(Report::Contacts)).await;
-    let published = s[&Report::Contacts].as_ref().unwrap().records;
+    let s = service::once(&p, Some(Report::CONTACTS)).await;
+    let published = s[&Report::CONTACTS].as_ref().unwrap().records;
     assert!(published > 0, "the second cycle published something");
     let stdout = follower.stdout.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {

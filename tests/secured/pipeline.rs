@@ -121,7 +121,7 @@ fn backfill_over_plain_publishes_the_hour() {
         prefix: prefix.clone(),
         ..TopicSettings::default()
     }
-    .report_topic(Report::WorkSessions);
+    .report_topic(Report::WORK_SESSIONS);
     let landed = fixture::read_all(&stack, &topic);
     assert_eq!(landed.len() as u64, records, "{run:#?}");
     let checkpoint = fixture::read_all(&stack, &format!("{prefix}._checkpoints"))

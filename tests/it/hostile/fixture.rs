@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::server::{Answer, Hostile};
 use crate::support;
-use gladly_kafka::kafka::settings::WORK_SESSIONS_TOPIC;
+
+/// The work-session topic after the prefix.
+const WORK_SESSIONS_TOPIC: &str = gladly_kafka::report::BUILT_IN[0].topic;
 
 /// The instant the binary believes it is (`--now`).
 pub const NOW: &str = "2024-03-14T12:00:00Z";

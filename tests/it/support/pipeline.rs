@@ -13,7 +13,7 @@ use gladly_kafka::kafka::registry::RegistryClient;
 use gladly_kafka::observe::Metrics;
 use gladly_kafka::pipeline::Pipeline;
 use gladly_kafka::records::{self, ConvertSettings, Converter, Output, WindowMeta};
-use gladly_kafka::report::Report;
+use gladly_kafka::report::{Report, Source};
 use gladly_sim::{SimConfig, SimServer, Simulator};
 use tokio::sync::watch;
 
@@ -112,26 +112,25 @@ impl World {
         .expect("pipeline connects")
     }
 
-    /// The request whose truth covers everything polled since [`t0`].
+    /// The request whose truth covers everything polled since [`t0`]: the pipeline's own
+    /// request for one window from the report's start to now.
     pub fn truth_request(&self, report: Report) -> ReportRequest {
         use gladly_kafka::clock::Clock;
+        use gladly_kafka::pipeline::window::{floor_minute, DateWindow, InstantWindow, Window};
         let now = self.clock.now();
-        match report {
-            Report::WorkSessions => ReportRequest::WorkSessions {
-                start: self.config.reports.work_sessions.start.expect("set"),
-                end: gladly_kafka::pipeline::window::floor_minute(now),
-            },
-            r => {
-                let s = self.config.date_settings(r).expect("a date report");
-                ReportRequest::MetricSet {
-                    metric_set: s.metric_set(r),
-                    start: s.start.expect("set"),
-                    end: now.date_naive(),
-                    timezone: s.timezone.clone(),
-                    aggregation_level: s.aggregation_level(r),
-                }
-            }
-        }
+        let window = match self.config.date_settings(report) {
+            None => Window::Instants(
+                InstantWindow::new(
+                    self.config.reports.work_sessions.start.expect("set"),
+                    floor_minute(now),
+                )
+                .expect("start before now"),
+            ),
+            Some(s) => Window::Dates(
+                DateWindow::new(s.start.expect("set"), now.date_naive()).expect("start before now"),
+            ),
+        };
+        gladly_kafka::pipeline::request(&self.config, report, &window)
     }
 
     /// Asserts that the report's topic, upserted by key, equals the simulator's truth (minus
@@ -152,7 +151,12 @@ impl World {
         let bad: BTreeSet<String> = self.sim.bad_rows().keys;
         let settings = ConvertSettings {
             timezone: self.config.report_timezone(report),
-            aggregation_level: self.config.reports.agent_summary.aggregation_level(report),
+            aggregation_level: match self.config.spec(report).unwrap().source {
+                Source::MetricSet {
+                    aggregation_level, ..
+                } => aggregation_level,
+                Source::WorkSessionEvents => None,
+            },
         };
         let converter = Converter::new(report, settings, ids);
         let meta = WindowMeta {
@@ -164,17 +168,18 @@ impl World {
         let mut out = Vec::new();
         for row in &rows {
             let key = match report {
-                Report::WorkSessions => format!(
+                Report::WORK_SESSIONS => format!(
                     "work_sessions:{}/{}",
                     row.get("contact_session_id").unwrap_or(""),
                     row.get("agent_id").unwrap_or("")
                 ),
-                Report::Contacts => format!("contacts:{}", row.get("Contact ID").unwrap_or("")),
-                Report::AgentSummary => format!(
+                Report::CONTACTS => format!("contacts:{}", row.get("Contact ID").unwrap_or("")),
+                Report::AGENT_SUMMARY => format!(
                     "agent_summary:{}/{}",
                     row.get("Agent ID").unwrap_or(""),
                     row.get("Bucket Beginning").unwrap_or("")
                 ),
+                other => panic!("{other}: the built-in reports only"),
             };
             if !bad.contains(&key) {
                 wc.push(row, &mut out);

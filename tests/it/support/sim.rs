@@ -25,6 +25,7 @@ pub fn query(req: &ReportRequest) -> ReportQuery {
             end,
             timezone,
             aggregation_level,
+            filters: _,
         } => ReportQuery::MetricSet {
             metric_set,
             start,
@@ -36,6 +37,7 @@ pub fn query(req: &ReportRequest) -> ReportQuery {
             metric_set,
             start,
             end,
+            filters: _,
         } => ReportQuery::MetricSetBetween {
             metric_set,
             start,

@@ -5,55 +5,17 @@
 //! records; neither knows about the other, both know this module.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
-/// One of the Gladly reports the service publishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Report {
-    /// `POST /api/v1/reports/work-session-events`: one row per contact × agent.
-    WorkSessions,
-    /// `POST /api/v1/reports` with the Contact Export metric set: one row per contact.
-    Contacts,
-    /// `POST /api/v1/reports` with the Agent Summary metric set: one row per agent × bucket.
-    AgentSummary,
-}
+mod name;
+mod spec;
 
-impl Report {
-    /// Every report, in a stable order.
-    pub const ALL: [Report; 3] = [Report::WorkSessions, Report::Contacts, Report::AgentSummary];
-
-    /// The snake_case name used in config keys, topic names (`<prefix>.<name>`) and headers.
-    pub fn name(self) -> &'static str {
-        match self {
-            Report::WorkSessions => "work_sessions",
-            Report::Contacts => "contacts",
-            Report::AgentSummary => "agent_summary",
-        }
-    }
-}
-
-impl Report {
-    /// The columns an answer must have to be this report: each entry lists the header
-    /// names that can fill it (preferred first), compared with [`normalize_column`]. Work
-    /// sessions: `contact_session_id` and a time anchor; contacts: `Contact ID` and
-    /// `Queued At`; agent summary: `Agent ID` and `Bucket Beginning`. A body whose header
-    /// lacks one of them is not the report (an error page, another report).
-    pub fn key_columns(self) -> &'static [&'static [&'static str]] {
-        match self {
-            Report::WorkSessions => &[
-                &["contact_session_id"],
-                &["contact_session_ended_at", "contact_session_created_at"],
-            ],
-            Report::Contacts => &[&["Contact ID"], &["Queued At"]],
-            Report::AgentSummary => &[&["Agent ID", "ID"], &["Bucket Beginning", "Bucket Start"]],
-        }
-    }
-}
+pub use name::{InvalidReportName, Report};
+pub use spec::{
+    BuiltIn, DerivedFormat, Format, Preset, ReportSpec, Source, TypedFormat, BUILT_IN, PRESETS,
+};
 
 /// A header name compared ignoring case, spaces and punctuation: `Agent ID` = `agent_id`.
 pub fn normalize_column(name: &str) -> String {
@@ -61,30 +23,6 @@ pub fn normalize_column(name: &str) -> String {
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
         .collect()
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The name given is not one of the reports.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown report `{0}`: expected one of work_sessions, contacts, agent_summary")]
-pub struct UnknownReport(pub String);
-
-impl FromStr for Report {
-    type Err = UnknownReport;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().replace('-', "_").as_str() {
-            "work_sessions" => Ok(Report::WorkSessions),
-            "contacts" => Ok(Report::Contacts),
-            "agent_summary" => Ok(Report::AgentSummary),
-            _ => Err(UnknownReport(s.to_string())),
-        }
-    }
 }
 
 /// The work-session report's 19 columns, in the order Gladly documents them (V2 endpoint).
@@ -158,19 +96,19 @@ impl Header {
         self.names.is_empty()
     }
 
-    /// The entries of `key_columns` (see [`Report::key_columns`]) none of whose names is in
-    /// this header, each as its preferred name.
-    pub fn missing(&self, key_columns: &[&[&'static str]]) -> Vec<&'static str> {
+    /// The entries of `required` (see [`ReportSpec::required_columns`]) none of whose names
+    /// is in this header, each as its preferred name.
+    pub fn missing(&self, required: &[Vec<String>]) -> Vec<String> {
         let have: std::collections::HashSet<String> =
             self.names.iter().map(|n| normalize_column(n)).collect();
-        key_columns
+        required
             .iter()
             .filter(|alternatives| {
                 !alternatives
                     .iter()
                     .any(|name| have.contains(&normalize_column(name)))
             })
-            .filter_map(|alternatives| alternatives.first().copied())
+            .filter_map(|alternatives| alternatives.first().cloned())
             .collect()
     }
 }
@@ -307,22 +245,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn report_names_round_trip() {
-        for r in Report::ALL {
-            assert_eq!(r.name().parse::<Report>().unwrap(), r);
-        }
-        assert_eq!(
-            "agent-summary".parse::<Report>().unwrap(),
-            Report::AgentSummary
-        );
-        let err = "tickets".parse::<Report>().unwrap_err().to_string();
-        assert!(
-            err.contains("tickets") && err.contains("work_sessions"),
-            "{err}"
-        );
-    }
-
-    #[test]
     fn header_strips_bom_and_finds_columns() {
         let h = Header::new(["\u{feff}id", "contact_session_id", " channel "]);
         assert_eq!(h.position("id"), Some(0));
@@ -330,19 +252,23 @@ mod tests {
         assert_eq!(h.position("nope"), None);
     }
 
+    fn required(report: Report) -> Vec<Vec<String>> {
+        BuiltIn::named(report).unwrap().required_columns()
+    }
+
     #[test]
     fn missing_key_columns_are_named_ignoring_case_and_punctuation() {
         let h = Header::new(["Agent Id", "bucket_start", "Name"]);
-        assert!(h.missing(Report::AgentSummary.key_columns()).is_empty());
+        assert!(h.missing(&required(Report::AGENT_SUMMARY)).is_empty());
         let h = Header::new(["foo", "bar", "baz"]);
         assert_eq!(
-            h.missing(Report::WorkSessions.key_columns()),
+            h.missing(&required(Report::WORK_SESSIONS)),
             ["contact_session_id", "contact_session_ended_at"]
         );
         let h = Header::new(["contact_session_id", "contact_session_created_at"]);
-        assert!(h.missing(Report::WorkSessions.key_columns()).is_empty());
+        assert!(h.missing(&required(Report::WORK_SESSIONS)).is_empty());
         assert_eq!(
-            Header::new(["<!DOCTYPE html>"]).missing(Report::Contacts.key_columns()),
+            Header::new(["<!DOCTYPE html>"]).missing(&required(Report::CONTACTS)),
             ["Contact ID", "Queued At"]
         );
     }
