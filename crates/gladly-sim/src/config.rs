@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::added_column::AddedColumn;
 use crate::faults::Limits;
 use crate::model::{Model, HOUR_MS};
 use crate::wire::{AGENT_SUMMARY, CONTACT_EXPORT};
@@ -41,6 +42,10 @@ pub struct SimConfig {
     pub contact_export_metric_set: String,
     /// The Agent Summary metric set name.
     pub agent_summary_metric_set: String,
+    /// A column one report gains mid-run (schema evolution): answers of its metric set
+    /// fetched at or after its instant carry it, last; earlier answers do not. `None` (the
+    /// default): every report keeps its columns.
+    pub added_column: Option<AddedColumn>,
 }
 
 impl Default for SimConfig {
@@ -62,6 +67,7 @@ impl Default for SimConfig {
             row_cap: Some(100_000),
             contact_export_metric_set: CONTACT_EXPORT.into(),
             agent_summary_metric_set: AGENT_SUMMARY.into(),
+            added_column: None,
         }
     }
 }
@@ -91,6 +97,21 @@ impl SimConfig {
     pub fn with_scaled_second(mut self, second: std::time::Duration) -> Self {
         self.limits.second = second;
         self.limits.enabled = true;
+        self
+    }
+
+    /// Same config with `column` added to `metric_set`'s answers fetched at or after `from`.
+    pub fn with_added_column(
+        mut self,
+        metric_set: &str,
+        column: &str,
+        from: DateTime<Utc>,
+    ) -> Self {
+        self.added_column = Some(AddedColumn {
+            metric_set: metric_set.into(),
+            column: column.into(),
+            from,
+        });
         self
     }
 

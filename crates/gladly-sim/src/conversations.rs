@@ -34,13 +34,14 @@ pub enum ConversationTruth {
 
 /// What happens to a conversation once it is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
+pub(crate) enum Fate {
     Kept,
     Deleted,
     Merged,
 }
 
-fn fate(m: &Model, conversation: u64) -> Fate {
+/// Whether conversation `conversation` is kept, deleted or merged once it is over.
+pub(crate) fn fate(m: &Model, conversation: u64) -> Fate {
     match mix(m.seed ^ mix(conversation ^ 0xFA7E_0000)) % 20 {
         0 => Fate::Deleted,
         1 if conversation & 0xFF_FFFF > 0 => Fate::Merged,
@@ -50,7 +51,7 @@ fn fate(m: &Model, conversation: u64) -> Fate {
 
 /// The contacts of conversation `n` (created or not yet), in creation order; empty when `n`
 /// is not a conversation.
-fn run(m: &Model, n: u64) -> Vec<Contact> {
+pub(crate) fn run(m: &Model, n: u64) -> Vec<Contact> {
     let h = (n >> 24) as i64;
     let s = (n & 0xFF_FFFF) as u32;
     let count = m.hour_count(h);
@@ -67,7 +68,7 @@ fn run(m: &Model, n: u64) -> Vec<Contact> {
 }
 
 /// The inbox contact `c` is in at `now_ms`.
-fn inbox_at(m: &Model, c: &Contact, now_ms: i64) -> u64 {
+pub(crate) fn inbox_at(m: &Model, c: &Contact, now_ms: i64) -> u64 {
     let r = mix(m.seed ^ mix(c.n ^ 0x7EA5_0000));
     let inbox = u64::from(c.inbox);
     if m.inboxes < 2 || r % 10 >= 3 {
@@ -80,6 +81,36 @@ fn inbox_at(m: &Model, c: &Contact, now_ms: i64) -> u64 {
     }
     let others = u64::from(m.inboxes) - 1;
     (inbox + 1 + (r >> 40) % others) % u64::from(m.inboxes)
+}
+
+/// When the conversation of `run` (its contacts in creation order) closed and reopened up to
+/// `now_ms`: it closes once every contact so far has reached its conversation end, and a
+/// later contact reopens it. Returns (closes, reopens), each in time order.
+pub(crate) fn closes_and_reopens(run: &[Contact], now_ms: i64) -> (Vec<i64>, Vec<i64>) {
+    let (mut closes, mut reopens) = (Vec::new(), Vec::new());
+    let mut settled = i64::MIN;
+    for c in run.iter().filter(|c| c.created_ms <= now_ms) {
+        if settled != i64::MIN && c.created_ms > settled {
+            closes.push(settled);
+            reopens.push(c.created_ms);
+        }
+        settled = settled.max(c.conv_end_ms);
+    }
+    if settled != i64::MIN && settled <= now_ms {
+        closes.push(settled);
+    }
+    (closes, reopens)
+}
+
+/// The instant conversation `n` (whose contacts are `run`) is merged away, if it ever is:
+/// an hour after its last end, into the conversation before it, when that one is kept.
+pub(crate) fn merged_at(m: &Model, n: u64, run: &[Contact]) -> Option<(i64, u64)> {
+    if fate(m, n) != Fate::Merged {
+        return None;
+    }
+    let last_end = run.iter().map(|c| c.conv_end_ms).max()?;
+    let into = m.conversation_of((n >> 24) as i64, (n & 0xFF_FFFF) as u32 - 1);
+    (fate(m, into) == Fate::Kept).then_some((last_end + HOUR_MS, into))
 }
 
 /// Conversation `id` as the API shows it at `now_ms`.

@@ -61,7 +61,23 @@ fn agent_indices(m: &Model, day: i64) -> Vec<u64> {
         .collect()
 }
 
-fn agent(m: &Model, i: u64, day: i64) -> Value {
+/// The name agent `i` has at `now_ms`, as the agents list shows it (and the reports, which
+/// show current names).
+pub(crate) fn agent_name(m: &Model, i: u64, now_ms: i64) -> String {
+    agent_name_on(m, i, (now_ms - m.origin_ms).div_euclid(DAY_MS))
+}
+
+/// The name inbox `i` of the model has.
+pub(crate) fn inbox_name(i: u64) -> &'static str {
+    INBOXES[i as usize % INBOXES.len()]
+}
+
+/// The name topic `i` (of the seven at the origin) has.
+pub(crate) fn topic_name(i: u64) -> &'static str {
+    TOPICS[i as usize % TOPICS.len()]
+}
+
+fn agent_name_on(m: &Model, i: u64, day: i64) -> String {
     let first = FIRST[i as usize % FIRST.len()];
     let last = if i == 1 && day >= 3 {
         "Newname"
@@ -70,9 +86,14 @@ fn agent(m: &Model, i: u64, day: i64) -> Value {
     } else {
         LAST[(i as usize / FIRST.len()) % LAST.len()]
     };
+    format!("{first} {last}")
+}
+
+fn agent(m: &Model, i: u64, day: i64) -> Value {
+    let first = FIRST[i as usize % FIRST.len()];
     json!({
         "id": m.id(Kind::Agent, i),
-        "name": format!("{first} {last}"),
+        "name": agent_name_on(m, i, day),
         "emailAddress": format!("{}.{}{i}@example.com", first.to_lowercase(), LAST[0].to_lowercase()),
     })
 }
@@ -83,7 +104,7 @@ fn inboxes(m: &Model, day: i64) -> Vec<Value> {
         .map(|i| {
             json!({
                 "id": m.id(Kind::Inbox, i),
-                "name": INBOXES[i as usize % INBOXES.len()],
+                "name": inbox_name(i),
                 "disabled": i == 0 && day >= 3,
             })
         })
@@ -135,7 +156,7 @@ fn topics(m: &Model, day: i64) -> Vec<Value> {
         .map(|i| {
             let mut t = json!({
                 "id": m.id(Kind::Topic, i),
-                "name": TOPICS[i as usize],
+                "name": topic_name(i),
                 "disabled": false,
             });
             if i == 2 {

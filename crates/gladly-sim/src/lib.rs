@@ -7,7 +7,11 @@
 //!   `Z` or `±hh:mm`): rows anchored at `contact_session_ended_at`, else
 //!   `contact_session_created_at`, in `[start, end + 1 min)`.
 //! - `POST /api/v1/reports` `{metricSet, startAt, endAt, timezone?, aggregationLevel?}` for the
-//!   Contact Export (anchor "Queued At" date) and Agent Summary (agent × bucket) metric sets.
+//!   Contact Export (anchor "Queued At" date) and Agent Summary (agent × bucket) metric sets,
+//!   and, by dates only, Conversation Export (a row per conversation, anchor "Created At",
+//!   restated until it closes), Contact and Conversation Timestamps (a row per event, anchor
+//!   "Timestamp") and Work Session Events V4 (the work-session rows, anchored per local day).
+//!   [`SimConfig::added_column`] makes one of them gain a column mid-run.
 //! - `GET /api/v1/conversations/{id}`: conversations spanning several contacts, whose inbox,
 //!   status and assignee change over time, some deleted (404) or merged (301), under
 //!   Gladly's general per-second limit (see [`ConversationTruth`]).
@@ -22,10 +26,12 @@
 //! The crate stands alone: [`wire`] is Gladly's format as written from its documentation
 //! (shared with no client), and time comes from a [`SimClock`], any
 //! `Fn() -> DateTime<Utc>`, so a test can hand it the clock its code under test reads.
-//! [`Simulator::report_truth`] and [`Simulator::conversation`] say what the API answers.
+//! [`Simulator::report_truth`], [`Simulator::metric_set_truth`] and
+//! [`Simulator::conversation`] say what the API answers.
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod added_column;
 mod clock;
 mod config;
 mod conversations;
@@ -46,8 +52,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+pub use added_column::AddedColumn;
 pub use clock::SimClock;
 pub use config::SimConfig;
 pub use conversations::ConversationTruth;
@@ -126,10 +133,17 @@ impl Simulator {
     /// Ground truth: the full current content of the report for `query`, exactly what a
     /// fault-free, uncapped call would return now. Panics on a request the API would reject.
     pub fn report_truth(&self, query: &ReportQuery) -> Truth {
+        self.report_truth_at(query, self.clock.now())
+    }
+
+    /// Ground truth: what a fault-free, uncapped call for `query` answered, or will answer,
+    /// when the simulated clock reads `at` (its rows as of `at` minus the data delay, the
+    /// added column when `at` is past its instant). Asked far enough ahead it is the final
+    /// answer. Panics on a request the API would reject.
+    pub fn report_truth_at(&self, query: &ReportQuery, at: DateTime<Utc>) -> Truth {
         let plan = server::plan(&self.cfg, query.path(), &query.body())
             .unwrap_or_else(|e| panic!("truth of a request the API rejects: {e:?}"));
-        let columns = plan.columns();
-        let mut source = plan.rows(&self.model, self.as_of().timestamp_millis());
+        let (columns, mut source) = self.report_source(&plan, at);
         let mut cells = vec![String::new(); columns.len()];
         let mut rows = Vec::new();
         loop {
@@ -140,6 +154,61 @@ impl Simulator {
             rows.push(TruthRow::new(columns, cells.clone()));
         }
         Truth { columns, rows }
+    }
+
+    /// Ground truth: the header and rows of the metric-set report `metric_set` (any served
+    /// one: Contact Export, Agent Summary (daily buckets), Conversation Export, Contact and
+    /// Conversation Timestamps, Work Session Events V4) for the dates `[start, end]` in
+    /// `timezone`, as a fault-free, uncapped call answers now. Panics on a request the API
+    /// would reject (an unknown metric set or timezone, `end` before `start`).
+    pub fn metric_set_truth(
+        &self,
+        metric_set: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        timezone: &str,
+    ) -> Truth {
+        self.metric_set_truth_at(metric_set, start, end, timezone, self.clock.now())
+    }
+
+    /// [`Simulator::metric_set_truth`] as answered when the simulated clock reads `at`.
+    pub fn metric_set_truth_at(
+        &self,
+        metric_set: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        timezone: &str,
+        at: DateTime<Utc>,
+    ) -> Truth {
+        let query = ReportQuery::MetricSet {
+            metric_set: metric_set.into(),
+            start,
+            end,
+            timezone: timezone.into(),
+            aggregation_level: None,
+        };
+        self.report_truth_at(&query, at)
+    }
+
+    /// The columns and rows of `plan` fetched when the clock reads `now`: the report's rows
+    /// as of `now` minus the data delay, with the added column when it applies. Every answer
+    /// (a body or a truth) comes from here.
+    fn report_source(
+        &self,
+        plan: &reports::Plan,
+        now: DateTime<Utc>,
+    ) -> (&'static [&'static str], Box<dyn reports::RowSource>) {
+        let as_of = (now - self.cfg.data_delay).timestamp_millis();
+        let columns = plan.columns();
+        let source = plan.rows(&self.model, as_of);
+        match &self.cfg.added_column {
+            Some(added) if added.applies(plan.metric_set(&self.cfg), now) => {
+                let source =
+                    added_column::WithAdded::new(source, added.clone(), self.model.clone());
+                (added.extend(columns), Box::new(source))
+            }
+            _ => (columns, source),
+        }
     }
 
     /// Ground truth: what `GET /api/v1/conversations/{id}` answers now (without faults or
@@ -228,5 +297,7 @@ impl Simulator {
     }
 }
 
+#[cfg(test)]
+mod report_tests;
 #[cfg(test)]
 mod tests;

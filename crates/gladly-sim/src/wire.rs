@@ -16,6 +16,14 @@ pub const CONVERSATION_ROUTE: &str = "/api/v1/conversations/{id}";
 pub const CONTACT_EXPORT: &str = "ContactExportReportV3";
 /// The Agent Summary metric set Gladly documents today.
 pub const AGENT_SUMMARY: &str = "AgentSummaryV2";
+/// The Conversation Export metric set: one row per conversation, anchored at its creation.
+pub const CONVERSATION_EXPORT: &str = "ConversationExportReport";
+/// The Contact Timestamps metric set: one row per contact event.
+pub const CONTACT_TIMESTAMPS: &str = "ContactTimestampsReport";
+/// The Conversation Timestamps metric set: one row per conversation event.
+pub const CONVERSATION_TIMESTAMPS: &str = "ConversationTimestampsReport";
+/// The Work Session Events (V4) metric set: the work-session rows through `/api/v1/reports`.
+pub const WORK_SESSION_EVENTS_V4: &str = "WorkSessionEventsReportV4";
 
 /// One entry of Gladly's error body: `attr` names the offending field and may be absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -214,6 +222,112 @@ pub const AGENT_SUMMARY_COLUMNS: [&str; 23] = [
     "Contact Accepted - Other",
     "Handle Time in seconds",
     "After Contact Time in seconds",
+];
+
+/// Conversation Export columns, as the Singer tap `harrystech/tap-gladly` records them
+/// (`tap_gladly/schemas/report_conversation_export.json`): the two filter echoes, then the
+/// metrics of Gladly's "Conversation Export" help page.
+pub const CONVERSATION_EXPORT_COLUMNS: [&str; 55] = [
+    "Timezone Filter",
+    "Inboxes Filter",
+    "Created At",
+    "Conversation ID",
+    "Customer ID",
+    "Conversation Link",
+    "Status",
+    "Assigned Agent ID - Current",
+    "Assigned Agent Name - Current",
+    "Inbox ID - Current",
+    "Inbox Name - Current",
+    "First Closed At",
+    "Last Closed At",
+    "Initiator Type - Created",
+    "Initiator Agent ID - Created",
+    "Initiator Agent Name - Created",
+    "Inbox ID - Created",
+    "Inbox Name - Created",
+    "Assigned Agent ID - Created",
+    "Assigned Agent Name - Created",
+    "Initiator Type - Last Closed",
+    "Initiator Agent ID - Last Closed",
+    "Initiator Agent Name - Last Closed",
+    "Initiator Rule ID - Last Closed",
+    "Inbox ID - Last Closed",
+    "Inbox Name - Last Closed",
+    "Assigned Agent ID - Last Closed",
+    "Assigned Agent Name - Last Closed",
+    "Topics",
+    "Topics with Hierarchy",
+    "First Contact ID",
+    "First Channel",
+    "Second Channel",
+    "Third Channel",
+    "Last Channel",
+    "Created-to-First Closed Time in seconds",
+    "Created-to-Last Closed Time in seconds",
+    "Conversation Handle Time in seconds",
+    "Is FCR Eligible",
+    "Is FCR Success",
+    "Merged Conversations",
+    "Count of Contacts",
+    "Count of Channels",
+    "Count of Notes",
+    "Count of Agents Assigned",
+    "Count of Inboxes Assigned",
+    "Times Agent Unassigned by Rule",
+    "Times Closed",
+    "Times Reopened",
+    "Times Topic Added",
+    "Times Topic Removed",
+    "Payment Requests - Completed",
+    "Payment Requests - Declined",
+    "Payment Amount - Completed USD",
+    "Payment Amount - Declined USD",
+];
+
+/// Contact Timestamps columns: `Timezone Filter` (by analogy with Conversation Timestamps,
+/// unconfirmed), then the first metrics of Gladly's "Contact Timestamps" help page.
+pub const CONTACT_TIMESTAMPS_COLUMNS: [&str; 14] = [
+    "Timezone Filter",
+    "Timestamp",
+    "Event Type",
+    "Contact ID",
+    "Conversation ID",
+    "Customer ID",
+    "Channel",
+    "Initiator Type",
+    "Initiator ID",
+    "Initiator Agent Name",
+    "Assigned Inbox ID",
+    "Assigned Inbox Name",
+    "Assigned Agent ID",
+    "Assigned Agent Name",
+];
+
+/// Conversation Timestamps columns, as `harrystech/tap-gladly` records them
+/// (`tap_gladly/schemas/reports__conversation_timestamps_report.json`).
+pub const CONVERSATION_TIMESTAMPS_COLUMNS: [&str; 21] = [
+    "Timezone Filter",
+    "Timestamp",
+    "Event Type",
+    "Conversation ID",
+    "Customer ID",
+    "Initiator Type",
+    "Initiator ID",
+    "Initiator Agent Name",
+    "Assigned Inbox ID",
+    "Assigned Inbox Name",
+    "Assigned Agent ID",
+    "Assigned Agent Name",
+    "Topic ID",
+    "Topic Name",
+    "Newly Assigned Inbox ID",
+    "Newly Assigned Inbox Name",
+    "Newly Assigned Agent ID",
+    "Newly Assigned Agent Name",
+    "Assignment Update Reason",
+    "Merged Customer ID",
+    "Merged Conversation ID",
 ];
 
 #[cfg(test)]

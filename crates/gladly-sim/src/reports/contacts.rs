@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 
-use super::{local_date, local_midnight, push_secs, RowSource};
+use super::{local_date, local_midnight, push_secs, Extras, RowSource};
 use crate::model::{Contact, Kind, Model};
 use crate::timestamp::push_ts;
 
@@ -42,6 +42,7 @@ pub(super) struct ContactRows {
     contacts: std::vec::IntoIter<Contact>,
     hour: i64,
     last_hour: i64,
+    last: Extras,
 }
 
 impl ContactRows {
@@ -66,6 +67,7 @@ impl ContactRows {
             as_of,
             span,
             contacts: Vec::new().into_iter(),
+            last: Extras::default(),
         }
     }
 
@@ -98,6 +100,7 @@ impl RowSource for ContactRows {
         let m = &self.model;
         let as_of = self.as_of;
         let ended = c.ended_ms <= as_of;
+        self.last = Extras::of_work(c.visible_work(as_of));
         push_ts(&mut cells[0], c.queued_ms());
         m.push_id(&mut cells[1], Kind::Customer, c.customer);
         m.push_id(&mut cells[2], Kind::Conversation, c.conversation);
@@ -147,5 +150,9 @@ impl RowSource for ContactRows {
 
     fn key(&self, cells: &[String]) -> String {
         cells[3].clone()
+    }
+
+    fn extras(&self) -> Extras {
+        self.last
     }
 }

@@ -1,8 +1,12 @@
-//! The three reports as row sources over the [`Model`]: which rows a request returns at an
+//! The reports as row sources over the [`Model`]: which rows a request returns at an
 //! instant, cell by cell.
 
 mod agent_summary;
+mod contact_timestamps;
 mod contacts;
+mod conversation_export;
+mod conversation_timestamps;
+mod hourly;
 mod work_sessions;
 
 use std::fmt::Write as _;
@@ -11,9 +15,16 @@ use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::model::{Model, MINUTE_MS};
-use crate::wire::{AGENT_SUMMARY_COLUMNS, CONTACT_EXPORT_COLUMNS, WORK_SESSION_COLUMNS};
+use crate::wire::{
+    AGENT_SUMMARY_COLUMNS, CONTACT_EXPORT_COLUMNS, CONTACT_TIMESTAMPS, CONTACT_TIMESTAMPS_COLUMNS,
+    CONVERSATION_EXPORT, CONVERSATION_EXPORT_COLUMNS, CONVERSATION_TIMESTAMPS,
+    CONVERSATION_TIMESTAMPS_COLUMNS, WORK_SESSION_COLUMNS, WORK_SESSION_EVENTS_V4,
+};
 use agent_summary::agent_summary;
+use contact_timestamps::ContactTimestampRows;
 use contacts::ContactRows;
+use conversation_export::ConversationExportRows;
+use conversation_timestamps::ConversationTimestampRows;
 use work_sessions::WorkSessionRows;
 
 /// Agent Summary bucket sizes.
@@ -71,6 +82,18 @@ pub(crate) enum Plan {
         /// Window end as requested.
         end_ms: i64,
     },
+    /// One of the reports requested by dates whose rows are anchored at an instant whose
+    /// local date in `tz` falls in `[start, end]`.
+    Dated {
+        /// Which report.
+        report: Dated,
+        /// First date.
+        start: NaiveDate,
+        /// Last date.
+        end: NaiveDate,
+        /// Timezone of the dates.
+        tz: Tz,
+    },
     /// Agent × bucket rows for buckets overlapping `[start, end]` in `tz`.
     AgentSummary {
         /// First date.
@@ -84,6 +107,42 @@ pub(crate) enum Plan {
     },
 }
 
+/// The reports requested by dates with one anchor instant per row (besides Contact Export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dated {
+    /// `ConversationExportReport`: a conversation, anchored at its creation.
+    ConversationExport,
+    /// `ContactTimestampsReport`: a contact event, anchored at its timestamp.
+    ContactTimestamps,
+    /// `ConversationTimestampsReport`: a conversation event, anchored at its timestamp.
+    ConversationTimestamps,
+    /// `WorkSessionEventsReportV4`: a work session, anchored like the work-session endpoint's.
+    WorkSessionsV4,
+}
+
+impl Dated {
+    /// The report of a metric set name, if it is one of these.
+    pub(crate) fn parse(metric_set: &str) -> Option<Dated> {
+        Some(match metric_set {
+            CONVERSATION_EXPORT => Dated::ConversationExport,
+            CONTACT_TIMESTAMPS => Dated::ContactTimestamps,
+            CONVERSATION_TIMESTAMPS => Dated::ConversationTimestamps,
+            WORK_SESSION_EVENTS_V4 => Dated::WorkSessionsV4,
+            _ => return None,
+        })
+    }
+
+    /// The metric set name.
+    pub(crate) fn metric_set(self) -> &'static str {
+        match self {
+            Dated::ConversationExport => CONVERSATION_EXPORT,
+            Dated::ContactTimestamps => CONTACT_TIMESTAMPS,
+            Dated::ConversationTimestamps => CONVERSATION_TIMESTAMPS,
+            Dated::WorkSessionsV4 => WORK_SESSION_EVENTS_V4,
+        }
+    }
+}
+
 impl Plan {
     /// Column names of this report.
     pub(crate) fn columns(&self) -> &'static [&'static str] {
@@ -91,6 +150,39 @@ impl Plan {
             Plan::WorkSessions { .. } => &WORK_SESSION_COLUMNS,
             Plan::Contacts { .. } | Plan::ContactsBetween { .. } => &CONTACT_EXPORT_COLUMNS,
             Plan::AgentSummary { .. } => &AGENT_SUMMARY_COLUMNS,
+            Plan::Dated { report, .. } => match report {
+                Dated::ConversationExport => &CONVERSATION_EXPORT_COLUMNS,
+                Dated::ContactTimestamps => &CONTACT_TIMESTAMPS_COLUMNS,
+                Dated::ConversationTimestamps => &CONVERSATION_TIMESTAMPS_COLUMNS,
+                Dated::WorkSessionsV4 => &WORK_SESSION_COLUMNS,
+            },
+        }
+    }
+
+    /// The metric set of a `/api/v1/reports` plan (`None` for the work-session endpoint).
+    pub(crate) fn metric_set<'a>(&self, cfg: &'a crate::SimConfig) -> Option<&'a str> {
+        match self {
+            Plan::WorkSessions { .. } => None,
+            Plan::Contacts { .. } | Plan::ContactsBetween { .. } => {
+                Some(&cfg.contact_export_metric_set)
+            }
+            Plan::AgentSummary { .. } => Some(&cfg.agent_summary_metric_set),
+            Plan::Dated { report, .. } => Some(report.metric_set()),
+        }
+    }
+
+    /// Short name of the report, for fault bookkeeping keys.
+    pub(crate) fn report_name(&self) -> &'static str {
+        match self {
+            Plan::WorkSessions { .. } => "work_sessions",
+            Plan::Contacts { .. } | Plan::ContactsBetween { .. } => "contacts",
+            Plan::AgentSummary { .. } => "agent_summary",
+            Plan::Dated { report, .. } => match report {
+                Dated::ConversationExport => "conversations",
+                Dated::ContactTimestamps => "contact_timestamps",
+                Dated::ConversationTimestamps => "conversation_timestamps",
+                Dated::WorkSessionsV4 => "work_sessions_v4",
+            },
         }
     }
 
@@ -127,6 +219,14 @@ impl Plan {
                 start.format("%Y%m%d"),
                 end.format("%Y%m%d")
             ),
+            Plan::Dated {
+                report, start, end, ..
+            } => format!(
+                "{}-{}-{}.csv",
+                report.metric_set(),
+                start.format("%Y%m%d"),
+                end.format("%Y%m%d")
+            ),
         }
     }
 
@@ -154,6 +254,51 @@ impl Plan {
                 tz,
                 level,
             } => Box::new(agent_summary(model, as_of_ms, *start, *end, *tz, *level)),
+            Plan::Dated {
+                report,
+                start,
+                end,
+                tz,
+            } => {
+                let (m, at, s, e, tz) = (model.clone(), as_of_ms, *start, *end, *tz);
+                match report {
+                    Dated::ConversationExport => {
+                        Box::new(ConversationExportRows::new(m, at, s, e, tz))
+                    }
+                    Dated::ContactTimestamps => {
+                        Box::new(ContactTimestampRows::new(m, at, s, e, tz))
+                    }
+                    Dated::ConversationTimestamps => {
+                        Box::new(ConversationTimestampRows::new(m, at, s, e, tz))
+                    }
+                    Dated::WorkSessionsV4 => Box::new(WorkSessionRows::new(
+                        m,
+                        at,
+                        local_midnight(tz, s),
+                        local_midnight(tz, e + Duration::days(1)),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// What a row says about its contact or conversation, for a column added mid-run (see
+/// [`crate::AddedColumn`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Extras {
+    /// Times the contact (or the conversation's contacts) passed from one agent to another.
+    pub(crate) transfers: u32,
+    /// The agent who accepted last, if any.
+    pub(crate) last_agent: Option<u32>,
+}
+
+impl Extras {
+    /// The extras of the agents `work` (in acceptance order).
+    pub(crate) fn of_work(work: &[crate::model::Work]) -> Self {
+        Extras {
+            transfers: work.len().saturating_sub(1) as u32,
+            last_agent: work.last().map(|w| w.agent),
         }
     }
 }
@@ -167,6 +312,12 @@ pub(crate) trait RowSource: Send {
 
     /// The key the records layer will use for a row, for fault bookkeeping.
     fn key(&self, cells: &[String]) -> String;
+
+    /// What the row last returned by [`RowSource::next_row`] says about its contact or
+    /// conversation (nothing for reports without one).
+    fn extras(&self) -> Extras {
+        Extras::default()
+    }
 }
 
 /// Appends whole seconds of `ms` (never negative).

@@ -1,7 +1,7 @@
 //! The Work Session report: one row per contact × agent (one agent-less row while no agent
 //! has accepted), anchored at the contact's end, else its creation.
 
-use super::{push_secs, RowSource};
+use super::{push_secs, Extras, RowSource};
 use crate::model::{Contact, Kind, Model, MINUTE_MS};
 use crate::timestamp::push_ts;
 
@@ -16,6 +16,7 @@ pub(super) struct WorkSessionRows {
     j: u32,
     count: u32,
     current: Option<(Contact, usize, usize)>,
+    last: Extras,
 }
 
 impl WorkSessionRows {
@@ -34,6 +35,7 @@ impl WorkSessionRows {
             j: 0,
             count,
             current: None,
+            last: Extras::default(),
         }
     }
 
@@ -78,6 +80,7 @@ impl RowSource for WorkSessionRows {
         let m = &self.model;
         let as_of = self.as_of;
         let work = c.visible_work(as_of);
+        self.last = Extras::of_work(work);
         let slot = work.get(k);
         let ended = c.ended_ms <= as_of;
         if ended {
@@ -142,5 +145,9 @@ impl RowSource for WorkSessionRows {
 
     fn key(&self, cells: &[String]) -> String {
         format!("{}/{}", cells[1], cells[10])
+    }
+
+    fn extras(&self) -> Extras {
+        self.last
     }
 }

@@ -45,13 +45,8 @@ impl CsvBody {
         faults: FaultState,
         guard: InFlight,
     ) -> Self {
-        let report = match plan {
-            Plan::WorkSessions { .. } => "work_sessions",
-            Plan::Contacts { .. } | Plan::ContactsBetween { .. } => "contacts",
-            Plan::AgentSummary { .. } => "agent_summary",
-        };
-        let columns = plan.columns();
-        let source = plan.rows(&sim.model, sim.as_of().timestamp_millis());
+        let report = plan.report_name();
+        let (columns, source) = sim.report_source(plan, sim.clock.now());
         let cap = faults.row_cap.or(sim.cfg.row_cap);
         let cut = sim.faults.take_cut();
         let mut order: Vec<usize> = (0..columns.len()).collect();

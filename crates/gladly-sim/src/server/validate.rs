@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::err;
-use crate::reports::{Level, Plan};
+use crate::reports::{Dated, Level, Plan};
 use crate::wire::{ApiError, WORK_SESSIONS_PATH};
 use crate::SimConfig;
 
@@ -44,12 +44,13 @@ fn work_sessions(body: &Value) -> Result<Plan, Vec<ApiError>> {
     })
 }
 
-/// `{metricSet, startAt, endAt, timezone?, aggregationLevel?, filters?}` of the two metric
-/// sets the simulator serves.
+/// `{metricSet, startAt, endAt, timezone?, aggregationLevel?, filters?}` of the metric sets
+/// the simulator serves.
 fn metric_set(cfg: &SimConfig, body: &Value) -> Result<Plan, Vec<ApiError>> {
     let metric = required(body, "metricSet").map_err(|e| vec![e])?;
     let is_contacts = metric == cfg.contact_export_metric_set;
-    if !is_contacts && metric != cfg.agent_summary_metric_set {
+    let dated = Dated::parse(metric);
+    if !is_contacts && dated.is_none() && metric != cfg.agent_summary_metric_set {
         return Err(vec![err(
             Some("metricSet"),
             "invalid",
@@ -79,6 +80,14 @@ fn metric_set(cfg: &SimConfig, body: &Value) -> Result<Plan, Vec<ApiError>> {
     }
     if is_contacts {
         return Ok(Plan::Contacts { start, end, tz });
+    }
+    if let Some(report) = dated {
+        return Ok(Plan::Dated {
+            report,
+            start,
+            end,
+            tz,
+        });
     }
     let level = aggregation_level(body, start, end)?;
     Ok(Plan::AgentSummary {
