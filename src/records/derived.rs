@@ -3,16 +3,18 @@
 //!
 //! Every column becomes a nullable field, typed by Gladly's header conventions
 //! ([`ColumnKind::of`]): `… At` and `Timestamp` are `timestamp-millis`, `… in seconds` is a
-//! `double`, `Number of …` and `… Count` are `long`, the rest `string`. The fields keep the
+//! `double`, `Number of …`, `Count of …`, `Times …` and `… Count` are `long`, the rest
+//! `string`. The fields keep the
 //! order the columns were first seen in; a column Gladly adds later is appended as a new
 //! nullable field with a `null` default ([`DerivedSchema::extended`]), so each version reads
 //! the records of the ones before it, and a column that disappears keeps its field (null
 //! from then on). Each field records the header it came from (`gladly.column`), so the
 //! schema can be rebuilt from the registry's latest version after a restart.
 //!
-//! The key is the configured key columns, as strings, in order: a row missing one is a dead
-//! letter (never a key made up from the whole row, which would turn every restatement into a
-//! new key). The anchor column is the record's timestamp.
+//! The key is the configured key columns, as strings, in order: the first must have a value
+//! (a row without one is a dead letter); the others may be empty (an event-grain report's
+//! `Topic ID` on an event that has none). Never a key made up from the whole row, which would
+//! turn every restatement into a new key. The anchor column is the record's timestamp.
 
 use std::sync::Arc;
 
@@ -30,7 +32,7 @@ pub enum ColumnKind {
     Timestamp,
     /// A duration in seconds (`… in seconds`): `double`.
     Seconds,
-    /// A count (`Number of …`, `… Count`): `long`.
+    /// A count (`Number of …`, `Count of …`, `Times …`, `… Count`): `long`.
     Count,
     /// Anything else: the cell's text.
     Text,
@@ -45,7 +47,11 @@ impl ColumnKind {
             ColumnKind::Timestamp
         } else if h.contains("in seconds") || h.ends_with("(seconds)") {
             ColumnKind::Seconds
-        } else if h.starts_with("number of ") || h.starts_with("# of ") || last_word == "count" {
+        } else if ["number of ", "count of ", "# of ", "times "]
+            .iter()
+            .any(|p| h.starts_with(p))
+            || last_word == "count"
+        {
             ColumnKind::Count
         } else {
             ColumnKind::Text
@@ -344,14 +350,14 @@ impl DerivedConverter {
         let cell = |p: Option<usize>| p.and_then(|p| row.field(p)).unwrap_or("");
         let mut key = Vec::with_capacity(64);
         avro::header(&mut key, self.key_id);
-        for (name, p) in self.format.key.iter().zip(&layout.key) {
+        for (i, (name, p)) in self.format.key.iter().zip(&layout.key).enumerate() {
             let v = parse::trim(cell(*p));
             if p.is_none() {
                 return Err(format!(
                     "key column `{name}` is missing from the report header"
                 ));
             }
-            if v.is_empty() {
+            if v.is_empty() && i == 0 {
                 return Err(format!(
                     "key column `{name}` is empty, but a value is required"
                 ));
@@ -478,6 +484,13 @@ mod tests {
         );
         assert_eq!(ColumnKind::of("Number of Transfers"), ColumnKind::Count);
         assert_eq!(ColumnKind::of("Message Count"), ColumnKind::Count);
+        assert_eq!(ColumnKind::of("Count of Contacts"), ColumnKind::Count);
+        assert_eq!(ColumnKind::of("Times Reopened"), ColumnKind::Count);
+        assert_eq!(ColumnKind::of("First Closed At"), ColumnKind::Timestamp);
+        assert_eq!(
+            ColumnKind::of("Created-to-First Closed Time in seconds"),
+            ColumnKind::Seconds
+        );
         assert_eq!(ColumnKind::of("Conversation ID"), ColumnKind::Text);
         assert_eq!(
             ColumnKind::of("Chat"),

@@ -217,7 +217,8 @@ pub struct Preset {
     pub name: &'static str,
     /// Gladly's `metricSet`.
     pub metric_set: &'static str,
-    /// The columns that identify a row (for event-grain reports: the event's columns).
+    /// The columns that identify a row (for event-grain reports: the event's columns). The
+    /// first one must have a value in every row; the others may be empty.
     pub key: &'static [&'static str],
     /// The row's event time.
     pub anchor: &'static str,
@@ -234,20 +235,20 @@ pub const PRESETS: [Preset; 4] = [
     Preset {
         name: "contact_timestamps",
         metric_set: "ContactTimestampsReport",
-        key: &["Contact ID", "Event", "Timestamp"],
+        key: &["Contact ID", "Event Type", "Timestamp"],
         anchor: "Timestamp",
     },
     Preset {
         name: "conversation_timestamps",
         metric_set: "ConversationTimestampsReport",
-        key: &["Conversation ID", "Event", "Timestamp"],
+        key: &["Conversation ID", "Event Type", "Timestamp"],
         anchor: "Timestamp",
     },
     Preset {
         name: "work_session_events_v4",
         metric_set: "WorkSessionEventsReportV4",
-        key: &["Work Session ID"],
-        anchor: "Created At",
+        key: &["contact_session_id", "agent_id"],
+        anchor: "contact_session_created_at",
     },
 ];
 

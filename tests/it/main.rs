@@ -22,4 +22,5 @@ mod pipeline_conversations;
 mod pipeline_crash;
 mod pipeline_paced;
 mod registry;
+mod reports_configured;
 mod tail;
