@@ -512,3 +512,87 @@ fn validate_refuses_schedules_over_the_request_budget() {
         "{err}"
     );
 }
+
+/// The error validating `toml` as the `[reports]` of a valid config.
+fn reports_error(toml: &str) -> String {
+    let f = file(toml);
+    let p: Probe = load_from(Some(f.path()), env(&[])).expect("loads");
+    let c = Config {
+        reports: p.reports,
+        ..valid()
+    };
+    c.validate().unwrap_err().to_string()
+}
+
+#[test]
+fn a_report_configured_by_columns_loads_from_a_preset_or_its_columns() {
+    let f = file(
+        "[reports.conversation_export]\npreset = \"conversation_export\"\nhorizon_days = 7\n\
+         [reports.tickets]\nmetric_set = \"ConversationTimestampsReport\"\n\
+         key = [\"Conversation ID\", \"Event Type\", \"Timestamp\"]\nanchor = \"Timestamp\"\n\
+         filters = { inboxes = [\"ib1\"] }\ntopic = \"cc.ticket_events\"\n",
+    );
+    let p: Probe = load_from(Some(f.path()), env(&[])).unwrap();
+    let c = Config {
+        reports: p.reports,
+        ..valid()
+    };
+    c.validate().unwrap();
+    let ce = Report::named("conversation_export").unwrap();
+    let tickets = Report::named("tickets").unwrap();
+    assert_eq!(
+        c.enabled_reports(),
+        [
+            Report::WORK_SESSIONS,
+            Report::CONTACTS,
+            Report::AGENT_SUMMARY,
+            ce,
+            tickets
+        ]
+    );
+    let spec = c.spec(ce).unwrap();
+    assert_eq!(spec.metric_set(), Some("ConversationExportReport"));
+    assert_eq!(
+        spec.required_columns(),
+        [
+            vec!["Conversation ID".to_string()],
+            vec!["Created At".into()]
+        ]
+    );
+    assert_eq!(
+        spec.topic,
+        format!("{}.conversation_export", c.topics.prefix)
+    );
+    let spec = c.spec(tickets).unwrap();
+    assert_eq!(spec.topic, "cc.ticket_events");
+    assert!(matches!(
+        spec.source,
+        Source::MetricSet { filters: Some(f), .. } if f == serde_json::json!({"inboxes": ["ib1"]})
+    ));
+}
+
+#[test]
+fn a_wrong_report_section_names_the_key_and_the_fix() {
+    // a typo of a built-in report is a report configured by columns without its columns
+    let err = reports_error("[reports.contact]\nhorizon_days = 5\n");
+    assert!(
+        err.contains("reports.contact.metric_set") && err.contains("preset"),
+        "{err}"
+    );
+    let err = reports_error("[reports.x]\npreset = \"tickets\"\n");
+    assert!(
+        err.contains("reports.x.preset") && err.contains("conversation_export"),
+        "{err}"
+    );
+    let err = reports_error("[reports.contacts]\npreset = \"conversation_export\"\n");
+    assert!(err.contains("reports.contacts.preset"), "{err}");
+    let err = reports_error("[reports.x]\nmetric_set = \"M\"\nkey = []\nanchor = \"A\"\n");
+    assert!(err.contains("reports.x.key"), "{err}");
+    let err = reports_error("[reports.Bad-Name]\npreset = \"conversation_export\"\n");
+    assert!(err.contains("reports.Bad-Name"), "{err}");
+    let err = reports_error(
+        "[reports.a]\npreset = \"conversation_export\"\ntopic = \"t\"\n\
+         [reports.b]\npreset = \"contact_timestamps\"\ntopic = \"t\"\n",
+    );
+    assert!(err.contains("both publish to t"), "{err}");
+}

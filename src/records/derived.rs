@@ -2,8 +2,8 @@
 //! Gladly adds a column, and the conversion of rows into it.
 //!
 //! Every column becomes a nullable field, typed by Gladly's header conventions
-//! ([`ColumnKind::of`]): `… At` and `Timestamp` are `timestamp-millis`, `… in seconds` is a
-//! `double`, `Number of …`, `Count of …`, `Times …` and `… Count` are `long`, the rest
+//! ([`ColumnKind::of`]; words split on spaces or `_`): `… At` and `Timestamp` are
+//! `timestamp-millis`, `… in seconds` and `…_sec` are `double`, `Number of …`, `Count of …`, `Times …` and `… Count` are `long`, the rest
 //! `string`. The fields keep the
 //! order the columns were first seen in; a column Gladly adds later is appended as a new
 //! nullable field with a `null` default ([`DerivedSchema::extended`]), so each version reads
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::columns::preview;
 use super::parse::{self, Zone};
-use super::{avro, changes, dead_letter, Output, Record, MAX_RECORD_BYTES};
+use super::{avro, changes, dead_letter, Output, Record};
 use crate::report::{normalize_column, DerivedFormat, Header, Report, Row};
 
 /// How a column's cells are typed, from its header name.
@@ -30,7 +30,7 @@ use crate::report::{normalize_column, DerivedFormat, Header, Report, Row};
 pub enum ColumnKind {
     /// A date-time (`… At`, `Timestamp`): `timestamp-millis`.
     Timestamp,
-    /// A duration in seconds (`… in seconds`): `double`.
+    /// A duration in seconds (`… in seconds`, `…_sec`): `double`.
     Seconds,
     /// A count (`Number of …`, `Count of …`, `Times …`, `… Count`): `long`.
     Count,
@@ -41,11 +41,15 @@ pub enum ColumnKind {
 impl ColumnKind {
     /// The kind Gladly's header conventions give `header`.
     pub fn of(header: &str) -> ColumnKind {
-        let h = header.trim().to_ascii_lowercase();
+        // `Created At` and `contact_session_created_at` alike
+        let h = header.trim().to_ascii_lowercase().replace('_', " ");
         let last_word = h.rsplit(' ').next().unwrap_or("");
         if last_word == "at" && h.contains(' ') || last_word == "timestamp" {
             ColumnKind::Timestamp
-        } else if h.contains("in seconds") || h.ends_with("(seconds)") {
+        } else if h.contains("in seconds")
+            || h.ends_with("(seconds)")
+            || (h.contains(' ') && ["sec", "seconds"].contains(&last_word))
+        {
             ColumnKind::Seconds
         } else if ["number of ", "count of ", "# of ", "times "]
             .iter()
@@ -448,17 +452,9 @@ pub(crate) fn push(
         *layout = Some(converter.layout(Arc::clone(row.header())));
     }
     let l = layout.as_ref().expect("set above");
-    let result = converter.convert(l, row, meta_bytes).and_then(|r| {
-        let size = r.key.len() + r.value.as_ref().map_or(0, Vec::len);
-        if size > MAX_RECORD_BYTES {
-            Err(format!(
-                "oversized record: its key and value would be {size} bytes, over the \
-                 {MAX_RECORD_BYTES} one Kafka message takes"
-            ))
-        } else {
-            Ok(r)
-        }
-    });
+    let result = converter
+        .convert(l, row, meta_bytes)
+        .and_then(super::within_size);
     match result {
         Ok(r) => out.push(Output::Record(r)),
         Err(reason) => out.push(dead_letter(row, reason)),
@@ -485,6 +481,16 @@ mod tests {
         assert_eq!(ColumnKind::of("Number of Transfers"), ColumnKind::Count);
         assert_eq!(ColumnKind::of("Message Count"), ColumnKind::Count);
         assert_eq!(ColumnKind::of("Count of Contacts"), ColumnKind::Count);
+        // the work-session endpoint's snake_case headers follow the same conventions
+        assert_eq!(
+            ColumnKind::of("contact_session_created_at"),
+            ColumnKind::Timestamp
+        );
+        assert_eq!(
+            ColumnKind::of("work_session_handle_time_sec"),
+            ColumnKind::Seconds
+        );
+        assert_eq!(ColumnKind::of("within_sla"), ColumnKind::Text);
         assert_eq!(ColumnKind::of("Times Reopened"), ColumnKind::Count);
         assert_eq!(ColumnKind::of("First Closed At"), ColumnKind::Timestamp);
         assert_eq!(

@@ -300,6 +300,19 @@ impl Ctx<'_> {
     }
 }
 
+/// `record`, or why it cannot be one Kafka message.
+fn within_size(record: Record) -> Result<Record, String> {
+    let size = record.key.len() + record.value.as_ref().map_or(0, Vec::len);
+    if size > MAX_RECORD_BYTES {
+        Err(format!(
+            "oversized record: its key and value would be {size} bytes, over the \
+             {MAX_RECORD_BYTES} one Kafka message takes"
+        ))
+    } else {
+        Ok(record)
+    }
+}
+
 fn dead_letter(row: &Row, reason: String) -> Output {
     Output::DeadLetter(DeadLetter {
         line: row.line(),
@@ -338,17 +351,7 @@ impl WindowConverter {
                 TypedFormat::AgentSummary => agent_summary::convert(&ctx, row, &vals),
             },
         }
-        .and_then(|record| {
-            let size = record.key.len() + record.value.as_ref().map_or(0, Vec::len);
-            if size > MAX_RECORD_BYTES {
-                Err(format!(
-                    "oversized record: its key and value would be {size} bytes, over the \
-                     {MAX_RECORD_BYTES} one Kafka message takes"
-                ))
-            } else {
-                Ok(record)
-            }
-        });
+        .and_then(within_size);
         match result {
             Ok(record) => {
                 if sessions {
