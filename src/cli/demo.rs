@@ -12,16 +12,17 @@ use rdkafka::message::Message;
 use tokio::sync::watch;
 
 use gladly_kafka::clock::{Clock, ManualClock, ScaledClock, SharedClock, SystemClock};
-use gladly_kafka::config::Config;
+use gladly_kafka::config::{Config, DateReportSettings};
 use gladly_kafka::gladly::Secret;
 use gladly_kafka::kafka::producer::client_config;
+use gladly_kafka::kafka::registry::RegistryClient;
 use gladly_kafka::kafka::KafkaSettings;
 use gladly_kafka::observe::Metrics;
 use gladly_kafka::pipeline::checkpoint::QuietEof;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::pipeline::Pipeline;
 use gladly_kafka::records::schemas;
-use gladly_kafka::report::Report;
+use gladly_kafka::report::{BuiltIn, Report};
 use gladly_sim::{SimConfig, Simulator};
 
 /// `gladly-kafka simulate`.
@@ -150,8 +151,24 @@ pub(crate) async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<(
     print_topics(&config).await
 }
 
+/// The value schema a report's topic is written with: a built-in report's, or the registry's
+/// latest version of a report configured by columns.
+async fn value_schema(config: &Config, report: Report) -> anyhow::Result<String> {
+    if BuiltIn::named(report).is_some() {
+        return Ok(schemas::value_schema(report).to_string());
+    }
+    let subject = format!("{}-value", config.report_topic(report));
+    let registry = RegistryClient::new(&config.registry)?;
+    Ok(registry
+        .latest(&subject)
+        .await?
+        .map(|(_, text)| text)
+        .unwrap_or_default())
+}
+
 /// Points `config` at the simulator at `url`: its credentials, generous pacing, the reports'
-/// first positions `hours` before `now`, conversations with work sessions, no listener.
+/// first positions `hours` before `now`, conversations with work sessions, a report configured
+/// by columns (the Conversation Export preset) unless the config has one, no listener.
 fn aim_at_simulator(
     config: &mut Config,
     sim_cfg: &SimConfig,
@@ -170,6 +187,18 @@ fn aim_at_simulator(
     let first_day = (now - chrono::Duration::hours(hours)).date_naive();
     config.reports.contacts.start = Some(first_day);
     config.reports.agent_summary.start = Some(first_day);
+    if config.reports.configured.is_empty() {
+        config.reports.configured.insert(
+            "conversation_export".into(),
+            DateReportSettings {
+                preset: Some("conversation_export".into()),
+                ..DateReportSettings::default()
+            },
+        );
+    }
+    for s in config.reports.configured.values_mut() {
+        s.start = Some(first_day);
+    }
     config.observe.listen = String::new();
     config
         .validate()
@@ -188,7 +217,7 @@ async fn run_cycles(pipeline: &Pipeline, clock: &ManualClock, cycles: u32) -> an
         for (report, res) in service::once(pipeline, None).await {
             match res {
                 Ok(s) => println!(
-                    "  {report:<14} {:>3} windows {:>6} rows -> {:>6} records ({} tombstones), {} dead letters",
+                    "  {report:<20} {:>3} windows {:>6} rows -> {:>6} records ({} tombstones), {} dead letters",
                     s.windows, s.rows, s.records, s.tombstones, s.dead_letters
                 ),
                 Err(e) => anyhow::bail!("{report}: {e}"),
@@ -201,22 +230,21 @@ async fn run_cycles(pipeline: &Pipeline, clock: &ManualClock, cycles: u32) -> an
 /// What each topic holds (read_committed, last value per key), with a decoded sample.
 async fn print_topics(config: &Config) -> anyhow::Result<()> {
     println!("\nwhat the topics hold (read_committed, last value per key):");
-    let mut topics: Vec<(String, &'static str)> = config
-        .enabled_reports()
-        .into_iter()
-        .map(|r| (config.report_topic(r), schemas::value_schema(r)))
-        .collect();
+    let mut topics: Vec<(String, String)> = Vec::new();
+    for r in config.enabled_reports() {
+        topics.push((config.report_topic(r), value_schema(config, r).await?));
+    }
     if config.conversations.enabled {
         topics.push((
             config.topics.conversations_topic(),
-            schemas::conversation_value_schema(),
+            schemas::conversation_value_schema().to_string(),
         ));
     }
     for (topic, schema) in topics {
         let kafka = config.kafka.clone();
         let t = topic.clone();
         let (count, keys, sample) =
-            tokio::task::spawn_blocking(move || summarize_topic(&kafka, &t, schema)).await??;
+            tokio::task::spawn_blocking(move || summarize_topic(&kafka, &t, &schema)).await??;
         println!("  {topic:<28} {count:>6} records, {keys:>6} live keys");
         if let Some(s) = sample {
             println!("    e.g. {s}");

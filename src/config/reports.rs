@@ -112,6 +112,9 @@ pub struct DateReportSettings {
     /// Configured reports: Gladly serves the metric set over instants too
     /// (`startAtTime`/`endAtTime`), so a day too big for one answer is split in halves.
     pub time_precise: bool,
+    /// Configured reports: Gladly takes only a time range for the metric set, so every
+    /// window is sent as `startAtTime`/`endAtTime` (default: the preset's, else `false`).
+    pub time_range: Option<bool>,
     /// Configured reports: the topic (default `<prefix>.<name>`).
     pub topic: Option<String>,
 }
@@ -133,6 +136,7 @@ impl Default for DateReportSettings {
             key: None,
             anchor: None,
             time_precise: false,
+            time_range: None,
             topic: None,
         }
     }
@@ -188,6 +192,7 @@ impl ReportsConfig {
                 report,
                 source: Source::MetricSet {
                     time_precise: b.time_precise && metric_set == default,
+                    time_range: false,
                     metric_set,
                     aggregation_level: b
                         .aggregation_level
@@ -218,6 +223,9 @@ impl ReportsConfig {
                 metric_set,
                 aggregation_level: s.aggregation_level.clone(),
                 time_precise: s.time_precise,
+                time_range: s
+                    .time_range
+                    .unwrap_or_else(|| preset.is_some_and(|p| p.time_range)),
                 filters,
             },
             format: Format::Derived(DerivedFormat { key, anchor }),
@@ -318,6 +326,7 @@ fn validate_built_in(name: &str, s: &DateReportSettings) -> Result<(), ConfigErr
         ("key", s.key.is_some()),
         ("anchor", s.anchor.is_some()),
         ("time_precise", s.time_precise),
+        ("time_range", s.time_range.is_some()),
         ("topic", s.topic.is_some()),
     ];
     if let Some((k, _)) = set.iter().find(|(_, set)| *set) {

@@ -139,6 +139,21 @@ pub fn request(cfg: &Config, report: Report, window: &Window) -> ReportRequest {
             end: w.end(),
             filters,
         },
+        // a report Gladly takes by time range only: the days' instants
+        (
+            Source::MetricSet {
+                metric_set,
+                filters,
+                time_range: true,
+                ..
+            },
+            w @ Window::Dates(_),
+        ) => ReportRequest::MetricSetBetween {
+            metric_set,
+            start: window_start_instant(w, cfg, report),
+            end: window_end_instant(w, cfg, report),
+            filters,
+        },
         (
             Source::MetricSet {
                 metric_set,
@@ -351,6 +366,42 @@ mod tests {
             chrono_tz::America::Santiago,
         );
         assert_eq!(day_before_end, midnight(d, chrono_tz::America::Santiago));
+    }
+
+    #[test]
+    fn a_report_taken_by_time_range_sends_its_days_as_instants_with_its_filters() {
+        let mut cfg = Config::default();
+        let v4 = crate::config::DateReportSettings {
+            preset: Some("work_session_events_v4".into()),
+            timezone: "America/New_York".into(),
+            filters: Some(toml::toml! { inboxes = ["ib1"] }),
+            ..Default::default()
+        };
+        cfg.reports.configured.insert("ws_v4".into(), v4);
+        let report = Report::named("ws_v4").unwrap();
+        let d = NaiveDate::from_ymd_opt(2024, 3, 14).unwrap();
+        let day = Window::Dates(crate::pipeline::window::DateWindow::new(d, d).unwrap());
+        let ReportRequest::MetricSetBetween {
+            metric_set,
+            start,
+            end,
+            filters,
+        } = request(&cfg, report, &day)
+        else {
+            panic!("a time range")
+        };
+        assert_eq!(metric_set, "WorkSessionEventsReportV4");
+        assert_eq!(start.to_rfc3339(), "2024-03-14T04:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2024-03-15T04:00:00+00:00");
+        assert_eq!(filters, Some(serde_json::json!({"inboxes": ["ib1"]})));
+        assert!(time_precise(&cfg, report), "a capped day can be halved");
+        // a preset without a time range sends dates
+        cfg.reports.configured.get_mut("ws_v4").unwrap().time_range = Some(false);
+        assert!(matches!(
+            request(&cfg, report, &day),
+            ReportRequest::MetricSet { .. }
+        ));
+        assert!(!time_precise(&cfg, report));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum Source {
         /// Gladly also serves it over instants (`startAtTime`/`endAtTime`), so a day too
         /// big for one answer can be split in halves.
         time_precise: bool,
+        /// Gladly takes only a time range for it: every window is sent as the instants it
+        /// spans (`startAtTime`/`endAtTime`), still polled and checkpointed by days.
+        time_range: bool,
         /// Gladly's `filters` object, sent as given (`None`: no filter).
         filters: Option<serde_json::Value>,
     },
@@ -95,6 +98,9 @@ impl ReportSpec {
             self.source,
             Source::MetricSet {
                 time_precise: true,
+                ..
+            } | Source::MetricSet {
+                time_range: true,
                 ..
             }
         )
@@ -222,6 +228,8 @@ pub struct Preset {
     pub key: &'static [&'static str],
     /// The row's event time.
     pub anchor: &'static str,
+    /// Requested by a time range only (see [`Source::MetricSet`]).
+    pub time_range: bool,
 }
 
 /// The presets, by name.
@@ -231,24 +239,30 @@ pub const PRESETS: [Preset; 4] = [
         metric_set: "ConversationExportReport",
         key: &["Conversation ID"],
         anchor: "Created At",
+        time_range: false,
     },
     Preset {
         name: "contact_timestamps",
         metric_set: "ContactTimestampsReport",
         key: &["Contact ID", "Event Type", "Timestamp"],
         anchor: "Timestamp",
+        time_range: false,
     },
     Preset {
         name: "conversation_timestamps",
         metric_set: "ConversationTimestampsReport",
         key: &["Conversation ID", "Event Type", "Timestamp"],
         anchor: "Timestamp",
+        time_range: false,
     },
     Preset {
         name: "work_session_events_v4",
         metric_set: "WorkSessionEventsReportV4",
         key: &["contact_session_id", "agent_id"],
         anchor: "contact_session_created_at",
+        // a peer's client requests it by time range ("some metric sets only accept a time
+        // range"); unconfirmed by Gladly's documentation
+        time_range: true,
     },
 ];
 
@@ -279,6 +293,7 @@ mod tests {
                 metric_set: "ConversationExportReport".into(),
                 aggregation_level: None,
                 time_precise: false,
+                time_range: false,
                 filters: None,
             },
             format: Format::Derived(DerivedFormat {

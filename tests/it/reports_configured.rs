@@ -90,6 +90,19 @@ async fn decode(registry: &RegistryClient, bytes: &[u8]) -> Decoded {
     }
 }
 
+/// The value schema id of every record the topic holds.
+async fn value_schema_ids(w: &World, report: Report) -> Vec<u32> {
+    let topic = w.config.report_topic(report);
+    let records = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
+        .await
+        .unwrap();
+    records
+        .iter()
+        .filter_map(|r| r.value.as_ref())
+        .map(|v| u32::from_be_bytes(v[1..5].try_into().unwrap()))
+        .collect()
+}
+
 /// The topic upserted by key: conversation id → its last value.
 async fn upserted(w: &World, report: Report) -> BTreeMap<String, Decoded> {
     let topic = w.config.report_topic(report);
@@ -276,6 +289,28 @@ async fn a_column_gladly_adds_mid_run_gets_a_new_schema_version_and_lands_typed(
         .count();
     assert!(typed > 0, "the new column landed as a long");
     assert_converged(&w, report).await;
+    // a restarted service writes the latest version: it neither drops the new field nor
+    // registers another version
+    drop(p);
+    let restarted = w.pipeline().await;
+    let before_restart = value_schema_ids(&w, report).await;
+    poll(&w, &restarted, 1, Duration::hours(6)).await;
+    let after_restart = value_schema_ids(&w, report).await;
+    assert_eq!(
+        registry.latest(&subject).await.unwrap().unwrap().0,
+        latest_id,
+        "no new version"
+    );
+    let latest_count = |ids: &[u32]| ids.iter().filter(|id| **id == latest_id).count();
+    assert_eq!(
+        after_restart.len() - latest_count(&after_restart),
+        before_restart.len() - latest_count(&before_restart),
+        "records after the restart carry the latest version"
+    );
+    assert!(
+        latest_count(&after_restart) > latest_count(&before_restart),
+        "the restarted run published"
+    );
     // and nothing went to the dead letters
     let dl = w.config.topics.dead_letter_topic();
     let dead = tokio::task::spawn_blocking(move || support::kafka::read_all(&dl))

@@ -335,7 +335,7 @@ fn cfg_with_limits() -> SimConfig {
 }
 
 #[test]
-fn the_new_reports_take_dates_only() {
+fn the_new_reports_take_dates_and_work_session_events_v4_a_time_range_too() {
     let cfg = SimConfig::default();
     for metric in NEW {
         let body = serde_json::json!({
@@ -343,8 +343,17 @@ fn the_new_reports_take_dates_only() {
             "startAtTime": "2024-03-05T10:00Z",
             "endAtTime": "2024-03-05T11:00Z",
         });
-        let errs = server::plan(&cfg, wire::REPORTS_PATH, &body).unwrap_err();
-        assert_eq!(errs[0].attr.as_deref(), Some("startAtTime"), "{metric}");
+        match server::plan(&cfg, wire::REPORTS_PATH, &body) {
+            Ok(plan) => assert!(
+                metric == wire::WORK_SESSION_EVENTS_V4
+                    && matches!(plan, crate::reports::Plan::WorkSessions { .. }),
+                "{metric}"
+            ),
+            Err(errs) => {
+                assert_ne!(metric, wire::WORK_SESSION_EVENTS_V4);
+                assert_eq!(errs[0].attr.as_deref(), Some("startAtTime"), "{metric}");
+            }
+        }
         let bad_tz = serde_json::json!({
             "metricSet": metric, "startAt": "2024-03-05", "endAt": "2024-03-05", "timezone": "Mars/Base",
         });

@@ -375,7 +375,7 @@ fn time_precise_requests_follow_the_spec() {
     );
     let mut agents = ok.clone();
     agents["metricSet"] = wire::AGENT_SUMMARY.into();
-    assert!(errors(agents)[0].contains("ContactExportReportV3 only"));
+    assert!(errors(agents)[0].contains("apply to ContactExportReportV3 and"));
     let mut one = ok.clone();
     one.as_object_mut().unwrap().remove("endAtTime");
     assert!(!errors(one).is_empty(), "both are required");

@@ -58,7 +58,7 @@ fn metric_set(cfg: &SimConfig, body: &Value) -> Result<Plan, Vec<ApiError>> {
         )]);
     }
     if body.get("startAtTime").is_some() || body.get("endAtTime").is_some() {
-        return time_precise(is_contacts, body);
+        return time_precise(is_contacts, dated == Some(Dated::WorkSessionsV4), body);
     }
     let start = required(body, "startAt").and_then(|s| date("startAt", s));
     let end = required(body, "endAt").and_then(|s| date("endAt", s));
@@ -100,14 +100,15 @@ fn metric_set(cfg: &SimConfig, body: &Value) -> Result<Plan, Vec<ApiError>> {
 
 /// `{metricSet, startAtTime, endAtTime}` (the 2026 spec): minute-precision instants, both
 /// required, and then `startAt`, `endAt` and `timezone` must not be sent. The spec names
-/// `ContactExportReportV3` (and an `AgentSummaryReport` its metric-set enum lacks): the
-/// simulator serves Contact Export only.
-fn time_precise(is_contacts: bool, body: &Value) -> Result<Plan, Vec<ApiError>> {
-    if !is_contacts {
+/// `ContactExportReportV3` (and an `AgentSummaryReport` its metric-set enum lacks); a peer
+/// requests `WorkSessionEventsReportV4` by a time range too, answered here as the work-session
+/// endpoint answers the same range.
+fn time_precise(is_contacts: bool, is_v4: bool, body: &Value) -> Result<Plan, Vec<ApiError>> {
+    if !is_contacts && !is_v4 {
         return Err(vec![err(
             Some("startAtTime"),
             "invalid",
-            "startAtTime and endAtTime apply to ContactExportReportV3 only",
+            "startAtTime and endAtTime apply to ContactExportReportV3 and WorkSessionEventsReportV4 only",
         )]);
     }
     let mixed: Vec<ApiError> = ["startAt", "endAt", "timezone"]
@@ -134,9 +135,11 @@ fn time_precise(is_contacts: bool, body: &Value) -> Result<Plan, Vec<ApiError>> 
             "endAtTime must occur after startAtTime",
         )]);
     }
-    Ok(Plan::ContactsBetween {
-        start_ms: start.timestamp_millis(),
-        end_ms: end.timestamp_millis(),
+    let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
+    Ok(if is_v4 {
+        Plan::WorkSessions { start_ms, end_ms }
+    } else {
+        Plan::ContactsBetween { start_ms, end_ms }
     })
 }
 
