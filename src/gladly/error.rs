@@ -46,7 +46,7 @@ fn bad_request_advice(what: &str) -> &'static str {
         "check the window sent (startAtTime and endAtTime at minute precision, the end after the start; \
          reports.work_sessions.start and max_window_minutes)"
     } else {
-        "check the report settings (reports.<report>.metric_set, start, timezone and, for Agent Summary, aggregation_level)"
+        "check the report settings (reports.<report>.metric_set, start, timezone, filters, time_range and, for Agent Summary, aggregation_level)"
     }
 }
 

@@ -15,7 +15,9 @@ use crate::kafka::producer::client_config;
 use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::pipeline::connect::probe_kafka;
 use crate::pipeline::conversations::{all_topic_specs, register_schemas};
+use crate::pipeline::window::{DateWindow, Window};
 use crate::records::schemas::dead_letter_schema;
+use crate::report::Format;
 
 /// The outcome of the checks so far; prints each line as it comes.
 #[derive(Debug)]
@@ -58,33 +60,18 @@ async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock)
         start: now - chrono::Duration::minutes(2),
         end: now - chrono::Duration::minutes(1),
     };
-    match client.report(&req).await {
-        Ok(mut rows) => {
-            let mut n = 0u64;
-            let mut failed = None;
-            while let Some(r) = rows.next().await {
-                match r {
-                    Ok(_) => n += 1,
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failed {
-                None => checks.line(
-                    true,
-                    "gladly",
-                    format!(
-                        "{} answered a work-session report ({n} rows) for {}",
-                        config.gladly.host, config.gladly.email
-                    ),
-                ),
-                Some(e) => checks.line(false, "gladly", format!("reading the report failed: {e}")),
-            }
-        }
+    match read_all(client.report(&req).await).await {
+        Ok(n) => checks.line(
+            true,
+            "gladly",
+            format!(
+                "{} answered a work-session report ({n} rows) for {}",
+                config.gladly.host, config.gladly.email
+            ),
+        ),
         Err(e) => checks.line(false, "gladly", e),
     }
+    check_configured(checks, config, &client, clock).await;
     if config.conversations.enabled {
         match client.conversation("gladly-kafka-check").await {
             Ok(_) => checks.line(
@@ -96,6 +83,58 @@ async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock)
         }
     }
     check_lists(checks, config, &client).await;
+}
+
+/// The rows of an answer, counted; the first error, if any.
+async fn read_all(answer: Result<gladly::RowStream, gladly::GladlyError>) -> Result<u64, String> {
+    let mut rows = answer.map_err(|e| e.to_string())?;
+    let mut n = 0u64;
+    while let Some(r) = rows.next().await {
+        r.map_err(|e| format!("reading the report failed: {e}"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Reports configured by columns: today's answer proves the metric set, its filters and that
+/// its header has the key and anchor columns (one report request each).
+async fn check_configured(
+    checks: &mut Checks,
+    config: &Config,
+    client: &gladly::Client,
+    clock: &SharedClock,
+) {
+    for report in config.enabled_reports() {
+        let Some(spec) = config
+            .spec(report)
+            .filter(|s| matches!(s.format, Format::Derived(_)))
+        else {
+            continue;
+        };
+        let today = clock.now().with_timezone(&spec.timezone).date_naive();
+        let Some(day) = DateWindow::new(today, today) else {
+            continue;
+        };
+        let req = crate::pipeline::request(config, report, &Window::Dates(day));
+        let what = format!("reports.{report}");
+        match read_all(
+            client
+                .report_with_columns(&req, &spec.required_columns())
+                .await,
+        )
+        .await
+        {
+            Ok(n) => checks.line(
+                true,
+                &what,
+                format!(
+                    "{} answered ({n} rows today), with the key and anchor columns",
+                    req.describe()
+                ),
+            ),
+            Err(e) => checks.line(false, &what, e),
+        }
+    }
 }
 
 /// `[dimensions]`: one GET of each enabled list proves access to it (one request each).

@@ -411,3 +411,26 @@ async fn every_preset_publishes_its_report_keyed_by_its_key_columns() {
         .unwrap();
     assert!(dead.is_empty(), "{} dead letters", dead.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_proves_a_configured_report_answers_with_its_key_and_anchor_columns() {
+    let (w, report) = conversation_export(|c| c).await;
+    let clock: gladly_kafka::clock::SharedClock = std::sync::Arc::new(w.clock.clone());
+    assert!(gladly_kafka::pipeline::check::check(&w.config, clock.clone()).await);
+    let section = |c: &mut gladly_kafka::config::Config| {
+        c.reports.configured.get_mut(report.name()).unwrap().clone()
+    };
+    // a metric set Gladly does not have
+    let mut typo = w.config.clone();
+    let mut s = section(&mut typo);
+    s.metric_set = Some("ConversationExportRepot".into());
+    typo.reports.configured.insert(report.name().into(), s);
+    assert!(!gladly_kafka::pipeline::check::check(&typo, clock.clone()).await);
+    // a key column its answers do not have
+    let mut wrong_key = w.config.clone();
+    let mut s = section(&mut wrong_key);
+    s.key = Some(vec!["Ticket ID".into()]);
+    wrong_key.reports.configured.insert(report.name().into(), s);
+    wrong_key.gladly.max_attempts = 2;
+    assert!(!gladly_kafka::pipeline::check::check(&wrong_key, clock).await);
+}
