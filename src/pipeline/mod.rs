@@ -4,10 +4,13 @@
 //! - [`checkpoint`]: how far each report got, kept in a compacted topic.
 //! - `connect`: the [`Pipeline`] — Gladly client, schemas registered, topics in place.
 //! - `job`: one report's producer, converter and checkpoint ([`ReportJob`]).
-//! - `plan`: which windows a poll or backfill covers and what each requests.
+//! - `plan`: which windows a poll or backfill covers and what each requests, from the report's
+//!   [`crate::report::ReportSpec`].
 //! - `publish`: a run of windows — attempt, split a capped window, retry.
 //! - `window_tx`: one attempt at one window as one transaction, with its checkpoint.
 //! - `reader`: the task that reads and converts a window's rows.
+//! - `schema`: the value schema a report configured by columns writes, evolved as Gladly adds
+//!   columns.
 //! - [`reread`]: re-read tiers: when a tier is due, what a pass covers, its progress record.
 //! - `cycle`: one cycle of the poll loop: the live windows, then every due tier's pass.
 //! - `progress`, `summary`, `error`: the backfill line, counts, and why a report stopped.
@@ -31,6 +34,7 @@ mod progress;
 mod publish;
 mod reader;
 pub mod reread;
+mod schema;
 pub mod service;
 mod summary;
 pub mod window;
