@@ -28,7 +28,7 @@ pub struct RetryEvent {
     pub reason: String,
 }
 
-/// Counters of a [`Client`], shared by its clones (exported as metrics by the service).
+/// Counters of a [`super::Client`], shared by its clones (exported as metrics by the service).
 #[derive(Debug, Default)]
 pub struct ClientStats {
     /// Report requests sent (each attempt counts).
