@@ -224,6 +224,101 @@ fn conversation_rows_restate_until_the_conversation_closes() {
         .any(|r| r.get("Event Type") == Some("CONVERSATION/CLOSED")));
 }
 
+/// The Conversation Timestamps rows of `events` by conversation, each in time order.
+fn by_conversation(events: &Truth) -> std::collections::BTreeMap<&str, Vec<&TruthRow>> {
+    let mut of: std::collections::BTreeMap<&str, Vec<&TruthRow>> = Default::default();
+    for e in &events.rows {
+        let mine = of.entry(e.get("Conversation ID").unwrap()).or_default();
+        mine.push(e);
+    }
+    for mine in of.values_mut() {
+        mine.sort_by_key(|e| t(e.get("Timestamp").unwrap()));
+    }
+    of
+}
+
+#[test]
+fn conversation_export_counts_agree_with_the_conversation_events() {
+    // sparse contacts, so that some follow-ups come after their conversation closed
+    let sparse = SimConfig {
+        contacts_per_hour: 2.0,
+        diurnal: false,
+        ..cfg()
+    };
+    let (sim, _) = sim_with(sparse.with_seed(3), "2024-03-20T00:00:00Z");
+    let (start, end) = (day("2024-03-01"), day("2024-03-14"));
+    let export = sim.metric_set_truth(CONVERSATION_EXPORT, start, end, "UTC");
+    // a conversation's events all come within a day of its creation
+    let events = sim.metric_set_truth(
+        CONVERSATION_TIMESTAMPS,
+        start,
+        end + Duration::days(1),
+        "UTC",
+    );
+    let of = by_conversation(&events);
+    let mut closers = BTreeSet::new();
+    let (mut reopened, mut merged) = (0, 0);
+    for r in &export.rows {
+        let mine = &of[r.get("Conversation ID").unwrap()];
+        let of_kind = |kind: &str| -> Vec<&TruthRow> {
+            let is = |e: &&&TruthRow| e.get("Event Type") == Some(kind);
+            mine.iter().filter(is).copied().collect()
+        };
+        let count = |column: &str| r.get(column).unwrap().parse::<usize>().unwrap();
+        let closes = of_kind("CONVERSATION/CLOSED");
+        assert_eq!(count("Times Closed"), closes.len());
+        assert_eq!(
+            count("Times Reopened"),
+            of_kind("CONVERSATION/REOPENED").len()
+        );
+        assert_eq!(
+            count("Times Topic Added"),
+            of_kind("CONVERSATION/TOPIC_ADDED").len()
+        );
+        assert_eq!(
+            count("Times Topic Removed"),
+            of_kind("CONVERSATION/TOPIC_REMOVED").len()
+        );
+        let assignees: BTreeSet<&str> = of_kind("CONVERSATION_ASSIGNEE/UPDATED")
+            .iter()
+            .map(|e| e.get("Newly Assigned Agent ID").unwrap())
+            .collect();
+        assert_eq!(count("Count of Agents Assigned"), assignees.len());
+        let created = &of_kind("CONVERSATION/CREATED")[0];
+        assert_eq!(r.get("Created At"), created.get("Timestamp"));
+        assert_eq!(
+            r.get("Initiator Agent ID - Created"),
+            created.get("Initiator ID")
+        );
+        let last = closes.last();
+        assert_eq!(
+            r.get("Last Closed At").unwrap(),
+            last.map_or("", |e| e.get("Timestamp").unwrap())
+        );
+        let initiator = r
+            .get("Initiator Type - Last Closed")
+            .unwrap()
+            .to_uppercase();
+        assert_eq!(
+            initiator,
+            last.map_or("", |e| e.get("Initiator Type").unwrap())
+        );
+        assert_eq!(
+            r.get("Initiator Agent ID - Last Closed").unwrap(),
+            last.map_or("", |e| e.get("Initiator ID").unwrap())
+        );
+        closers.insert(initiator);
+        reopened += usize::from(count("Times Reopened") > 0);
+        merged += usize::from(r.get("Status") == Some("MERGED"));
+    }
+    // closed by an agent and by the system, reopened and merged: each case is compared
+    assert_eq!(closers, BTreeSet::from(["AGENT".into(), "SYSTEM".into()]));
+    assert!(
+        reopened > 0 && merged > 0,
+        "{reopened} reopened, {merged} merged"
+    );
+}
+
 #[tokio::test]
 async fn the_added_column_appears_from_its_instant_only() {
     let from = t("2024-03-06T13:00:00Z");

@@ -13,7 +13,7 @@ use super::hourly::{Hourly, HourlyRows, Row};
 use super::{local_date, local_midnight};
 use crate::conversations::{closes_and_reopens, run};
 use crate::dimensions::{agent_name, inbox_name, topic_name};
-use crate::model::{Contact, Kind, Model, HOUR_MS};
+use crate::model::{Contact, Kind, Model, Work, HOUR_MS};
 use crate::rng::mix;
 use crate::timestamp::ts;
 use crate::wire::CONVERSATION_TIMESTAMPS_COLUMNS;
@@ -68,84 +68,13 @@ impl ConversationTimestamps {
     /// `as_of`, in time order.
     fn events(&self, n: u64, all: &[Contact], visible: &[&Contact]) -> Vec<Event> {
         let as_of = self.as_of;
-        let first = visible[0];
         let assigned = assignments(visible, as_of);
-        let mut out = vec![Event {
-            at: first.created_ms,
-            kind: "CONVERSATION/CREATED",
-            initiator: (!first.inbound)
-                .then(|| first.visible_work(as_of).first().map(|w| w.agent))
-                .flatten(),
-            ..Event::default()
-        }];
-        for (c, w) in &assigned {
-            let k = c.work[..c.n_work]
-                .iter()
-                .position(|x| x == w)
-                .unwrap_or_default();
-            let (initiator, system, reason) = match (k, c.inbound) {
-                (0, true) => (None, true, "ROUTED"),
-                (0, false) => (Some(w.agent), false, "ASSIGNED"),
-                _ => (Some(c.work[k - 1].agent), false, "TRANSFERRED"),
-            };
-            out.push(Event {
-                at: w.accepted_ms,
-                kind: "CONVERSATION_ASSIGNEE/UPDATED",
-                initiator,
-                system,
-                new_inbox: Some(c.inbox.into()),
-                new_agent: Some(w.agent),
-                reason,
-                ..Event::default()
-            });
-        }
-        if let Some((_, w)) = assigned.first() {
-            out.push(Event {
-                at: w.accepted_ms,
-                kind: "CONVERSATION/TOPIC_ADDED",
-                initiator: Some(w.agent),
-                topic: Some(n % 7),
-                ..Event::default()
-            });
-        }
         let (closes, reopens) = closes_and_reopens(all, as_of);
         let closing = closing_topic(n);
-        for at in closes {
-            let closer = agent_before(&assigned, at + 1);
-            out.push(Event {
-                at,
-                kind: "CONVERSATION/CLOSED",
-                initiator: closer,
-                system: closer.is_none(),
-                ..Event::default()
-            });
-            if let Some(t) = closing {
-                out.push(Event {
-                    at,
-                    kind: "CONVERSATION/TOPIC_ADDED",
-                    initiator: closer,
-                    system: closer.is_none(),
-                    topic: Some(t),
-                    ..Event::default()
-                });
-            }
-        }
-        for at in reopens {
-            out.push(Event {
-                at,
-                kind: "CONVERSATION/REOPENED",
-                ..Event::default()
-            });
-            if let Some(t) = closing {
-                out.push(Event {
-                    at,
-                    kind: "CONVERSATION/TOPIC_REMOVED",
-                    system: true,
-                    topic: Some(t),
-                    ..Event::default()
-                });
-            }
-        }
+        let mut out = vec![created_event(visible[0], as_of)];
+        assignment_events(n, &assigned, &mut out);
+        close_events(&closes, closing, &assigned, &mut out);
+        reopen_events(&reopens, closing, &mut out);
         out.sort_by_key(|e| e.at);
         out
     }
@@ -204,6 +133,105 @@ impl ConversationTimestamps {
                 bad: 1,
                 cells,
                 extras,
+            });
+        }
+    }
+}
+
+/// The creation of a conversation whose first contact is `first`: by its first agent when
+/// outbound, else by the customer.
+fn created_event(first: &Contact, as_of: i64) -> Event {
+    Event {
+        at: first.created_ms,
+        kind: "CONVERSATION/CREATED",
+        initiator: (!first.inbound)
+            .then(|| first.visible_work(as_of).first().map(|w| w.agent))
+            .flatten(),
+        ..Event::default()
+    }
+}
+
+/// Into `out`, an assignee update for each of the `assigned` agents (routed, assigned or
+/// transferred), then the first topic, added by the first agent.
+fn assignment_events(n: u64, assigned: &[(&Contact, Work)], out: &mut Vec<Event>) {
+    for (c, w) in assigned {
+        let k = c.work[..c.n_work]
+            .iter()
+            .position(|x| x == w)
+            .unwrap_or_default();
+        let (initiator, system, reason) = match (k, c.inbound) {
+            (0, true) => (None, true, "ROUTED"),
+            (0, false) => (Some(w.agent), false, "ASSIGNED"),
+            _ => (Some(c.work[k - 1].agent), false, "TRANSFERRED"),
+        };
+        out.push(Event {
+            at: w.accepted_ms,
+            kind: "CONVERSATION_ASSIGNEE/UPDATED",
+            initiator,
+            system,
+            new_inbox: Some(c.inbox.into()),
+            new_agent: Some(w.agent),
+            reason,
+            ..Event::default()
+        });
+    }
+    if let Some((_, w)) = assigned.first() {
+        out.push(Event {
+            at: w.accepted_ms,
+            kind: "CONVERSATION/TOPIC_ADDED",
+            initiator: Some(w.agent),
+            topic: Some(n % 7),
+            ..Event::default()
+        });
+    }
+}
+
+/// Into `out`, each close at `closes`, by the agent then assigned (else the system), with
+/// the `closing` topic it adds.
+fn close_events(
+    closes: &[i64],
+    closing: Option<u64>,
+    assigned: &[(&Contact, Work)],
+    out: &mut Vec<Event>,
+) {
+    for &at in closes {
+        let closer = agent_before(assigned, at + 1);
+        out.push(Event {
+            at,
+            kind: "CONVERSATION/CLOSED",
+            initiator: closer,
+            system: closer.is_none(),
+            ..Event::default()
+        });
+        if let Some(t) = closing {
+            out.push(Event {
+                at,
+                kind: "CONVERSATION/TOPIC_ADDED",
+                initiator: closer,
+                system: closer.is_none(),
+                topic: Some(t),
+                ..Event::default()
+            });
+        }
+    }
+}
+
+/// Into `out`, each reopen at `reopens` (by the customer), with the system removing the
+/// `closing` topic.
+fn reopen_events(reopens: &[i64], closing: Option<u64>, out: &mut Vec<Event>) {
+    for &at in reopens {
+        out.push(Event {
+            at,
+            kind: "CONVERSATION/REOPENED",
+            ..Event::default()
+        });
+        if let Some(t) = closing {
+            out.push(Event {
+                at,
+                kind: "CONVERSATION/TOPIC_REMOVED",
+                system: true,
+                topic: Some(t),
+                ..Event::default()
             });
         }
     }
