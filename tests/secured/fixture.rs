@@ -9,10 +9,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, Utc};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 const HOW: &str = "start the secured stack first: \
                    `eval \"$(STACK_SECURITY=secured scripts/stack/stack up)\"` \
@@ -300,52 +296,14 @@ pub fn gladly_kafka(
     }
 }
 
-/// One record as read back.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-}
+// these tests read keys and values only, not partitions, offsets or headers
+#[allow(dead_code)]
+#[path = "../common/read_back.rs"]
+mod read_back;
 
 /// Every record of `topic` from offset 0 to its end, `read_committed`, over SASL_SSL.
-pub fn read_all(stack: &Stack, topic: &str) -> Vec<Record> {
-    let consumer: BaseConsumer = stack
-        .client_config()
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
-    assert!(!partitions.is_empty(), "topic {topic} has no partitions");
-    let mut tpl = TopicPartitionList::new();
-    for p in &partitions {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let mut at_end = std::collections::HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while at_end.len() < partitions.len() {
-        assert!(Instant::now() < deadline, "reading {topic} took over 60 s");
-        match consumer.poll(Duration::from_millis(500)) {
-            None => {}
-            Some(Ok(m)) => out.push(Record {
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-            }),
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-        }
-    }
-    out
+pub fn read_all(stack: &Stack, topic: &str) -> Vec<read_back::ReadRecord> {
+    read_back::read_all(stack.client_config(), topic)
 }
 
 /// The config's `topics.prefix`.

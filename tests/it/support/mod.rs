@@ -103,17 +103,15 @@ pub async fn eventually_async<T>(
     }
 }
 
+#[path = "../../common/read_back.rs"]
+pub mod read_back;
+
 /// Kafka helpers over rdkafka, for tests that read back what was written.
 pub mod kafka {
-    use std::time::Duration;
 
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
     use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::error::KafkaError;
-    use rdkafka::message::{BorrowedMessage, Message};
-    use rdkafka::{Offset, TopicPartitionList};
 
     /// A client config pointed at the stack's broker.
     pub fn config() -> ClientConfig {
@@ -138,78 +136,12 @@ pub mod kafka {
         }
     }
 
-    /// One record as read back: key, value (`None` = tombstone), partition, offset, headers.
-    #[derive(Debug, Clone)]
-    pub struct ReadRecord {
-        pub key: Option<Vec<u8>>,
-        pub value: Option<Vec<u8>>,
-        pub partition: i32,
-        pub offset: i64,
-        pub timestamp: Option<i64>,
-        pub headers: Vec<(String, Option<Vec<u8>>)>,
-    }
-
-    impl ReadRecord {
-        fn from_message(m: &BorrowedMessage<'_>) -> Self {
-            use rdkafka::message::Headers;
-            let headers = m
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            ReadRecord {
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                partition: m.partition(),
-                offset: m.offset(),
-                timestamp: m.timestamp().to_millis(),
-                headers,
-            }
-        }
-    }
+    pub use super::read_back::ReadRecord;
 
     /// Reads every partition of `topic` from offset 0 to its current end with
     /// `isolation.level=read_committed` (blocking; call from a blocking context).
     pub fn read_all(topic: &str) -> Vec<ReadRecord> {
-        let consumer: BaseConsumer = config()
-            .set("group.id", super::unique_name("reader"))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("isolation.level", "read_committed")
-            .create()
-            .expect("consumer");
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
-        assert!(!partitions.is_empty(), "topic {topic} has no partitions");
-        let mut tpl = TopicPartitionList::new();
-        for p in &partitions {
-            tpl.add_partition_offset(topic, *p, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&tpl).expect("assign");
-        let mut out = Vec::new();
-        let mut at_end = std::collections::HashSet::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while at_end.len() < partitions.len() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "reading {topic} took over 60 s"
-            );
-            match consumer.poll(Duration::from_millis(500)) {
-                None => {}
-                Some(Ok(m)) => out.push(ReadRecord::from_message(&m)),
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    at_end.insert(p);
-                }
-                Some(Err(e)) => panic!("reading {topic}: {e}"),
-            }
-        }
-        out
+        super::read_back::read_all(config(), topic)
     }
 }
 
