@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, Utc};
@@ -80,19 +79,10 @@ impl Stack {
     }
 }
 
-/// A name no other test (or earlier run against the same stack) uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+#[path = "../common/config.rs"]
+mod config;
+
+pub use config::{set_path as set, unique_name as unique};
 
 /// The instant the service is told it is (`--now`): three hours ago on the hour, so the
 /// simulator (real time, reports an hour behind) has the whole hour before it.
@@ -210,20 +200,6 @@ listen = ""
         set(&mut table, &["kafka", "properties", &k], v);
     }
     table
-}
-
-/// Sets `path` (section names, then the key, which may contain dots) in `table`.
-pub fn set(table: &mut toml::Table, path: &[&str], value: impl Into<toml::Value>) {
-    let (last, parents) = path.split_last().expect("a key");
-    let mut t = table;
-    for p in parents {
-        t = t
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .expect("a section");
-    }
-    t.insert(last.to_string(), value.into());
 }
 
 /// Removes `path` from `table`.

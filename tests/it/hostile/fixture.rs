@@ -133,17 +133,7 @@ listen = ""
 
     /// Sets `dotted.key` in the config.
     pub fn set(&mut self, dotted: &str, value: impl Into<toml::Value>) -> &mut Case {
-        let parts: Vec<&str> = dotted.split('.').collect();
-        let (last, parents) = parts.split_last().expect("a key");
-        let mut t = &mut self.table;
-        for p in parents {
-            t = t
-                .entry(p.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .expect("a section");
-        }
-        t.insert(last.to_string(), value.into());
+        support::service::set(&mut self.table, dotted, value);
         self
     }
 

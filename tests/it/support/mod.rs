@@ -10,7 +10,6 @@ pub mod service;
 pub mod sim;
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -55,19 +54,10 @@ pub fn schema_registry_url() -> String {
     stack_env().registry.clone()
 }
 
-/// A name no other test (or earlier run against the same stack) uses: `<prefix>-<pid>-<n>-<nanos>`.
-pub fn unique_name(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+#[path = "../../common/config.rs"]
+pub mod config;
+
+pub use config::unique_name;
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
 pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {

@@ -81,16 +81,7 @@ listen = ""
 /// Sets `dotted.key` in `table` (creating sections as needed).
 pub fn set(table: &mut toml::Table, dotted: &str, value: impl Into<toml::Value>) {
     let parts: Vec<&str> = dotted.split('.').collect();
-    let (last, parents) = parts.split_last().expect("a key");
-    let mut t = table;
-    for p in parents {
-        t = t
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .expect("a section");
-    }
-    t.insert(last.to_string(), value.into());
+    super::config::set_path(table, &parts, value);
 }
 
 /// Writes `table` to a temporary file.
