@@ -49,10 +49,9 @@ pub use settings::{GladlySettings, Secret};
 pub const WORK_SESSIONS_PATH: &str = "/api/v1/reports/work-session-events";
 /// Path of the metric-set reports (Contact Export, Agent Summary, …).
 pub const REPORTS_PATH: &str = "/api/v1/reports";
-/// The Contact Export metric set Gladly documents today.
-pub const CONTACT_EXPORT: &str = "ContactExportReportV3";
-/// The Agent Summary metric set Gladly documents today.
-pub const AGENT_SUMMARY: &str = "AgentSummaryV2";
+/// The Contact Export and Agent Summary metric sets Gladly documents today (the built-in
+/// reports' defaults, from [`crate::report::BUILT_IN`]).
+pub use crate::report::{AGENT_SUMMARY, CONTACT_EXPORT};
 
 /// One report request.
 #[derive(Debug, Clone, PartialEq, Eq)]

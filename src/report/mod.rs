@@ -14,7 +14,8 @@ mod spec;
 
 pub use name::{InvalidReportName, Report};
 pub use spec::{
-    BuiltIn, DerivedFormat, Format, Preset, ReportSpec, Source, TypedFormat, BUILT_IN, PRESETS,
+    BuiltIn, DerivedFormat, Format, Preset, ReportSpec, Source, TypedFormat, AGENT_SUMMARY,
+    BUILT_IN, CONTACT_EXPORT, PRESETS,
 };
 
 /// A header name compared ignoring case, spaces and punctuation: `Agent ID` = `agent_id`.

@@ -152,6 +152,11 @@ pub struct BuiltIn {
     pub value_schema: &'static str,
 }
 
+/// The Contact Export metric set Gladly documents today.
+pub const CONTACT_EXPORT: &str = "ContactExportReportV3";
+/// The Agent Summary metric set Gladly documents today.
+pub const AGENT_SUMMARY: &str = "AgentSummaryV2";
+
 /// The built-in reports, in a stable order: work sessions, contacts, agent summary.
 pub const BUILT_IN: [BuiltIn; 3] = [
     BuiltIn {
@@ -171,7 +176,7 @@ pub const BUILT_IN: [BuiltIn; 3] = [
     BuiltIn {
         report: Report::CONTACTS,
         format: TypedFormat::Contacts,
-        metric_set: Some("ContactExportReportV3"),
+        metric_set: Some(CONTACT_EXPORT),
         aggregation_level: None,
         time_precise: true,
         topic: "contacts",
@@ -182,7 +187,7 @@ pub const BUILT_IN: [BuiltIn; 3] = [
     BuiltIn {
         report: Report::AGENT_SUMMARY,
         format: TypedFormat::AgentSummary,
-        metric_set: Some("AgentSummaryV2"),
+        metric_set: Some(AGENT_SUMMARY),
         aggregation_level: Some("daily"),
         time_precise: false,
         topic: "agent_summary",
