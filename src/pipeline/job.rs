@@ -32,12 +32,11 @@ pub struct ReportJob {
     /// `None` after a producer failure: the next attempt creates a new one.
     pub(super) publisher: Option<Publisher>,
     pub(super) converter: Converter,
-    /// What the report is (request, key, conversion, topic).
+    /// What the report is (request, key, conversion, the topic it publishes to).
     pub(super) spec: ReportSpec,
     /// The value schema version a report configured by columns writes; `None` for a
     /// built-in report.
     pub(super) schema: Option<Arc<DerivedSchema>>,
-    pub(super) topic: String,
     pub(super) position: Option<Position>,
     pub(super) buckets: Buckets,
     /// What was last published per key (`pipeline.publish = "changes"`).
@@ -140,7 +139,6 @@ impl Pipeline {
             publisher: Some(publisher),
             converter,
             schema,
-            topic: spec.topic.clone(),
             spec,
             position,
             buckets: buckets(cfg, report),

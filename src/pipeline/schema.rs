@@ -81,7 +81,7 @@ impl Pipeline {
         let Some(next) = schema.extended(header) else {
             return Ok(());
         };
-        let subject = format!("{}-value", job.topic);
+        let subject = format!("{}-value", job.spec.topic);
         let value = self
             .inner
             .registry

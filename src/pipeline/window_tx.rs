@@ -368,7 +368,7 @@ impl Pipeline {
         let mut tx = WindowTx {
             publisher: job.publisher.as_ref().expect("just made"),
             report: job.report,
-            topic: &job.topic,
+            topic: &job.spec.topic,
             dead_letter_topic: cfg.topics.dead_letter_topic(),
             dead_letter_id: self.inner.dead_letter_id,
             published: (cfg.pipeline.publish == PublishMode::Changes).then_some(&job.published),
