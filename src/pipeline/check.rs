@@ -60,7 +60,7 @@ async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock)
         start: now - chrono::Duration::minutes(2),
         end: now - chrono::Duration::minutes(1),
     };
-    match read_all(client.report(&req).await).await {
+    match count_rows(client.report(&req).await).await {
         Ok(n) => {
             checks.line(
                 true,
@@ -89,7 +89,7 @@ async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock)
 }
 
 /// The rows of an answer, counted; the first error, if any.
-async fn read_all(answer: Result<gladly::RowStream, gladly::GladlyError>) -> Result<u64, String> {
+async fn count_rows(answer: Result<gladly::RowStream, gladly::GladlyError>) -> Result<u64, String> {
     let mut rows = answer.map_err(|e| e.to_string())?;
     let mut n = 0u64;
     while let Some(r) = rows.next().await {
@@ -120,7 +120,7 @@ async fn check_configured(
         };
         let req = crate::pipeline::request(config, report, &Window::Dates(day));
         let what = format!("reports.{report}");
-        match read_all(
+        match count_rows(
             client
                 .report_with_columns(&req, &spec.required_columns())
                 .await,
