@@ -134,6 +134,12 @@ enum Command {
     /// Run the pipeline against the built-in simulator and the configured Kafka and registry,
     /// then print what was published.
     Demo(cli::demo::DemoArgs),
+    /// Print SQL tables over the topics, derived from their Avro schemas: for Flink SQL
+    /// (--dialect flink: an upsert-kafka table per topic, key fields as primary key, formats
+    /// avro-confluent on [registry] url, broker [kafka] bootstrap_servers, topic names from
+    /// [topics]) or PostgreSQL (--dialect postgres: the tables a JDBC sink upserting by key
+    /// holds). Needs only the configuration; connects to nothing. See docs/flink.md.
+    Sql(cli::sql::SqlArgs),
 }
 
 fn main() -> ExitCode {
@@ -169,6 +175,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             // the demo starts the simulator, so it needs no Gladly credentials: no validation
             let config = gladly_kafka::config::load(path)?;
             cli::demo::demo(config, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql(args) => {
+            let config: Config = gladly_kafka::config::load(path)?;
+            config.kafka.validate()?;
+            config.registry.validate()?;
+            config.topics.validate()?;
+            cli::sql::print(&config, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tail {

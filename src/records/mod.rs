@@ -20,6 +20,7 @@ pub mod decode;
 pub mod derived;
 pub mod parse;
 pub mod schemas;
+pub mod sql;
 
 mod agent_summary;
 mod contacts;
