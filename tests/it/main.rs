@@ -12,6 +12,7 @@ mod support;
 
 mod compaction;
 mod dimensions;
+mod flink;
 mod hostile;
 mod kafka_sink;
 mod observe;
