@@ -3,6 +3,7 @@ package gladly.flink;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,6 +19,8 @@ import java.util.Map;
 import java.util.TreeMap;
 
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.table.api.EnvironmentSettings;
 import org.apache.flink.table.api.TableEnvironment;
 import org.apache.flink.table.api.TableResult;
@@ -102,20 +105,46 @@ public final class Materialize {
             System.err.println("flink: running unbounded (no --bounded): stop with Ctrl-C");
         }
         materialize(env, names, System.out);
+        System.exit(0);
     }
 
-    /** A streaming TableEnvironment on a local MiniCluster: UTC, parallelism 1. */
-    static TableEnvironment environment() {
+    /**
+     * A streaming TableEnvironment whose jobs all run on one MiniCluster started here (UTC,
+     * parallelism 1): a per-job MiniCluster, Flink's local default, would start one cluster
+     * per query.
+     */
+    static TableEnvironment environment() throws Exception {
         Configuration conf = new Configuration();
         conf.setString("parallelism.default", "1");
-        conf.setString("table.local-time-zone", "UTC");
         conf.setString("taskmanager.numberOfTaskSlots", "64");
-        conf.setString("taskmanager.memory.managed.size", "32m");
-        conf.setString("taskmanager.memory.network.min", "64m");
-        conf.setString("taskmanager.memory.network.max", "64m");
+        conf.setString("taskmanager.memory.managed.size", "64m");
+        conf.setString("taskmanager.memory.network.min", "128m");
+        conf.setString("taskmanager.memory.network.max", "128m");
         conf.setString("rest.bind-port", "0");
+        conf.setString("rest.address", "127.0.0.1");
+        conf.setString("rest.bind-address", "127.0.0.1");
+        MiniCluster cluster = new MiniCluster(new MiniClusterConfiguration.Builder()
+                .setConfiguration(conf)
+                .setNumTaskManagers(1)
+                .setNumSlotsPerTaskManager(64)
+                .build());
+        cluster.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                cluster.close();
+            } catch (Exception ignored) {
+                // exiting anyway
+            }
+        }));
+        URI rest = cluster.getRestAddress().get();
+        Configuration client = new Configuration();
+        client.setString("execution.target", "remote");
+        client.setString("rest.address", rest.getHost());
+        client.setString("rest.port", Integer.toString(rest.getPort()));
+        client.setString("parallelism.default", "1");
+        client.setString("table.local-time-zone", "UTC");
         EnvironmentSettings settings =
-                EnvironmentSettings.newInstance().inStreamingMode().withConfiguration(conf).build();
+                EnvironmentSettings.newInstance().inStreamingMode().withConfiguration(client).build();
         return TableEnvironment.create(settings);
     }
 
