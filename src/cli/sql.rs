@@ -44,7 +44,10 @@ pub(crate) fn print(config: &Config, args: &SqlArgs) -> anyhow::Result<()> {
             .find(|n| !tables.iter().any(|t| &t.name == *n))
         {
             let known: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-            anyhow::bail!("--tables: no table {unknown}; the tables are {}", known.join(", "));
+            anyhow::bail!(
+                "--tables: no table {unknown}; the tables are {}",
+                known.join(", ")
+            );
         }
         tables.retain(|t| args.tables.contains(&t.name));
     }

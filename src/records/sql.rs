@@ -362,10 +362,20 @@ mod tests {
             ddl.contains("  `extra` MAP<STRING NOT NULL, STRING NOT NULL> NOT NULL,\n"),
             "{ddl}"
         );
-        assert!(ddl.contains("PRIMARY KEY (`contact_id`) NOT ENFORCED"), "{ddl}");
-        assert!(ddl.contains("'value.fields-include' = 'EXCEPT_KEY'"), "{ddl}");
+        assert!(
+            ddl.contains("PRIMARY KEY (`contact_id`) NOT ENFORCED"),
+            "{ddl}"
+        );
+        assert!(
+            ddl.contains("'value.fields-include' = 'EXCEPT_KEY'"),
+            "{ddl}"
+        );
         assert!(ddl.contains("'key.avro-confluent.url' = 'http://r/apis/ccompat/v7'"));
-        assert_eq!(ddl.matches("`contact_id`").count(), 2, "once as column, once in the key");
+        assert_eq!(
+            ddl.matches("`contact_id`").count(),
+            2,
+            "once as column, once in the key"
+        );
     }
 
     #[test]
@@ -375,7 +385,10 @@ mod tests {
             .find(|t| t.name == "conversations")
             .unwrap();
         let ddl = flink_table(&t, &connection()).unwrap();
-        assert!(ddl.contains("`topic_ids` ARRAY<STRING NOT NULL> NOT NULL"), "{ddl}");
+        assert!(
+            ddl.contains("`topic_ids` ARRAY<STRING NOT NULL> NOT NULL"),
+            "{ddl}"
+        );
         assert!(
             ddl.contains(
                 "`custom_attributes` ARRAY<ROW<`id` STRING NOT NULL, `value` STRING> NOT NULL> NOT NULL"
@@ -393,7 +406,10 @@ mod tests {
             value_schema: r#"{"type":"record","name":"V","fields":[]}"#,
         };
         let e = flink_table(&t, &connection()).unwrap_err();
-        assert!(matches!(e, SqlError::NullableKey { ref field, .. } if field == "b"), "{e}");
+        assert!(
+            matches!(e, SqlError::NullableKey { ref field, .. } if field == "b"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -405,7 +421,10 @@ mod tests {
     #[test]
     fn a_postgres_table_names_the_topic_and_keeps_the_key() {
         let ddl = postgres_table(&contacts()).unwrap();
-        assert!(ddl.contains("CREATE TABLE IF NOT EXISTS \"gladly_contacts\" ("), "{ddl}");
+        assert!(
+            ddl.contains("CREATE TABLE IF NOT EXISTS \"gladly_contacts\" ("),
+            "{ddl}"
+        );
         assert!(ddl.contains("\"contact_id\" text NOT NULL"), "{ddl}");
         assert!(ddl.contains("\"ended_at\" timestamp(6),"), "{ddl}");
         assert!(ddl.contains("\"extra\" hstore NOT NULL"), "{ddl}");

@@ -88,8 +88,17 @@ fn flink_ddl(w: &World, dir: &Path) -> std::path::PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let ddl = String::from_utf8(out.stdout).unwrap();
-    for t in ["work_sessions", "contacts", "agent_summary", "conversations", "inboxes"] {
-        assert!(ddl.contains(&format!("CREATE TABLE `{t}`")), "{t} in\n{ddl}");
+    for t in [
+        "work_sessions",
+        "contacts",
+        "agent_summary",
+        "conversations",
+        "inboxes",
+    ] {
+        assert!(
+            ddl.contains(&format!("CREATE TABLE `{t}`")),
+            "{t} in\n{ddl}"
+        );
     }
     let path = dir.join("tables.sql");
     std::fs::write(&path, ddl).unwrap();
@@ -316,12 +325,19 @@ fn close(a: &Value, b: &Value) -> bool {
 /// Every dimension table equals the simulator's list now: removed ids are gone.
 fn assert_dimensions(w: &World, f: &Flink) {
     let lists: [(&str, &[(&str, &str)]); 4] = [
-        ("agents", &[("name", "name"), ("email_address", "emailAddress")]),
+        (
+            "agents",
+            &[("name", "name"), ("email_address", "emailAddress")],
+        ),
         ("inboxes", &[("name", "name"), ("disabled", "disabled")]),
         ("teams", &[("name", "name"), ("description", "description")]),
         (
             "topics",
-            &[("name", "name"), ("disabled", "disabled"), ("parent_id", "parentId")],
+            &[
+                ("name", "name"),
+                ("disabled", "disabled"),
+                ("parent_id", "parentId"),
+            ],
         ),
     ];
     for (list, fields) in lists {
@@ -333,7 +349,12 @@ fn assert_dimensions(w: &World, f: &Flink) {
             .map(|item| {
                 let v: serde_json::Map<String, Value> = fields
                     .iter()
-                    .map(|(f, json)| (f.to_string(), item.get(*json).cloned().unwrap_or(Value::Null)))
+                    .map(|(f, json)| {
+                        (
+                            f.to_string(),
+                            item.get(*json).cloned().unwrap_or(Value::Null),
+                        )
+                    })
                     .collect();
                 (item["id"].as_str().unwrap().to_string(), Value::Object(v))
             })
@@ -349,7 +370,11 @@ fn assert_agent_summary(w: &World, f: &Flink) {
         .rows
         .iter()
         .map(|r| {
-            let key = format!("{}/{}", cell(r, "Agent ID"), ms(cell(r, "Bucket Beginning")));
+            let key = format!(
+                "{}/{}",
+                cell(r, "Agent ID"),
+                ms(cell(r, "Bucket Beginning"))
+            );
             let v = json!({
                 "active_time_sec": secs(cell(r, "Active Time in seconds")),
                 "logged_in_time_sec": secs(cell(r, "Logged In Time in seconds")),
@@ -550,7 +575,9 @@ fn assert_questions(w: &World, f: &Flink, contacts: &[TruthRow]) {
     assert_rows_eq(
         "OUTBOUND contacts started per day",
         &f.by("q_outbound_contacts_started_per_day", &["day"], &count),
-        &per_day(contacts, "Queued At", |r| cell(r, "Direction") == "OUTBOUND"),
+        &per_day(contacts, "Queued At", |r| {
+            cell(r, "Direction") == "OUTBOUND"
+        }),
     );
     let answered = |r: &TruthRow| {
         !cell(r, "Wait Time in seconds").is_empty() && !cell(r, "Accepted At").is_empty()
@@ -575,7 +602,12 @@ fn assert_questions(w: &World, f: &Flink, contacts: &[TruthRow]) {
         &f.by(
             "q_handle_time_per_inbox",
             &["inbox_id"],
-            &["inbox_name", "ended", "avg_handle_time_sec", "avg_hold_time_sec"],
+            &[
+                "inbox_name",
+                "ended",
+                "avg_handle_time_sec",
+                "avg_hold_time_sec",
+            ],
         ),
         &per_inbox(
             w,
@@ -642,16 +674,18 @@ fn set_first_quiet_instant(w: &World, from: DateTime<Utc>) {
     let mut at = from;
     loop {
         w.clock.set(at);
-        let ended = |rows: Vec<TruthRow>, column: &str| {
-            rows.iter().all(|r| !cell(r, column).is_empty())
-        };
+        let ended =
+            |rows: Vec<TruthRow>, column: &str| rows.iter().all(|r| !cell(r, column).is_empty());
         if ended(contacts_truth(w), "Ended At")
             && ended(work_sessions_truth(w), "contact_session_ended_at")
         {
             return;
         }
         at += Duration::minutes(10);
-        assert!(at < from + Duration::days(1), "no quiet instant within a day of {from}");
+        assert!(
+            at < from + Duration::days(1),
+            "no quiet instant within a day of {from}"
+        );
     }
 }
 
@@ -704,14 +738,21 @@ async fn flink_sql_reads_every_topic_as_an_upsert_table_and_answers_the_question
         .unwrap();
     let (open, open_work_sessions) = assert_flink_equals_truth(&w, &first);
     assert!(open > 0, "some contacts are open at the first run");
-    assert!(open_work_sessions > 0, "some work sessions are provisional at the first run");
+    assert!(
+        open_work_sessions > 0,
+        "some work sessions are provisional at the first run"
+    );
 
     // day 4: the added inbox removed; then polls until a moment nothing is open
     w.clock.set(t0() + Duration::days(2) + Duration::hours(1));
     poll(&p).await;
     set_first_quiet_instant(&w, w.clock.now() + Duration::hours(1));
     poll(&p).await;
-    let removed = w.sim.list_at("inboxes", t0() + Duration::days(1)).unwrap().len()
+    let removed = w
+        .sim
+        .list_at("inboxes", t0() + Duration::days(1))
+        .unwrap()
+        .len()
         - w.sim.list("inboxes").unwrap().len();
     assert_eq!(removed, 1, "the simulator removed an inbox on day 4");
 
@@ -719,12 +760,19 @@ async fn flink_sql_reads_every_topic_as_an_upsert_table_and_answers_the_question
     let second = tokio::task::spawn_blocking(move || run_flink(&ddl_second))
         .await
         .unwrap();
-    assert_eq!(assert_flink_equals_truth(&w, &second), (0, 0), "nothing open");
+    assert_eq!(
+        assert_flink_equals_truth(&w, &second),
+        (0, 0),
+        "nothing open"
+    );
     let was_open = open_contacts(&first);
     assert_eq!(was_open.len() as i64, open);
     let rows = second.by("contacts", &["contact_id"], &["ended_at"]);
     for id in &was_open {
-        assert!(!rows[id]["ended_at"].is_null(), "{id}: its final row superseded the provisional one");
+        assert!(
+            !rows[id]["ended_at"].is_null(),
+            "{id}: its final row superseded the provisional one"
+        );
     }
     let again = tokio::task::spawn_blocking(move || run_flink(&ddl))
         .await
