@@ -1,0 +1,352 @@
+//! The warehouse really converges: our topics read by the ecosystem's own consumers.
+//!
+//! - A stock Kafka Connect sink (Debezium's JDBC sink with Apicurio's converter), configured
+//!   by the very files in `deploy/connect/` (only hosts, ports, topic prefix and schema
+//!   replaced), upserts every topic into PostgreSQL. After a simulated stretch with faults, a
+//!   row-cap split, a column Gladly adds mid-run, dimension removals and a restart of the
+//!   Connect worker mid-stream, every table equals the simulator's truth, mapped by hand here:
+//!   row count, key columns and the values users compute on. The sinks run, and report no
+//!   errant record to their dead-letter topic.
+//! - `scripts/read-topics` (Confluent's Python client, which shares no code with ours)
+//!   decodes every record of the same topics, and what it reads equals the same truth.
+//! - A service killed with SIGKILL mid-window, then finishing, leaves the table equal to the
+//!   truth: the sink reads committed transactions only.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+use std::time::Duration as Wait;
+
+use chrono::{Duration, NaiveDate};
+use gladly_kafka::clock::Clock;
+use gladly_kafka::config::ReportsConfig;
+use gladly_kafka::pipeline::{service, Pipeline};
+use gladly_kafka::report::Report;
+use gladly_sim::{RetryAfter, Truth};
+use serde_json::Value;
+
+use support::pipeline::{t0, world_where, World};
+use support::sim::query;
+use support::warehouse::{
+    normalize, unique_schema, warehouse, Expected, Kind, PrivateWorker, Target,
+};
+
+const METRIC_SET: &str = "ConversationExportReport";
+const ADDED_COLUMN: &str = "Number of Transfers";
+/// How long a table may take to catch up with the topics.
+const CATCH_UP: Wait = Wait::from_secs(240);
+
+fn first_day() -> NaiveDate {
+    (t0() - Duration::days(3)).date_naive()
+}
+
+/// A world polling the built-in reports, the conversation export configured as a user would
+/// write it (Gladly adds a column to it at `added_at`), and the dimension lists.
+async fn world(added_at: chrono::DateTime<chrono::Utc>) -> World {
+    let mut w = world_where(4.0, |c| {
+        c.without_limits()
+            .with_added_column(METRIC_SET, ADDED_COLUMN, added_at)
+    })
+    .await;
+    let section: ReportsConfig = toml::from_str(&format!(
+        r#"
+        [conversation_export]
+        metric_set = "{METRIC_SET}"
+        key = ["Conversation ID"]
+        anchor = "Created At"
+        start = "{}"
+        horizon_days = 3
+        max_window_days = 4
+        reread = []
+        "#,
+        first_day()
+    ))
+    .expect("the section parses");
+    w.config.reports.configured = section.configured;
+    w.config.dimensions.enabled = true;
+    w.config.gladly.requests_per_second = 50;
+    w.config.validate().expect("valid");
+    w
+}
+
+/// `polls` polls of every report and list, `every` apart.
+async fn poll(w: &World, p: &Pipeline, polls: u32, every: Duration) {
+    for _ in 0..polls {
+        w.clock.advance(every);
+        for (report, res) in service::once(p, None).await {
+            res.unwrap_or_else(|e| panic!("{report}: {e}"));
+        }
+        service::once_dimensions(p, true).await.expect("refresh");
+    }
+}
+
+/// The sinks of this suite's topics (files in `deploy/connect/sinks/`).
+const SINKS: [&str; 7] = [
+    "contacts",
+    "agent_summary",
+    "conversation_export",
+    "agents",
+    "inboxes",
+    "teams",
+    "topics",
+];
+
+/// An expectation from a report's truth: `(column, CSV header, kind)` for key and values.
+fn from_truth(
+    table: &'static str,
+    truth: &Truth,
+    key: &[(&'static str, &str, Kind)],
+    values: &[(&'static str, &str, Kind)],
+) -> Expected {
+    let cell = |row: &gladly_sim::TruthRow, (_, header, kind): &(&str, &str, Kind)| {
+        normalize(*kind, row.get(header).unwrap_or(""))
+    };
+    let rows = truth
+        .rows
+        .iter()
+        .map(|r| {
+            let k = key.iter().map(|c| cell(r, c).unwrap_or_default()).collect();
+            (k, values.iter().map(|c| cell(r, c)).collect())
+        })
+        .collect();
+    Expected {
+        table,
+        key: key.iter().map(|c| (c.0, c.2)).collect(),
+        values: values.iter().map(|c| (c.0, c.2)).collect(),
+        rows,
+    }
+}
+
+fn report_truth(w: &World, report: Report) -> Truth {
+    w.sim.report_truth(&query(&w.truth_request(report)))
+}
+
+/// Every table of [`SINKS`] as the simulator says it should be now.
+fn expected_tables(w: &World) -> Vec<Expected> {
+    use Kind::*;
+    let contacts = from_truth(
+        "contacts",
+        &report_truth(w, Report::CONTACTS),
+        &[("contact_id", "Contact ID", Text)],
+        &[
+            ("queued_at", "Queued At", Ts),
+            ("ended_at", "Ended At", Ts),
+            ("inbox_id", "Inbox ID", Text),
+            ("wait_time_sec", "Wait Time in seconds", Num),
+            ("handle_time_sec", "Handle Time in seconds", Num),
+            ("hold_time_sec", "Hold Time in seconds", Num),
+        ],
+    );
+    let agent_summary = from_truth(
+        "agent_summary",
+        &report_truth(w, Report::AGENT_SUMMARY),
+        &[("agent_id", "Agent ID", Text), ("bucket_start", "Bucket Beginning", Ts)],
+        &[
+            ("name", "Name", Text),
+            ("logged_in_time_sec", "Logged In Time in seconds", Num),
+            ("active_time_sec", "Active Time in seconds", Num),
+        ],
+    );
+    let export = w.sim.metric_set_truth(
+        METRIC_SET,
+        first_day(),
+        w.clock.now().date_naive(),
+        "UTC",
+    );
+    let conversation_export = from_truth(
+        "conversation_export",
+        &export,
+        &[("conversation_id", "Conversation ID", Text)],
+        &[
+            ("created_at", "Created At", Ts),
+            ("status", "Status", Text),
+            ("first_closed_at", "First Closed At", Ts),
+            ("inbox_id_current", "Inbox ID - Current", Text),
+        ],
+    );
+    let mut out = vec![contacts, agent_summary, conversation_export];
+    for list in ["agents", "inboxes", "teams", "topics"] {
+        let table = SINKS.iter().find(|s| **s == list).unwrap();
+        let rows = w
+            .sim
+            .list(list)
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let text = |f: &str| item[f].as_str().and_then(|s| normalize(Text, s));
+                (vec![text("id").unwrap()], vec![text("name")])
+            })
+            .collect();
+        out.push(Expected {
+            table,
+            key: vec![("id", Text)],
+            values: vec![("name", Text)],
+            rows,
+        });
+    }
+    for e in &out {
+        assert!(!e.rows.is_empty(), "{}: the truth is not empty", e.table);
+    }
+    out
+}
+
+/// Waits until every table equals its expectation; then every sink runs and its dead-letter
+/// topic is empty.
+async fn assert_tables_converged(target: &Target, expected: &[Expected]) {
+    for e in expected {
+        let schema = target.schema.clone();
+        let e2 = e.clone();
+        tokio::task::spawn_blocking(move || e2.await_table(warehouse(), &schema, CATCH_UP))
+            .await
+            .unwrap_or_else(|p| std::panic::resume_unwind(p.into_panic()));
+        target.assert_running(e.table).await;
+    }
+    let dl = target.dead_letter_topic();
+    let dead = tokio::task::spawn_blocking(move || support::kafka::read_all(&dl))
+        .await
+        .unwrap();
+    assert!(dead.is_empty(), "{} records in the sinks' dead letters", dead.len());
+}
+
+/// What `scripts/read-topics` decodes from `topic`, upserted by key, in the expectation's
+/// shape.
+fn read_topics(
+    w: &World,
+    e: &Expected,
+    topic: &str,
+) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
+    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/read-topics"))
+        .args(["--bootstrap", &w.config.kafka.bootstrap_servers])
+        .args(["--registry", &w.config.registry.url, topic])
+        .output()
+        .expect("read-topics runs");
+    assert!(
+        out.status.success(),
+        "read-topics {topic} (decode failures make it fail): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut live: BTreeMap<String, Value> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).expect("a JSON line");
+        let k = r["key"].to_string();
+        match &r["value"] {
+            Value::Null => live.remove(&k),
+            v => live.insert(k, serde_json::json!({"key": r["key"], "value": v})),
+        };
+    }
+    let text = |v: &Value| match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let rows = live
+        .values()
+        .map(|r| {
+            let key = e.key.iter().map(|(c, k)| text(&r["key"][c]).and_then(|t| normalize(*k, &t)));
+            let values = e.values.iter().map(|(c, k)| text(&r["value"][c]).and_then(|t| normalize(*k, &t)));
+            key.chain(values).collect()
+        })
+        .collect();
+    e.keyed(rows)
+}
+
+fn topic_of(w: &World, table: &str) -> String {
+    use gladly_kafka::gladly::DimensionList;
+    match DimensionList::ALL.iter().find(|l| l.name() == table) {
+        Some(list) => w.config.topics.dimension_topic(*list),
+        None => w.config.report_topic(Report::named(table).expect("a report")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_table_and_a_second_client_equal_the_truth_through_faults_and_a_connect_restart() {
+    let wh = warehouse();
+    let added_at = t0() + Duration::hours(15);
+    let mut w = world(added_at).await;
+    // a window of the built-in reports over the cap is split
+    w.config.pipeline.row_cap = 150;
+    w.sim.faults().update(|f| {
+        f.rate_limit_next = 3;
+        f.rate_limit_retry_after = RetryAfter::Seconds(0);
+        f.error_rate = 0.1;
+        f.error_status = 503;
+        f.cut_next = 2;
+        f.cut_after_bytes = 3000;
+        f.row_cap = Some(150);
+    });
+    let worker = tokio::task::block_in_place(PrivateWorker::start);
+    let target = Target {
+        prefix: w.config.topics.prefix.clone(),
+        schema: unique_schema("wh"),
+        connect_url: worker.url.clone(),
+    };
+    wh.execute(&format!("CREATE SCHEMA {}", target.schema));
+    let p = w.pipeline().await;
+    // the first polls create the topics; then the sinks subscribe
+    poll(&w, &p, 2, Duration::hours(6)).await;
+    for sink in SINKS {
+        target.put_sink(sink).await;
+    }
+    poll(&w, &p, 2, Duration::hours(6)).await;
+    // Connect is away while two more polls publish (day 3's list changes among them)
+    tokio::task::block_in_place(|| worker.stop());
+    poll(&w, &p, 2, Duration::hours(6)).await;
+    tokio::task::block_in_place(|| worker.restart());
+    // a standalone worker keeps no connector configs: add them again; their offsets are in
+    // Kafka, so they resume where they stopped
+    for sink in SINKS {
+        target.put_sink(sink).await;
+    }
+    poll(&w, &p, 2, Duration::hours(6)).await;
+    // day 4: removals from the lists
+    w.clock.set(t0() + Duration::days(2) + Duration::hours(1));
+    poll(&w, &p, 1, Duration::zero()).await;
+    let stats = w.sim.stats();
+    assert!(stats.rate_limited >= 3, "429s were served: {stats:?}");
+    assert_eq!(w.sim.faults().snapshot().cut_next, 0, "every cut happened");
+    let splits: f64 = ["contacts", "agent_summary", "conversation_export"]
+        .iter()
+        .map(|r| {
+            p.metrics()
+                .counter_value("gladly_kafka_window_splits_total", &[("report", r)])
+        })
+        .sum();
+    assert!(splits > 0.0, "a capped window was split");
+
+    let expected = expected_tables(&w);
+    assert_tables_converged(&target, &expected).await;
+
+    // the column Gladly added mid-run reached the table as a new, typed column, and its
+    // values equal the truth wherever a record carried it
+    let columns = wh.columns(&target.schema, "conversation_export");
+    assert_eq!(
+        columns.get("number_of_transfers").map(String::as_str),
+        Some("bigint"),
+        "{columns:?}"
+    );
+    let added = from_truth(
+        "conversation_export",
+        &w.sim.metric_set_truth(METRIC_SET, first_day(), w.clock.now().date_naive(), "UTC"),
+        &[("conversation_id", "Conversation ID", Kind::Text)],
+        &[("number_of_transfers", ADDED_COLUMN, Kind::Num)],
+    );
+    let landed = added.read_table(wh, &target.schema);
+    let with_value: Vec<_> = landed.iter().filter(|(_, v)| v[0].is_some()).collect();
+    assert!(with_value.len() > 10, "{} rows carry the new column", with_value.len());
+    for (k, v) in with_value {
+        assert_eq!(Some(v), added.rows.get(k), "{k:?}: number_of_transfers");
+    }
+
+    // the second, independent client reads the same topics into the same truth
+    for e in &expected {
+        let topic = topic_of(&w, e.table);
+        let got = tokio::task::block_in_place(|| read_topics(&w, e, &topic));
+        if let Some(diff) = e.differences(&got) {
+            panic!("read-topics {topic}: {diff}");
+        }
+    }
+    for sink in SINKS {
+        target.delete_sink(sink).await;
+    }
+    drop(worker);
+}
