@@ -121,12 +121,12 @@ fn report_truth(w: &World, report: Report) -> Truth {
     w.sim.report_truth(&query(&w.truth_request(report)))
 }
 
-/// Every table of [`SINKS`] as the simulator says it should be now.
-fn expected_tables(w: &World) -> Vec<Expected> {
+/// The contacts table a Contact Export truth makes.
+fn expected_contacts(truth: &Truth) -> Expected {
     use Kind::*;
-    let contacts = from_truth(
+    from_truth(
         "contacts",
-        &report_truth(w, Report::CONTACTS),
+        truth,
         &[("contact_id", "Contact ID", Text)],
         &[
             ("queued_at", "Queued At", Ts),
@@ -136,23 +136,29 @@ fn expected_tables(w: &World) -> Vec<Expected> {
             ("handle_time_sec", "Handle Time in seconds", Num),
             ("hold_time_sec", "Hold Time in seconds", Num),
         ],
-    );
+    )
+}
+
+/// Every table of [`SINKS`] as the simulator says it should be now.
+fn expected_tables(w: &World) -> Vec<Expected> {
+    use Kind::*;
+    let contacts = expected_contacts(&report_truth(w, Report::CONTACTS));
     let agent_summary = from_truth(
         "agent_summary",
         &report_truth(w, Report::AGENT_SUMMARY),
-        &[("agent_id", "Agent ID", Text), ("bucket_start", "Bucket Beginning", Ts)],
+        &[
+            ("agent_id", "Agent ID", Text),
+            ("bucket_start", "Bucket Beginning", Ts),
+        ],
         &[
             ("name", "Name", Text),
             ("logged_in_time_sec", "Logged In Time in seconds", Num),
             ("active_time_sec", "Active Time in seconds", Num),
         ],
     );
-    let export = w.sim.metric_set_truth(
-        METRIC_SET,
-        first_day(),
-        w.clock.now().date_naive(),
-        "UTC",
-    );
+    let export = w
+        .sim
+        .metric_set_truth(METRIC_SET, first_day(), w.clock.now().date_naive(), "UTC");
     let conversation_export = from_truth(
         "conversation_export",
         &export,
@@ -205,21 +211,22 @@ async fn assert_tables_converged(target: &Target, expected: &[Expected]) {
     let dead = tokio::task::spawn_blocking(move || support::kafka::read_all(&dl))
         .await
         .unwrap();
-    assert!(dead.is_empty(), "{} records in the sinks' dead letters", dead.len());
+    assert!(
+        dead.is_empty(),
+        "{} records in the sinks' dead letters",
+        dead.len()
+    );
 }
 
 /// What `scripts/read-topics` decodes from `topic`, upserted by key, in the expectation's
 /// shape.
-fn read_topics(
-    w: &World,
-    e: &Expected,
-    topic: &str,
-) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
-    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/read-topics"))
-        .args(["--bootstrap", &w.config.kafka.bootstrap_servers])
-        .args(["--registry", &w.config.registry.url, topic])
-        .output()
-        .expect("read-topics runs");
+fn read_topics(w: &World, e: &Expected, topic: &str) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
+    let out =
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/read-topics"))
+            .args(["--bootstrap", &w.config.kafka.bootstrap_servers])
+            .args(["--registry", &w.config.registry.url, topic])
+            .output()
+            .expect("read-topics runs");
     assert!(
         out.status.success(),
         "read-topics {topic} (decode failures make it fail): {}",
@@ -242,8 +249,14 @@ fn read_topics(
     let rows = live
         .values()
         .map(|r| {
-            let key = e.key.iter().map(|(c, k)| text(&r["key"][c]).and_then(|t| normalize(*k, &t)));
-            let values = e.values.iter().map(|(c, k)| text(&r["value"][c]).and_then(|t| normalize(*k, &t)));
+            let key = e
+                .key
+                .iter()
+                .map(|(c, k)| text(&r["key"][c]).and_then(|t| normalize(*k, &t)));
+            let values = e
+                .values
+                .iter()
+                .map(|(c, k)| text(&r["value"][c]).and_then(|t| normalize(*k, &t)));
             key.chain(values).collect()
         })
         .collect();
@@ -254,7 +267,9 @@ fn topic_of(w: &World, table: &str) -> String {
     use gladly_kafka::gladly::DimensionList;
     match DimensionList::ALL.iter().find(|l| l.name() == table) {
         Some(list) => w.config.topics.dimension_topic(*list),
-        None => w.config.report_topic(Report::named(table).expect("a report")),
+        None => w
+            .config
+            .report_topic(Report::named(table).expect("a report")),
     }
 }
 
@@ -326,13 +341,18 @@ async fn every_table_and_a_second_client_equal_the_truth_through_faults_and_a_co
     );
     let added = from_truth(
         "conversation_export",
-        &w.sim.metric_set_truth(METRIC_SET, first_day(), w.clock.now().date_naive(), "UTC"),
+        &w.sim
+            .metric_set_truth(METRIC_SET, first_day(), w.clock.now().date_naive(), "UTC"),
         &[("conversation_id", "Conversation ID", Kind::Text)],
         &[("number_of_transfers", ADDED_COLUMN, Kind::Num)],
     );
     let landed = added.read_table(wh, &target.schema);
     let with_value: Vec<_> = landed.iter().filter(|(_, v)| v[0].is_some()).collect();
-    assert!(with_value.len() > 10, "{} rows carry the new column", with_value.len());
+    assert!(
+        with_value.len() > 10,
+        "{} rows carry the new column",
+        with_value.len()
+    );
     for (k, v) in with_value {
         assert_eq!(Some(v), added.rows.get(k), "{k:?}: number_of_transfers");
     }
@@ -349,4 +369,84 @@ async fn every_table_and_a_second_client_equal_the_truth_through_faults_and_a_co
         target.delete_sink(sink).await;
     }
     drop(worker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_killed_mid_window_leaves_the_table_equal_to_the_truth() {
+    use gladly_kafka::pipeline::window::{DateWindow, Window};
+    use support::service;
+    let wh = warehouse();
+    let mut w = support::pipeline::world(20.0).await;
+    w.config.reports.contacts.max_window_days = 1;
+    // every contact of the backfilled days has ended
+    w.clock.set(t0() + Duration::days(5));
+    // each report request answers after 400 ms, so the kills land while a run is working
+    w.sim.faults().slow_next(u32::MAX, Wait::from_millis(400));
+    let mut table = service::config_table(&w);
+    service::set(&mut table, "reports.contacts.max_window_days", 1);
+    let config = service::write_config(&table);
+    let (from, to) = (
+        t0().date_naive() - Duration::days(1),
+        t0().date_naive() + Duration::days(2),
+    );
+    let backfill = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gladly-kafka"));
+        cmd.arg("--config")
+            .arg(config.path())
+            .args([
+                "backfill",
+                "--report",
+                "contacts",
+                "--from",
+                &from.to_string(),
+            ])
+            .args(["--to", &to.to_string()])
+            .env("GLADLY_KAFKA__GLADLY__TOKEN", w.sim.config().token.clone())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    // the sink reads the topic from its start while the killed runs write it
+    let target = Target {
+        prefix: w.config.topics.prefix.clone(),
+        schema: unique_schema("whkill"),
+        connect_url: wh.connect_url.clone(),
+    };
+    wh.execute(&format!("CREATE SCHEMA {}", target.schema));
+    let mut killed_mid_run = 0;
+    for i in 0..6 {
+        let mut child = backfill().spawn().expect("the binary runs");
+        tokio::time::sleep(Wait::from_millis(700 + 300 * i)).await;
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if i == 0 {
+            target.put_sink("contacts").await;
+        }
+    }
+    assert!(
+        killed_mid_run >= 4,
+        "runs killed while working: {killed_mid_run}/6"
+    );
+    let status = tokio::task::spawn_blocking({
+        let mut cmd = backfill();
+        move || cmd.status().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "the last run completes the backfill");
+
+    let window = Window::Dates(DateWindow::new(from, to).unwrap());
+    let request = gladly_kafka::pipeline::request(&w.config, Report::CONTACTS, &window);
+    let expected = expected_contacts(&w.sim.report_truth(&query(&request)));
+    assert!(
+        expected.rows.len() > 100,
+        "{} contacts",
+        expected.rows.len()
+    );
+    assert_tables_converged(&target, &[expected]).await;
+    target.delete_sink("contacts").await;
 }

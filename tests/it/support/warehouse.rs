@@ -66,7 +66,15 @@ impl Warehouse {
     pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         const NULL: &str = "\u{1}NULL";
         let out = Command::new("psql")
-            .args([&self.pg_url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args([
+                &self.pg_url,
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ])
             .args(["-F", "\u{1f}", "-P", &format!("null={NULL}"), "-c", sql])
             .output()
             .expect("psql runs");
@@ -133,7 +141,9 @@ impl Target {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         let mut config: Map<String, Value> = serde_json::from_str(&text).expect("JSON");
         let mut set = |key: &str, f: &dyn Fn(&str) -> String| {
-            let v = config[key].as_str().unwrap_or_else(|| panic!("{sink}: {key}"));
+            let v = config[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{sink}: {key}"));
             let new = f(v);
             assert_ne!(new, v, "{sink}: {key} = {v} has the expected shape");
             config.insert(key.into(), Value::String(new));
@@ -168,7 +178,11 @@ impl Target {
 
     /// The connector's status (GET /connectors/<name>/status), if the worker knows it.
     pub async fn status(&self, sink: &str) -> Option<Value> {
-        let url = format!("{}/connectors/{}/status", self.connect_url, self.connector(sink));
+        let url = format!(
+            "{}/connectors/{}/status",
+            self.connect_url,
+            self.connector(sink)
+        );
         let res = reqwest::get(&url).await.ok()?;
         if !res.status().is_success() {
             return None;
@@ -290,7 +304,9 @@ pub fn normalize(kind: Kind, raw: &str) -> Option<String> {
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         }
         Kind::Num => {
-            let n: f64 = raw.parse().unwrap_or_else(|_| panic!("not a number: {raw}"));
+            let n: f64 = raw
+                .parse()
+                .unwrap_or_else(|_| panic!("not a number: {raw}"));
             n.to_string()
         }
     })
@@ -322,11 +338,17 @@ impl Expected {
     }
 
     /// Rows of already-normalized cells (key cells first) keyed like [`Expected::rows`].
-    pub fn keyed(&self, rows: Vec<Vec<Option<String>>>) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
+    pub fn keyed(
+        &self,
+        rows: Vec<Vec<Option<String>>>,
+    ) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
         let n = self.key.len();
         rows.into_iter()
             .map(|r| {
-                let key = r[..n].iter().map(|c| c.clone().unwrap_or_default()).collect();
+                let key = r[..n]
+                    .iter()
+                    .map(|c| c.clone().unwrap_or_default())
+                    .collect();
                 (key, r[n..].to_vec())
             })
             .collect()
@@ -361,7 +383,11 @@ impl Expected {
     }
 
     /// The table's rows, normalized.
-    pub fn read_table(&self, w: &Warehouse, schema: &str) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
+    pub fn read_table(
+        &self,
+        w: &Warehouse,
+        schema: &str,
+    ) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
         let kinds: Vec<Kind> = self.key.iter().chain(&self.values).map(|c| c.1).collect();
         let rows = w
             .query(&self.select(schema))
