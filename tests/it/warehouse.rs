@@ -3,10 +3,13 @@
 //! - A stock Kafka Connect sink (Debezium's JDBC sink with Apicurio's converter), configured
 //!   by the very files in `deploy/connect/` (only hosts, ports, topic prefix and schema
 //!   replaced), upserts every topic into PostgreSQL. After a simulated stretch with faults, a
-//!   row-cap split, a column Gladly adds mid-run, dimension removals and a restart of the
-//!   Connect worker mid-stream, every table equals the simulator's truth, mapped by hand here:
-//!   row count, key columns and the values users compute on. The sinks run, and report no
-//!   errant record to their dead-letter topic.
+//!   row-cap split, a column Gladly adds mid-run, provisional work-session rows superseded,
+//!   dimension removals and a restart of the Connect worker mid-stream, every table (work
+//!   sessions, conversations, contacts, agent summary, a configured report, the four lists)
+//!   equals the simulator's truth, mapped by hand here: row count, key columns and the values
+//!   users compute on. Superseded provisional rows are tombstoned and absent from the table;
+//!   the new column is a typed column; the sinks run and report no errant record to their
+//!   dead-letter topic.
 //! - `scripts/read-topics` (Confluent's Python client, which shares no code with ours)
 //!   decodes every record of the same topics, and what it reads equals the same truth.
 //! - A service killed with SIGKILL mid-window, then finishing, leaves the table equal to the
@@ -20,7 +23,7 @@ use std::time::Duration as Wait;
 use chrono::{Duration, NaiveDate};
 use gladly_kafka::clock::Clock;
 use gladly_kafka::config::ReportsConfig;
-use gladly_kafka::pipeline::{service, Pipeline};
+use gladly_kafka::pipeline::{service, BackfillBound, Pipeline};
 use gladly_kafka::report::Report;
 use gladly_sim::{RetryAfter, Truth};
 use serde_json::Value;
@@ -64,7 +67,8 @@ async fn world(added_at: chrono::DateTime<chrono::Utc>) -> World {
     .expect("the section parses");
     w.config.reports.configured = section.configured;
     w.config.dimensions.enabled = true;
-    w.config.gladly.requests_per_second = 50;
+    w.config.conversations.enabled = true;
+    w.config.gladly.requests_per_second = 5000;
     w.config.validate().expect("valid");
     w
 }
@@ -81,7 +85,9 @@ async fn poll(w: &World, p: &Pipeline, polls: u32, every: Duration) {
 }
 
 /// The sinks of this suite's topics (files in `deploy/connect/sinks/`).
-const SINKS: [&str; 7] = [
+const SINKS: [&str; 9] = [
+    "work_sessions",
+    "conversations",
     "contacts",
     "agent_summary",
     "conversation_export",
@@ -139,6 +145,76 @@ fn expected_contacts(truth: &Truth) -> Expected {
     )
 }
 
+/// The conversations of every contact that ended in the work-session windows polled, as the
+/// simulator answers GET Conversation now (following a merge; a deleted one has no row).
+fn expected_conversations(w: &World) -> Expected {
+    use gladly_sim::ConversationTruth::*;
+    use Kind::*;
+    let start = w.config.reports.work_sessions.start.expect("set");
+    let query = gladly_sim::ReportQuery::WorkSessions {
+        start,
+        end: w.clock.now(),
+    };
+    let ids: std::collections::BTreeSet<String> = w
+        .sim
+        .report_truth(&query)
+        .rows
+        .iter()
+        .filter(|r| !r.get("contact_session_ended_at").unwrap_or("").is_empty())
+        .map(|r| r.get("conversation_id").unwrap().to_string())
+        .collect();
+    let answer = |id: &str| match w.sim.conversation(id) {
+        Found(v) => Some(v),
+        Deleted => None,
+        Moved(to) => match w.sim.conversation(&to) {
+            Found(v) => Some(v),
+            Deleted => None,
+            Moved(again) => panic!("{id} moved to {to}, then to {again}"),
+        },
+    };
+    let rows = ids
+        .iter()
+        .filter_map(|id| {
+            let v = answer(id)?;
+            let text = |f: &str| {
+                v.get(f)
+                    .and_then(Value::as_str)
+                    .and_then(|s| normalize(Text, s))
+            };
+            let ts = |f: &str| {
+                v.get(f)
+                    .and_then(Value::as_str)
+                    .and_then(|s| normalize(Ts, s))
+            };
+            let topics = v.get("topicIds").cloned().unwrap_or(Value::Array(vec![]));
+            let values = vec![
+                text("id"),
+                text("customerId"),
+                text("inboxId"),
+                text("status"),
+                ts("createdAt"),
+                ts("closedAt"),
+                normalize(Json, &topics.to_string()),
+            ];
+            Some((vec![id.clone()], values))
+        })
+        .collect();
+    Expected {
+        table: "conversations",
+        key: vec![("conversation_id", Text)],
+        values: vec![
+            ("id", Text),
+            ("customer_id", Text),
+            ("inbox_id", Text),
+            ("status", Text),
+            ("created_at", Ts),
+            ("closed_at", Ts),
+            ("topic_ids_json", Json),
+        ],
+        rows,
+    }
+}
+
 /// Every table of [`SINKS`] as the simulator says it should be now.
 fn expected_tables(w: &World) -> Vec<Expected> {
     use Kind::*;
@@ -170,7 +246,42 @@ fn expected_tables(w: &World) -> Vec<Expected> {
             ("inbox_id_current", "Inbox ID - Current", Text),
         ],
     );
-    let mut out = vec![contacts, agent_summary, conversation_export];
+    let work_sessions = from_truth(
+        "work_sessions",
+        &report_truth(w, Report::WORK_SESSIONS),
+        &[
+            ("contact_session_id", "contact_session_id", Text),
+            ("agent_id", "agent_id", Text),
+        ],
+        &[
+            ("id", "id", Text),
+            ("inbox_id", "inbox_id", Text),
+            (
+                "contact_session_created_at",
+                "contact_session_created_at",
+                Ts,
+            ),
+            ("agent_accepted_at", "agent_accepted_at", Ts),
+            ("contact_session_ended_at", "contact_session_ended_at", Ts),
+            (
+                "work_session_handle_time_sec",
+                "work_session_handle_time_sec",
+                Num,
+            ),
+            (
+                "work_session_after_contact_time_sec",
+                "work_session_after_contact_time_sec",
+                Num,
+            ),
+        ],
+    );
+    let mut out = vec![
+        work_sessions,
+        expected_conversations(w),
+        contacts,
+        agent_summary,
+        conversation_export,
+    ];
     for list in ["agents", "inboxes", "teams", "topics"] {
         let table = SINKS.iter().find(|s| **s == list).unwrap();
         let rows = w
@@ -218,9 +329,12 @@ async fn assert_tables_converged(target: &Target, expected: &[Expected]) {
     );
 }
 
+/// Rows keyed like [`Expected::rows`].
+type Rows = BTreeMap<Vec<String>, Vec<Option<String>>>;
+
 /// What `scripts/read-topics` decodes from `topic`, upserted by key, in the expectation's
-/// shape.
-fn read_topics(w: &World, e: &Expected, topic: &str) -> BTreeMap<Vec<String>, Vec<Option<String>>> {
+/// shape; and the keys whose last record is a tombstone.
+fn read_topics(w: &World, e: &Expected, topic: &str) -> (Rows, Vec<Vec<String>>) {
     let out =
         std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/read-topics"))
             .args(["--bootstrap", &w.config.kafka.bootstrap_servers])
@@ -233,12 +347,19 @@ fn read_topics(w: &World, e: &Expected, topic: &str) -> BTreeMap<Vec<String>, Ve
         String::from_utf8_lossy(&out.stderr)
     );
     let mut live: BTreeMap<String, Value> = BTreeMap::new();
+    let mut gone: BTreeMap<String, Value> = BTreeMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let r: Value = serde_json::from_str(line).expect("a JSON line");
         let k = r["key"].to_string();
         match &r["value"] {
-            Value::Null => live.remove(&k),
-            v => live.insert(k, serde_json::json!({"key": r["key"], "value": v})),
+            Value::Null => {
+                live.remove(&k);
+                gone.insert(k, r["key"].clone());
+            }
+            v => {
+                gone.remove(&k);
+                live.insert(k, serde_json::json!({"key": r["key"], "value": v}));
+            }
         };
     }
     let text = |v: &Value| match v {
@@ -260,7 +381,20 @@ fn read_topics(w: &World, e: &Expected, topic: &str) -> BTreeMap<Vec<String>, Ve
             key.chain(values).collect()
         })
         .collect();
-    e.keyed(rows)
+    let gone = gone
+        .values()
+        .map(|k| {
+            e.key
+                .iter()
+                .map(|(c, kind)| {
+                    text(&k[c])
+                        .and_then(|t| normalize(*kind, &t))
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    (e.keyed(rows), gone)
 }
 
 fn topic_of(w: &World, table: &str) -> String {
@@ -328,6 +462,17 @@ async fn every_table_and_a_second_client_equal_the_truth_through_faults_and_a_co
         .sum();
     assert!(splits > 0.0, "a capped window was split");
 
+    // a refresh of the polled range: the conversations are fetched as they are now
+    let ws_start = w.config.reports.work_sessions.start.expect("set");
+    service::backfill(
+        &p,
+        Report::WORK_SESSIONS,
+        BackfillBound::Instant(ws_start),
+        BackfillBound::Instant(w.clock.now()),
+    )
+    .await
+    .expect("the refresh");
+
     let expected = expected_tables(&w);
     assert_tables_converged(&target, &expected).await;
 
@@ -360,9 +505,22 @@ async fn every_table_and_a_second_client_equal_the_truth_through_faults_and_a_co
     // the second, independent client reads the same topics into the same truth
     for e in &expected {
         let topic = topic_of(&w, e.table);
-        let got = tokio::task::block_in_place(|| read_topics(&w, e, &topic));
+        let (got, gone) = tokio::task::block_in_place(|| read_topics(&w, e, &topic));
         if let Some(diff) = e.differences(&got) {
             panic!("read-topics {topic}: {diff}");
+        }
+        if e.table == "work_sessions" {
+            // provisional rows were superseded: tombstoned in the topic, absent from the table
+            let table = e.read_table(wh, &target.schema);
+            assert!(
+                !gone.is_empty(),
+                "provisional work-session rows were superseded"
+            );
+            assert!(
+                gone.iter()
+                    .all(|k| k[1].is_empty() && !table.contains_key(k)),
+                "{gone:?}"
+            );
         }
     }
     for sink in SINKS {

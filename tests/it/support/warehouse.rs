@@ -281,6 +281,8 @@ pub enum Kind {
     Ts,
     /// A number, compared as an `f64`.
     Num,
+    /// JSON text, compared as parsed JSON.
+    Json,
 }
 
 /// `raw` in the form both sides are compared in; `None` for an empty cell.
@@ -309,6 +311,9 @@ pub fn normalize(kind: Kind, raw: &str) -> Option<String> {
                 .unwrap_or_else(|_| panic!("not a number: {raw}"));
             n.to_string()
         }
+        Kind::Json => serde_json::from_str::<serde_json::Value>(raw)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {raw}"))
+            .to_string(),
     })
 }
 
