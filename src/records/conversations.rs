@@ -171,6 +171,7 @@ impl ConversationEncoder {
             .map(|(k, v)| (k.as_str(), v.to_string()))
             .collect();
         avro::string_map(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
+        avro::json_object_string(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
         let fingerprint = changes::fingerprint(&value);
         for t in [meta.fetched_at, meta.window_start, meta.window_end] {
             avro::long(&mut value, t.timestamp_millis());
@@ -353,6 +354,7 @@ mod tests {
                 "contact_session_id": "c2",
                 "contact_session_ended_at": trigger.ended_at_ms,
                 "extra": {"priority": "{\"level\":3}"},
+                "extra_json": r#"{"priority":"{\"level\":3}"}"#,
                 "fetched_at": meta().fetched_at.timestamp_millis(),
                 "window_start": meta().window_start.timestamp_millis(),
                 "window_end": meta().window_end.timestamp_millis(),
@@ -387,6 +389,7 @@ mod tests {
         assert_eq!(v["topic_ids"], serde_json::json!([]));
         assert_eq!(v["custom_attributes"], serde_json::json!([]));
         assert_eq!(v["extra"], serde_json::json!({}));
+        assert_eq!(v["extra_json"], "{}");
     }
 
     #[test]

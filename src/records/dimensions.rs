@@ -109,6 +109,7 @@ impl DimensionEncoder {
             .map(|(k, v)| (k.as_str(), v.to_string()))
             .collect();
         avro::string_map(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
+        avro::json_object_string(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
         let fingerprint = changes::fingerprint(&value);
         let at = fetched_at.timestamp_millis();
         avro::long(&mut value, at);
@@ -231,6 +232,14 @@ mod tests {
         assert_eq!(extra["name"], Value::String("7".into()));
         assert_eq!(extra["channel"], Value::String("\"EMAIL\"".into()));
         assert_eq!(extra.len(), 2);
+        let Value::String(json) = &f[4].1 else {
+            panic!("extra_json is a string")
+        };
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(json).unwrap(),
+            serde_json::json!({"name": "7", "channel": "\"EMAIL\""}),
+            "extra_json: the same entries, each value the field's JSON text"
+        );
         assert!(enc
             .record(&item(serde_json::json!({"name": "x"})), at())
             .is_none());
