@@ -944,7 +944,7 @@ fn a_contact_written_with_value_schema_v1_reads_as_null_new_fields() {
     };
     let v: BTreeMap<String, Value> = fields.into_iter().map(|(k, v)| (k, plain(&v))).collect();
     assert_eq!(v["hold_time_sec"], Value::Null, "v1 data keeps its extra");
-    assert_eq!(v["extra_json"], s("{}"), "older data reads the default");
+    assert_eq!(v["extra_json"], s("{ }"), "older data reads the default");
     assert_eq!(v["inbox_id"], Value::Null);
     assert_eq!(v["ended_at"], Value::Null);
     assert_eq!(v["channel"], s("PHONE_CALL"));
