@@ -335,7 +335,10 @@ fn invocations() -> Vec<(String, Vec<String>)> {
             let ws = words(&text);
             for (i, w) in ws.iter().enumerate() {
                 let is_binary = w == "gladly-kafka" || w.ends_with("/gladly-kafka");
-                if is_binary && i + 1 < ws.len() {
+                // not the binary but a name: `docker build -t gladly-kafka .`, `--name …`
+                let a_name = i > 0 && ["-t", "--tag", "--name"].contains(&ws[i - 1].as_str());
+                let a_path = ws.get(i + 1).is_some_and(|n| n.starts_with(['.', '/']));
+                if is_binary && !a_name && !a_path && i + 1 < ws.len() {
                     out.push((format!("{}:{line}", file.display()), ws[i + 1..].to_vec()));
                 }
             }
