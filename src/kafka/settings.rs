@@ -131,9 +131,10 @@ impl KafkaSettings {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TopicSettings {
-    /// Prefix of every topic name: `<prefix>.work_sessions`, `<prefix>.contacts`, ….
+    /// Prefix of every topic name: `<prefix>.work_sessions.v3`, `<prefix>.contacts`, ….
     pub prefix: String,
-    /// Override the work-sessions topic name.
+    /// Override the work-sessions topic name (a topic of key v3 keys: never one written by an
+    /// older version with key v1 or v2).
     pub work_sessions: Option<String>,
     /// Override the contacts topic name.
     pub contacts: Option<String>,

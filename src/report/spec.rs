@@ -222,7 +222,7 @@ impl BuiltIn {
 }
 
 /// A Gladly report known by name, to configure with `preset = "<name>"` under
-/// `[reports.<any name>]`: its `metricSet`, key and anchor columns. See README "Presets".
+/// `[reports.<any name>]`: its `metricSet`, key and anchor columns. See the book, docs/configured-reports.md "Presets".
 #[derive(Debug, Clone, Copy)]
 pub struct Preset {
     /// The value of `preset`.

@@ -25,3 +25,4 @@ mod pipeline_paced;
 mod registry;
 mod reports_configured;
 mod tail;
+mod warehouse;
