@@ -13,8 +13,12 @@
 //!   contacts while some are, and falls to zero once their final rows superseded the
 //!   provisional ones.
 //! - A second run from the earliest offsets prints the same tables and answers.
+//! - The same questions in PostgreSQL (docs/analyst-queries.md), over the tables the shipped
+//!   Debezium sinks (`deploy/connect/sinks/`) keep from the same topics, give the same
+//!   answers.
 //!
-//! Three JVM start-ups in all: each run computes every table and question at once.
+//! Three JVM start-ups in all: each run computes every table and question at once (the
+//! sinks run on the shared Connect worker of `scripts/stack/stack warehouse-up`).
 
 use crate::support;
 
@@ -30,6 +34,7 @@ use serde_json::{json, Value};
 
 use support::pipeline::{t0, world_where, World};
 use support::sim::query;
+use support::warehouse::{unique_schema, Target};
 
 /// What one run of the Flink job printed: each table's and view's final rows.
 #[derive(Debug, PartialEq)]
@@ -478,9 +483,29 @@ fn assert_work_sessions(f: &Flink, rows: &[TruthRow]) {
     assert_rows_eq("work_sessions", &got, &want);
 }
 
+/// A question's answer as the test computes it from the truth: its key and value columns
+/// (in the order the Flink view and the PostgreSQL query select them) and its rows by key
+/// (the key cells joined with `/`; `""` for a one-row answer).
+struct Answer {
+    name: &'static str,
+    key: &'static [&'static str],
+    fields: &'static [&'static str],
+    rows: BTreeMap<String, Value>,
+}
+
+/// The mean of `column` over the rows with a non-empty cell (SQL's AVG), `None` for none.
+fn mean(rows: &[&TruthRow], column: &str) -> Option<f64> {
+    let xs: Vec<f64> = rows
+        .iter()
+        .filter(|r| !cell(r, column).is_empty())
+        .map(|r| cell(r, column).parse().unwrap())
+        .collect();
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
 /// The work-session questions: agents per contact, handle and after-contact time per inbox,
-/// open work sessions (returned).
-fn assert_work_session_questions(w: &World, f: &Flink, rows: &[TruthRow]) -> i64 {
+/// open work sessions.
+fn work_session_answers(w: &World, rows: &[TruthRow]) -> Vec<Answer> {
     let with_agent = |r: &TruthRow| !cell(r, "agent_id").trim().is_empty();
     let mut agents: BTreeMap<String, i64> = BTreeMap::new();
     for r in rows.iter().filter(|r| with_agent(r)) {
@@ -488,15 +513,6 @@ fn assert_work_session_questions(w: &World, f: &Flink, rows: &[TruthRow]) -> i64
             .entry(cell(r, "contact_session_id").to_string())
             .or_default() += 1;
     }
-    let agents = agents
-        .into_iter()
-        .map(|(c, n)| (c, json!({ "agents": n })))
-        .collect();
-    assert_rows_eq(
-        "agents per contact",
-        &f.by("q_agents_per_contact", &["contact_session_id"], &["agents"]),
-        &agents,
-    );
     let names = inbox_names(w);
     let mut groups: BTreeMap<String, Vec<&TruthRow>> = BTreeMap::new();
     for r in rows
@@ -508,154 +524,262 @@ fn assert_work_session_questions(w: &World, f: &Flink, rows: &[TruthRow]) -> i64
             .or_default()
             .push(r);
     }
-    let mean = |rs: &[&TruthRow], column: &str| {
-        let xs: Vec<f64> = rs
-            .iter()
-            .filter(|r| !cell(r, column).is_empty())
-            .map(|r| cell(r, column).parse().unwrap())
-            .collect();
-        (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
-    };
-    let want = groups
-        .into_iter()
-        .map(|(inbox, rs)| {
-            let v = json!({
-                "inbox_name": names.get(&inbox),
-                "work_sessions": rs.len(),
-                "avg_handle_time_sec": mean(&rs, "work_session_handle_time_sec"),
-                "avg_after_contact_time_sec": mean(&rs, "work_session_after_contact_time_sec"),
-            });
-            (inbox, v)
-        })
-        .collect();
-    assert_rows_eq(
-        "handle and after-contact time per inbox",
-        &f.by(
-            "q_work_time_per_inbox",
-            &["inbox_id"],
-            &[
+    let open = rows.iter().filter(|r| cell(r, "id").is_empty()).count();
+    vec![
+        Answer {
+            name: "q_agents_per_contact",
+            key: &["contact_session_id"],
+            fields: &["agents"],
+            rows: agents
+                .into_iter()
+                .map(|(c, n)| (c, json!({ "agents": n })))
+                .collect(),
+        },
+        Answer {
+            name: "q_work_time_per_inbox",
+            key: &["inbox_id"],
+            fields: &[
                 "inbox_name",
                 "work_sessions",
                 "avg_handle_time_sec",
                 "avg_after_contact_time_sec",
             ],
-        ),
-        &want,
-    );
-    let open = rows.iter().filter(|r| cell(r, "id").is_empty()).count() as i64;
-    assert_eq!(
-        f.rows("q_open_work_sessions"),
-        [json!({"open_work_sessions": open, "work_sessions": rows.len()})],
-        "open work sessions"
-    );
-    open
+            rows: groups
+                .into_iter()
+                .map(|(inbox, rs)| {
+                    let v = json!({
+                        "inbox_name": names.get(&inbox),
+                        "work_sessions": rs.len(),
+                        "avg_handle_time_sec": mean(&rs, "work_session_handle_time_sec"),
+                        "avg_after_contact_time_sec":
+                            mean(&rs, "work_session_after_contact_time_sec"),
+                    });
+                    (inbox, v)
+                })
+                .collect(),
+        },
+        Answer {
+            name: "q_open_work_sessions",
+            key: &[],
+            fields: &["open_work_sessions", "work_sessions"],
+            rows: [(
+                String::new(),
+                json!({"open_work_sessions": open, "work_sessions": rows.len()}),
+            )]
+            .into(),
+        },
+    ]
 }
 
-/// Every question's answer equals the one computed from the truth.
-fn assert_questions(w: &World, f: &Flink, contacts: &[TruthRow]) {
-    let count = ["contacts"];
+/// The contact questions, from the Contact Export truth.
+fn contact_answers(w: &World, contacts: &[TruthRow]) -> Vec<Answer> {
     let ended = |r: &TruthRow| !cell(r, "Ended At").is_empty();
-    assert_rows_eq(
-        "contacts initiated per day",
-        &f.by("q_contacts_initiated_per_day", &["day"], &count),
-        &per_day(contacts, "Queued At", |_| true),
-    );
-    assert_rows_eq(
-        "contacts ended per day",
-        &f.by("q_contacts_ended_per_day", &["day"], &count),
-        &per_day(contacts, "Ended At", ended),
-    );
-    assert_rows_eq(
-        "contacts with a conversation per day",
-        &f.by("q_contacts_with_conversation_per_day", &["day"], &count),
-        &per_day(contacts, "Queued At", |r| {
-            !cell(r, "Conversation ID").is_empty()
-        }),
-    );
-    assert_rows_eq(
-        "OUTBOUND contacts started per day",
-        &f.by("q_outbound_contacts_started_per_day", &["day"], &count),
-        &per_day(contacts, "Queued At", |r| {
-            cell(r, "Direction") == "OUTBOUND"
-        }),
-    );
     let answered = |r: &TruthRow| {
         !cell(r, "Wait Time in seconds").is_empty() && !cell(r, "Accepted At").is_empty()
     };
-    assert_rows_eq(
-        "speed of answer per inbox",
-        &f.by(
-            "q_speed_of_answer_per_inbox",
-            &["inbox_id"],
-            &["inbox_name", "answered", "avg_speed_of_answer_sec"],
+    let daily = |name, rows| Answer {
+        name,
+        key: &["day"],
+        fields: &["contacts"],
+        rows,
+    };
+    let open = contacts.iter().filter(|r| !ended(r)).count();
+    vec![
+        daily(
+            "q_contacts_initiated_per_day",
+            per_day(contacts, "Queued At", |_| true),
         ),
-        &per_inbox(
-            w,
-            contacts,
-            answered,
-            "answered",
-            &[("avg_speed_of_answer_sec", "Wait Time in seconds")],
+        daily(
+            "q_contacts_ended_per_day",
+            per_day(contacts, "Ended At", ended),
         ),
-    );
-    assert_rows_eq(
-        "handle and hold time per inbox",
-        &f.by(
-            "q_handle_time_per_inbox",
-            &["inbox_id"],
-            &[
+        daily(
+            "q_contacts_with_conversation_per_day",
+            per_day(contacts, "Queued At", |r| {
+                !cell(r, "Conversation ID").is_empty()
+            }),
+        ),
+        daily(
+            "q_outbound_contacts_started_per_day",
+            per_day(contacts, "Queued At", |r| {
+                cell(r, "Direction") == "OUTBOUND"
+            }),
+        ),
+        Answer {
+            name: "q_speed_of_answer_per_inbox",
+            key: &["inbox_id"],
+            fields: &["inbox_name", "answered", "avg_speed_of_answer_sec"],
+            rows: per_inbox(
+                w,
+                contacts,
+                answered,
+                "answered",
+                &[("avg_speed_of_answer_sec", "Wait Time in seconds")],
+            ),
+        },
+        Answer {
+            name: "q_handle_time_per_inbox",
+            key: &["inbox_id"],
+            fields: &[
                 "inbox_name",
                 "ended",
                 "avg_handle_time_sec",
                 "avg_hold_time_sec",
             ],
-        ),
-        &per_inbox(
-            w,
-            contacts,
-            ended,
-            "ended",
-            &[
-                ("avg_handle_time_sec", "Handle Time in seconds"),
-                ("avg_hold_time_sec", "Hold Time in seconds"),
-            ],
-        ),
-    );
-    assert_open_contacts(f, contacts);
+            rows: per_inbox(
+                w,
+                contacts,
+                ended,
+                "ended",
+                &[
+                    ("avg_handle_time_sec", "Handle Time in seconds"),
+                    ("avg_hold_time_sec", "Hold Time in seconds"),
+                ],
+            ),
+        },
+        Answer {
+            name: "q_open_contacts",
+            key: &[],
+            fields: &["open_contacts", "contacts"],
+            rows: [(
+                String::new(),
+                json!({"open_contacts": open, "contacts": contacts.len()}),
+            )]
+            .into(),
+        },
+    ]
 }
 
-/// The changelog question: contacts open right now, out of all contacts.
-fn assert_open_contacts(f: &Flink, contacts: &[TruthRow]) -> i64 {
-    let open = contacts
-        .iter()
-        .filter(|r| cell(r, "Ended At").is_empty())
-        .count() as i64;
-    let got = f.rows("q_open_contacts");
-    assert_eq!(
-        got,
-        [json!({"open_contacts": open, "contacts": contacts.len()})],
-        "open contacts"
-    );
-    open
+/// Every question's answer from the truth now.
+fn answers(w: &World) -> Vec<Answer> {
+    let mut out = contact_answers(w, &contacts_truth(w));
+    out.extend(work_session_answers(w, &work_sessions_truth(w)));
+    out
+}
+
+/// The answer named `name`.
+fn answer<'a>(answers: &'a [Answer], name: &str) -> &'a Answer {
+    answers.iter().find(|a| a.name == name).expect("an answer")
 }
 
 /// Every table and question against the truth now; returns the open contacts and the open
-/// work sessions.
+/// work sessions (their answers' first field).
 fn assert_flink_equals_truth(w: &World, f: &Flink) -> (i64, i64) {
-    let contacts = contacts_truth(w);
-    let work_sessions = work_sessions_truth(w);
-    assert_work_sessions(f, &work_sessions);
+    assert_work_sessions(f, &work_sessions_truth(w));
     let got = f.by("contacts", &["contact_id"], &CONTACT_FIELDS);
-    assert_rows_eq("contacts", &got, &expected_contacts(&contacts));
+    assert_rows_eq("contacts", &got, &expected_contacts(&contacts_truth(w)));
     assert_dimensions(w, f);
     assert_agent_summary(w, f);
     assert_conversations(w, f);
-    assert_questions(w, f, &contacts);
-    let open_work_sessions = assert_work_session_questions(w, f, &work_sessions);
-    let open_contacts = contacts
+    let answers = answers(w);
+    for a in &answers {
+        assert_rows_eq(a.name, &f.by(a.name, a.key, a.fields), &a.rows);
+    }
+    let first = |name: &str, field: &str| answer(&answers, name).rows[""][field].as_i64().unwrap();
+    (
+        first("q_open_contacts", "open_contacts"),
+        first("q_open_work_sessions", "open_work_sessions"),
+    )
+}
+
+/// The PostgreSQL queries of docs/analyst-queries.md by name (the `-- q_<name>:` comment
+/// line before each statement), with `warehouse.` replaced by `schema.`.
+fn analyst_queries(schema: &str) -> BTreeMap<String, String> {
+    let doc = include_str!("../../docs/analyst-queries.md");
+    let sql = doc
+        .split("```sql\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a sql block in docs/analyst-queries.md");
+    let mut out = BTreeMap::new();
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let name = statement
+            .strip_prefix("-- ")
+            .and_then(|s| s.split(':').next())
+            .unwrap_or_else(|| panic!("a statement without a `-- q_name:` line: {statement}"));
+        let body = statement.replace("warehouse.", &format!("{schema}."));
+        out.insert(name.to_string(), body);
+    }
+    out
+}
+
+/// A psql cell as JSON: a number when it parses as one, else text; NULL as null.
+fn pg_value(cell: &Option<String>) -> Value {
+    match cell.as_deref() {
+        None => Value::Null,
+        Some(c) => c
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| c.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(c.to_string())),
+    }
+}
+
+/// The rows `sql` returns, keyed like an [`Answer`]'s (key columns first, then fields).
+fn pg_answer(wh: &support::warehouse::Warehouse, sql: &str, a: &Answer) -> BTreeMap<String, Value> {
+    let n = a.key.len();
+    wh.query(sql)
         .iter()
-        .filter(|r| cell(r, "Ended At").is_empty())
-        .count() as i64;
-    (open_contacts, open_work_sessions)
+        .map(|r| {
+            assert_eq!(r.len(), n + a.fields.len(), "{}: columns", a.name);
+            let key: Vec<String> = r[..n].iter().map(|c| text(&pg_value(c))).collect();
+            let v: serde_json::Map<String, Value> = a
+                .fields
+                .iter()
+                .zip(&r[n..])
+                .map(|(f, c)| (f.to_string(), pg_value(c)))
+                .collect();
+            (key.join("/"), Value::Object(v))
+        })
+        .collect()
+}
+
+/// Whether `got` equals `want` (doubles within a relative 1e-9).
+fn rows_close(got: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>) -> bool {
+    got.len() == want.len()
+        && want
+            .iter()
+            .all(|(k, v)| got.get(k).is_some_and(|g| close(g, v)))
+}
+
+/// Runs every query of docs/analyst-queries.md against the sinks' tables in `schema` until
+/// each equals the truth's answer (the sinks catch up asynchronously); panics with the
+/// differences after `deadline`.
+fn assert_warehouse_answers(w: &World, schema: &str, deadline: std::time::Duration) {
+    let wh = support::warehouse::warehouse();
+    let queries = analyst_queries(schema);
+    let answers = answers(w);
+    let names: BTreeSet<&str> = answers.iter().map(|a| a.name).collect();
+    assert_eq!(
+        queries.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        names,
+        "a PostgreSQL query per question"
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let tables_exist = ["contacts", "inboxes", "work_sessions"]
+            .iter()
+            .all(|t| !wh.columns(schema, t).is_empty());
+        let pending: Vec<(&str, BTreeMap<String, Value>)> = if tables_exist {
+            answers
+                .iter()
+                .map(|a| (a.name, pg_answer(wh, &queries[a.name], a)))
+                .filter(|(name, got)| !rows_close(got, &answer(&answers, name).rows))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if tables_exist && pending.is_empty() {
+            return;
+        }
+        if start.elapsed() > deadline {
+            for (name, got) in &pending {
+                assert_rows_eq(name, got, &answer(&answers, name).rows);
+            }
+            panic!("the warehouse tables did not appear in {schema} within {deadline:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Polls every report and the lists once at the world's clock.
@@ -756,6 +880,18 @@ async fn flink_sql_reads_every_topic_as_an_upsert_table_and_answers_the_question
         - w.sim.list("inboxes").unwrap().len();
     assert_eq!(removed, 1, "the simulator removed an inbox on day 4");
 
+    // the warehouse: the shipped sinks upsert the same topics into PostgreSQL while Flink runs
+    let wh = support::warehouse::warehouse();
+    let target = Target {
+        prefix: w.config.topics.prefix.clone(),
+        schema: unique_schema("fl"),
+        connect_url: wh.connect_url.clone(),
+    };
+    wh.execute(&format!("CREATE SCHEMA {}", target.schema));
+    for sink in WAREHOUSE_SINKS {
+        target.put_sink(sink).await;
+    }
+
     let ddl_second = ddl.clone();
     let second = tokio::task::spawn_blocking(move || run_flink(&ddl_second))
         .await
@@ -778,4 +914,17 @@ async fn flink_sql_reads_every_topic_as_an_upsert_table_and_answers_the_question
         .await
         .unwrap();
     assert_eq!(again, second, "a second run from the earliest offsets");
+
+    // the same questions in PostgreSQL (docs/analyst-queries.md) give the same answers
+    let schema = target.schema.clone();
+    tokio::task::block_in_place(|| assert_warehouse_answers(&w, &schema, WAREHOUSE_CATCH_UP));
+    for sink in WAREHOUSE_SINKS {
+        target.assert_running(sink).await;
+        target.delete_sink(sink).await;
+    }
 }
+
+/// The shipped sinks the analyst queries read.
+const WAREHOUSE_SINKS: [&str; 3] = ["contacts", "inboxes", "work_sessions"];
+/// How long the sinks may take to catch up with the topics.
+const WAREHOUSE_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(240);
