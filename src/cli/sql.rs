@@ -11,7 +11,7 @@ use gladly_kafka::records::sql::{self, FlinkConnection, TopicTable};
 pub(crate) enum Dialect {
     /// Flink SQL: one `upsert-kafka` table per topic, formats `avro-confluent`.
     Flink,
-    /// PostgreSQL: the tables a JDBC sink upserting by key holds (named after the topics).
+    /// PostgreSQL: the tables the shipped JDBC sinks keep (`warehouse.<table>`).
     Postgres,
 }
 
@@ -20,7 +20,7 @@ pub(crate) enum Dialect {
 pub(crate) struct SqlArgs {
     /// flink: CREATE TABLE statements for Flink SQL's upsert-kafka connector, pointed at
     /// [kafka] bootstrap_servers and the [registry] url (its Confluent-compatible API);
-    /// postgres: the warehouse tables a JDBC sink upserting by key creates.
+    /// postgres: the warehouse tables the shipped JDBC sinks (deploy/connect/sinks/) create.
     #[arg(long, value_enum)]
     pub(crate) dialect: Dialect,
     /// Only these tables (comma-separated: work_sessions, contacts, agent_summary,

@@ -259,9 +259,10 @@ pub fn flink_table(t: &TopicTable, c: &FlinkConnection) -> Result<String, SqlErr
     ))
 }
 
-/// The PostgreSQL table a JDBC sink named after the topic (`.` as `_`) holds for `t`.
+/// The PostgreSQL table the shipped sink of `t` (`deploy/connect/sinks/<name>.json`,
+/// `collection.name.format`) writes: `warehouse.<name>`.
 pub fn postgres_table_name(t: &TopicTable) -> String {
-    t.topic.replace(['.', '-'], "_")
+    format!("{}.{}", quoted("warehouse", '"'), quoted(&t.name, '"'))
 }
 
 /// The PostgreSQL type of an Avro type: `NOT NULL` unless it is a `["null", X]` union.
@@ -283,15 +284,14 @@ fn postgres_base(avro: &Value) -> Option<String> {
         ("double", _) => "double precision".into(),
         ("float", _) => "real".into(),
         ("boolean", _) => "boolean".into(),
-        ("map", _) => "hstore".into(),
-        ("array", _) => format!("{}[]", postgres_base(&avro["items"])?),
+        // maps and arrays: the shipped sinks drop them (their `_json` twins carry the same)
         _ => return None,
     })
 }
 
-/// The PostgreSQL `CREATE TABLE` of `t` as a JDBC sink upserting by the record key creates
-/// it (key columns as primary key). Fields PostgreSQL has no column type for (arrays of
-/// records) are left out, each with a comment saying so.
+/// The PostgreSQL `CREATE TABLE` of `t` as the shipped JDBC sink, upserting by the record
+/// key, creates it (key columns as primary key). Maps and arrays, which the shipped sinks
+/// drop (their JSON-text twins `<name>_json` are kept), are left out, each with a comment.
 pub fn postgres_table(t: &TopicTable) -> Result<String, SqlError> {
     let columns = columns(t)?;
     let mut lines = Vec::new();
@@ -300,8 +300,9 @@ pub fn postgres_table(t: &TopicTable) -> Result<String, SqlError> {
         match postgres_type(&col.avro) {
             Some(ty) => lines.push(format!("  {} {ty}", quoted(&col.name, '"'))),
             None => skipped.push(format!(
-                "-- {}: no PostgreSQL column for Avro {}\n",
-                col.name, col.avro
+                "-- {}: left out (the sink drops an Avro {}; see {0}_json)\n",
+                col.name,
+                col.avro["type"].as_str().unwrap_or("union")
             )),
         }
     }
@@ -315,7 +316,7 @@ pub fn postgres_table(t: &TopicTable) -> Result<String, SqlError> {
         "-- topic {}\n{}CREATE TABLE IF NOT EXISTS {} (\n{}\n);\n",
         t.topic,
         skipped.concat(),
-        quoted(&postgres_table_name(t), '"'),
+        postgres_table_name(t),
         lines.join(",\n")
     ))
 }
@@ -419,15 +420,16 @@ mod tests {
     }
 
     #[test]
-    fn a_postgres_table_names_the_topic_and_keeps_the_key() {
+    fn a_postgres_table_is_the_shipped_sinks_and_keeps_the_key() {
         let ddl = postgres_table(&contacts()).unwrap();
         assert!(
-            ddl.contains("CREATE TABLE IF NOT EXISTS \"gladly_contacts\" ("),
+            ddl.contains("CREATE TABLE IF NOT EXISTS \"warehouse\".\"contacts\" ("),
             "{ddl}"
         );
         assert!(ddl.contains("\"contact_id\" text NOT NULL"), "{ddl}");
         assert!(ddl.contains("\"ended_at\" timestamp(6),"), "{ddl}");
-        assert!(ddl.contains("\"extra\" hstore NOT NULL"), "{ddl}");
+        assert!(ddl.contains("-- extra: left out"), "{ddl}");
+        assert!(ddl.contains("\"extra_json\" text NOT NULL"), "{ddl}");
         assert!(ddl.contains("PRIMARY KEY (\"contact_id\")"), "{ddl}");
     }
 }
