@@ -182,7 +182,6 @@ pub async fn check_policies(
     kafka: &KafkaSettings,
     specs: &[TopicSpec],
 ) -> Result<(), TopicError> {
-    check_partitions(kafka, specs).await?;
     let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
     let resources: Vec<ResourceSpecifier<'_>> = specs
         .iter()
@@ -212,7 +211,7 @@ pub async fn check_policies(
             });
         }
     }
-    Ok(())
+    check_partitions(kafka, specs).await
 }
 
 /// Checks the partition count of every topic of `specs` with `exact_partitions`.
