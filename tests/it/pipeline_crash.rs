@@ -14,7 +14,7 @@ use chrono::Duration as Span;
 use gladly_kafka::pipeline::checkpoint::Scope;
 use gladly_kafka::pipeline::PipelineError;
 use gladly_kafka::report::Report;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use support::pipeline::{t0, world, World};
 use support::service;
@@ -60,7 +60,7 @@ async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
         .slow_next(u32::MAX, Duration::from_millis(150));
     let config = config_file(&w);
     let (from, to) = ("2024-03-11", "2024-03-13");
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(support::seed("pipeline_crash"));
     let mut killed_mid_run = 0;
     for _ in 0..20 {
         let mut child = backfill_command(&w, config.path(), from, to)
