@@ -315,6 +315,7 @@ impl Publisher {
             Delivery::ExactlyOnce => {
                 self.send(checkpoint)?;
                 self.wait_delivered();
+                crate::fault::crash_point("before-commit");
                 let committed = self
                     .producer
                     .commit_transaction(self.timeout)
@@ -324,6 +325,7 @@ impl Publisher {
             }
             Delivery::AtLeastOnce => {
                 self.flush_window()?;
+                crate::fault::crash_point("before-commit");
                 self.send(checkpoint)?;
                 self.flush_window()
             }
