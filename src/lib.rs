@@ -13,6 +13,8 @@
 //! - [`report`], [`clock`], [`config_error`]: leaves shared by every layer — which report and
 //!   a CSV row, time as a dependency, a configuration problem naming its key.
 //! - [`tail`]: a topic read back as JSON lines (the `tail` command).
+//! - [`fault`]: named crash points for the crash tests, compiled in only with the
+//!   `fault-points` feature.
 //!
 //! The Gladly API simulator is a crate of its own (`crates/gladly-sim`), used by the binary's
 //! `simulate` and `demo`, the tests and the benchmarks, never by this library.
@@ -22,6 +24,7 @@
 pub mod clock;
 pub mod config;
 pub mod config_error;
+pub mod fault;
 pub mod gladly;
 pub mod kafka;
 pub mod observe;

@@ -64,7 +64,8 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
         (metrics.counter_value("gladly_kafka_windows_total", &[]) > 0.0).then_some(())
     })
     .await;
-    tokio::task::spawn_blocking(|| support::stack("stop-broker"))
+    // started again by the guard if the test fails before it does
+    let broker = tokio::task::spawn_blocking(support::BrokerStopped::stop)
         .await
         .unwrap();
     // the broker stays away until the pipeline has felt it: a window attempt failed
@@ -72,7 +73,7 @@ async fn polling_recovers_from_a_broker_restart_and_converges() {
         (metrics.counter_value("gladly_kafka_window_failures_total", &[]) > 0.0).then_some(())
     })
     .await;
-    tokio::task::spawn_blocking(|| support::stack("start-broker"))
+    tokio::task::spawn_blocking(move || broker.start())
         .await
         .unwrap();
     restarted.store(true, Ordering::SeqCst);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{BaseProducer, Producer};
 
 use super::producer::client_config;
 use super::settings::{KafkaSettings, TopicSettings};
@@ -22,6 +23,9 @@ pub struct TopicSpec {
     pub compact: bool,
     /// Partitions when created.
     pub partitions: i32,
+    /// An existing topic must have `partitions` partitions (keyed topics whose count is a
+    /// setting: a key's partition depends on the count).
+    pub exact_partitions: bool,
     /// Extra topic configs when created.
     pub configs: Vec<(String, String)>,
 }
@@ -36,6 +40,18 @@ pub enum TopicError {
         topic: String,
         /// Its cleanup.policy.
         found: String,
+        /// The config key naming it.
+        setting: String,
+    },
+    /// The topic exists with another partition count than the setting.
+    #[error("topic `{topic}` has {found} partition(s), but topics.partitions = {wanted}: a key's partition depends on the count, so a topic whose count changed after records were written holds some keys on two partitions, and compaction keeps both. If the topic was made with {found} on purpose, set topics.partitions = {found}; otherwise point `{setting}` at a new topic and backfill it")]
+    Partitions {
+        /// Topic.
+        topic: String,
+        /// Its partition count.
+        found: usize,
+        /// `topics.partitions`.
+        wanted: i32,
         /// The config key naming it.
         setting: String,
     },
@@ -63,6 +79,7 @@ pub fn topic_specs(topics: &TopicSettings, reports: &[ReportSpec]) -> Vec<TopicS
             },
             compact: true,
             partitions: topics.partitions,
+            exact_partitions: true,
             configs: vec![],
         })
         .collect();
@@ -71,6 +88,7 @@ pub fn topic_specs(topics: &TopicSettings, reports: &[ReportSpec]) -> Vec<TopicS
         setting: "topics.dead_letter".into(),
         compact: false,
         partitions: 1,
+        exact_partitions: false,
         configs: vec![(
             "retention.ms".into(),
             (u64::from(topics.dead_letter_retention_days) * 86_400_000).to_string(),
@@ -81,12 +99,13 @@ pub fn topic_specs(topics: &TopicSettings, reports: &[ReportSpec]) -> Vec<TopicS
         setting: "topics.checkpoints".into(),
         compact: true,
         partitions: 1,
+        exact_partitions: false,
         configs: vec![],
     });
     specs
 }
 
-/// Creates missing topics and checks the cleanup policy of every one.
+/// Creates missing topics and checks the cleanup policy and partition count of every one.
 pub async fn ensure_topics(
     kafka: &KafkaSettings,
     replication_factor: i32,
@@ -153,12 +172,14 @@ pub async fn ensure_topics(
     if existing.is_empty() {
         return Ok(());
     }
-    check_policies(&admin, &existing).await
+    check_policies(&admin, kafka, &existing).await
 }
 
-/// Checks that every compacted topic of `specs` exists with `cleanup.policy` containing `compact`.
+/// Checks that every compacted topic of `specs` exists with `cleanup.policy` containing
+/// `compact`, and every one with `exact_partitions` with `partitions` partitions.
 pub async fn check_policies(
     admin: &AdminClient<DefaultClientContext>,
+    kafka: &KafkaSettings,
     specs: &[TopicSpec],
 ) -> Result<(), TopicError> {
     let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
@@ -188,6 +209,48 @@ pub async fn check_policies(
                 found: policy,
                 setting: spec.setting.clone(),
             });
+        }
+    }
+    check_partitions(kafka, specs).await
+}
+
+/// Checks the partition count of every topic of `specs` with `exact_partitions`.
+async fn check_partitions(kafka: &KafkaSettings, specs: &[TopicSpec]) -> Result<(), TopicError> {
+    let admin_error = |e: rdkafka::error::KafkaError| TopicError::Admin {
+        topic: "*".into(),
+        message: e.to_string(),
+    };
+    let config = client_config(kafka);
+    let counts = tokio::task::spawn_blocking(move || {
+        let client: BaseProducer = config.create().map_err(admin_error)?;
+        let metadata = client
+            .client()
+            .fetch_metadata(None, Duration::from_secs(30))
+            .map_err(admin_error)?;
+        Ok::<_, TopicError>(
+            metadata
+                .topics()
+                .iter()
+                .map(|t| (t.name().to_string(), t.partitions().len()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+    })
+    .await
+    .map_err(|e| TopicError::Admin {
+        topic: "*".into(),
+        message: e.to_string(),
+    })??;
+    for spec in specs.iter().filter(|s| s.exact_partitions) {
+        match counts.get(&spec.name) {
+            Some(&found) if found != spec.partitions as usize => {
+                return Err(TopicError::Partitions {
+                    topic: spec.name.clone(),
+                    found,
+                    wanted: spec.partitions,
+                    setting: spec.setting.clone(),
+                })
+            }
+            _ => {}
         }
     }
     Ok(())

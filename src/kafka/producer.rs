@@ -29,6 +29,18 @@ pub enum SinkError {
         /// The contested id.
         transactional_id: String,
     },
+    /// The window's transaction stayed open longer than `kafka.transaction_timeout_secs`, so
+    /// the broker aborted it and bumped the producer's epoch: librdkafka then reports the
+    /// producer as fenced, but no other instance is involved. Create a new producer and retry.
+    #[error("the window's transaction was open for {open_secs:.1} s, longer than kafka.transaction_timeout_secs = {timeout_secs}, so the broker aborted it (transactional id `{transactional_id}`); the window is retried with a new producer. If windows often take this long, raise kafka.transaction_timeout_secs (up to the broker's transaction.max.timeout.ms) or lower the window size")]
+    TimedOut {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// How long the transaction had been open when the error came.
+        open_secs: f64,
+        /// `kafka.transaction_timeout_secs`.
+        timeout_secs: u64,
+    },
     /// The producer is unusable (fatal librdkafka error): create a new one and retry the window.
     #[error("the Kafka producer hit a fatal error: {0}")]
     Fatal(KafkaError),
@@ -56,7 +68,7 @@ impl SinkError {
 
     /// True when the producer must be recreated before retrying.
     pub fn needs_new_producer(&self) -> bool {
-        matches!(self, SinkError::Fatal(_))
+        matches!(self, SinkError::Fatal(_) | SinkError::TimedOut { .. })
     }
 }
 
@@ -174,6 +186,9 @@ pub struct Publisher {
     delivery: Delivery,
     transactional_id: String,
     timeout: Duration,
+    /// When the open transaction began (exactly-once): a fencing error after
+    /// `transaction.timeout.ms` is the broker's timeout, not another instance.
+    began: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -236,6 +251,7 @@ impl Publisher {
             delivery: settings.delivery,
             transactional_id: transactional_id.to_string(),
             timeout,
+            began: Mutex::new(None),
         };
         if publisher.delivery == Delivery::ExactlyOnce {
             publisher
@@ -264,6 +280,7 @@ impl Publisher {
             self.producer
                 .begin_transaction()
                 .map_err(|e| self.classify(e))?;
+            *self.began.lock().expect("not poisoned") = Some(std::time::Instant::now());
         }
         Ok(())
     }
@@ -298,12 +315,17 @@ impl Publisher {
             Delivery::ExactlyOnce => {
                 self.send(checkpoint)?;
                 self.wait_delivered();
-                self.producer
+                crate::fault::crash_point("before-commit");
+                let committed = self
+                    .producer
                     .commit_transaction(self.timeout)
-                    .map_err(|e| self.classify(e))
+                    .map_err(|e| self.classify(e));
+                self.ended();
+                committed
             }
             Delivery::AtLeastOnce => {
                 self.flush_window()?;
+                crate::fault::crash_point("before-commit");
                 self.send(checkpoint)?;
                 self.flush_window()
             }
@@ -313,15 +335,24 @@ impl Publisher {
     /// Discards the open window (exactly-once) or waits out what was sent (at-least-once).
     pub fn abort(&self) -> Result<(), SinkError> {
         match self.delivery {
-            Delivery::ExactlyOnce => self
-                .producer
-                .abort_transaction(self.timeout)
-                .map_err(|e| self.classify(e)),
+            Delivery::ExactlyOnce => {
+                let aborted = self
+                    .producer
+                    .abort_transaction(self.timeout)
+                    .map_err(|e| self.classify(e));
+                self.ended();
+                aborted
+            }
             Delivery::AtLeastOnce => {
                 let _ = self.producer.flush(self.timeout);
                 Ok(())
             }
         }
+    }
+
+    /// No transaction is open any more.
+    fn ended(&self) {
+        *self.began.lock().expect("not poisoned") = None;
     }
 
     /// Waits, in steps of a millisecond, until librdkafka holds no record of the window, or
@@ -356,32 +387,57 @@ impl Publisher {
 
     fn classify(&self, e: KafkaError) -> SinkError {
         let code = e.rdkafka_error_code();
-        let fenced = matches!(
+        let mut fenced = matches!(
             code,
             Some(RDKafkaErrorCode::Fenced)
                 | Some(RDKafkaErrorCode::ProducerFenced)
                 | Some(RDKafkaErrorCode::InvalidProducerEpoch)
         );
-        if fenced {
-            return SinkError::Fenced {
-                transactional_id: self.transactional_id.clone(),
-            };
-        }
         let fatal = match &e {
             KafkaError::Transaction(t) => t.is_fatal(),
             _ => false,
         } || self.producer.client().fatal_error().is_some();
         if fatal {
-            if let Some((RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced, _)) =
-                self.producer.client().fatal_error()
-            {
-                return SinkError::Fenced {
-                    transactional_id: self.transactional_id.clone(),
-                };
-            }
+            fenced |= matches!(
+                self.producer.client().fatal_error(),
+                Some((
+                    RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced,
+                    _
+                ))
+            );
+        }
+        if fenced {
+            return self.fenced_or_timed_out();
+        }
+        if fatal {
             return SinkError::Fatal(e);
         }
         SinkError::Retriable(e)
+    }
+
+    /// A fencing error: the broker bumps the epoch both when another instance takes the
+    /// transactional id and when it aborts a transaction older than `transaction.timeout.ms`,
+    /// and librdkafka reports both as fenced. The broker's clock for a transaction starts at
+    /// its first partition, after `begin`: a transaction younger than the timeout cannot have
+    /// timed out, so the error is another instance's; an older one is taken as timed out (if
+    /// another instance did start meanwhile, this one's new producer fences it in turn, and
+    /// that one stops: still one instance left).
+    fn fenced_or_timed_out(&self) -> SinkError {
+        let open = self
+            .began
+            .lock()
+            .expect("not poisoned")
+            .map(|began| began.elapsed());
+        match open {
+            Some(open) if open >= self.timeout => SinkError::TimedOut {
+                transactional_id: self.transactional_id.clone(),
+                open_secs: open.as_secs_f64(),
+                timeout_secs: self.timeout.as_secs(),
+            },
+            _ => SinkError::Fenced {
+                transactional_id: self.transactional_id.clone(),
+            },
+        }
     }
 }
 

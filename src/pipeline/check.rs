@@ -221,8 +221,8 @@ async fn register_all(registry: &RegistryClient, config: &Config) -> Result<(), 
     Ok(())
 }
 
-/// Topics: existing ones must have the cleanup policy the contract needs; missing ones are
-/// named (the service creates them).
+/// Topics: existing ones must have the cleanup policy the contract needs and, when keyed,
+/// `topics.partitions` partitions; missing ones are named (the service creates them).
 async fn check_topics(
     checks: &mut Checks,
     config: &Config,
@@ -236,7 +236,7 @@ async fn check_topics(
         .partition(|s| existing.contains(s.name.as_str()));
     let present: Vec<_> = present.into_iter().cloned().collect();
     if !present.is_empty() {
-        if let Err(e) = check_policies(admin, &present).await {
+        if let Err(e) = check_policies(admin, &config.kafka, &present).await {
             return checks.line(false, "topics", e);
         }
     }
@@ -245,7 +245,7 @@ async fn check_topics(
         true,
         "topics",
         if missing.is_empty() {
-            "every topic exists with the right cleanup.policy".to_string()
+            "every topic exists with the right cleanup.policy and partitions".to_string()
         } else {
             format!("configs fine; will be created: {}", missing.join(", "))
         },

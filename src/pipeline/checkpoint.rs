@@ -155,26 +155,64 @@ pub fn read_latest(
 }
 
 /// Reads the whole checkpoint topic (`read_committed`) and returns the latest report
-/// checkpoint per key. Blocking. Unreadable values are logged and skipped; tombstones remove a
-/// key; the dimension lists' records ([`DIMENSION_KEY_PREFIX`]) are not report checkpoints.
+/// checkpoint per key. Blocking. Unreadable values are logged and skipped (`status` shows what
+/// it can; a report about to resume from one stops instead, see [`read_checkpoint_records`]);
+/// tombstones remove a key; the dimension lists' records ([`DIMENSION_KEY_PREFIX`]) are not
+/// report checkpoints.
 pub fn read_checkpoints(
     kafka: &KafkaSettings,
     topic: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<String, Checkpoint>, CheckpointError> {
+    Ok(readable(read_checkpoint_records(kafka, topic, timeout)?))
+}
+
+/// Like [`read_checkpoints`], keeping the unreadable values: `Err` holds why each one could
+/// not be read.
+pub fn read_checkpoint_records(
+    kafka: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<String, Result<Checkpoint, String>>, CheckpointError> {
     let raw = read_latest(kafka, topic, timeout, |k| {
         !k.starts_with(DIMENSION_KEY_PREFIX)
     })?;
-    let mut out = BTreeMap::new();
-    for (key, v) in raw {
-        match serde_json::from_slice::<Checkpoint>(&v) {
-            Ok(c) => {
-                out.insert(key, c);
+    Ok(raw
+        .into_iter()
+        .map(|(key, v)| {
+            let parsed = serde_json::from_slice::<Checkpoint>(&v).map_err(|e| e.to_string());
+            (key, parsed)
+        })
+        .collect())
+}
+
+/// The readable checkpoints of `records`; the others are logged and left out.
+pub fn readable(
+    records: BTreeMap<String, Result<Checkpoint, String>>,
+) -> BTreeMap<String, Checkpoint> {
+    records
+        .into_iter()
+        .filter_map(|(key, c)| match c {
+            Ok(c) => Some((key, c)),
+            Err(error) => {
+                tracing::warn!(key, error, "skipping an unreadable checkpoint");
+                None
             }
-            Err(e) => tracing::warn!(key, error = %e, "skipping an unreadable checkpoint"),
-        }
+        })
+        .collect()
+}
+
+/// What to run when the checkpoint of `report`'s `scope` cannot be read: a command that
+/// writes a new one over it (a re-read tier's record needs none: its next pass starts afresh).
+pub fn unreadable_fix(report: Report, scope: &Scope) -> String {
+    match scope {
+        Scope::Backfill { to, .. } => format!(
+            "resume it under a new checkpoint with `gladly-kafka backfill --report {report} --from <where it got to> --to {to}`"
+        ),
+        _ => format!(
+            "write a new checkpoint over it with `gladly-kafka reset --report {report} --to <where to resume, e.g. the last window known to be published>`, then start the service again"
+        ),
     }
-    Ok(out)
 }
 
 #[cfg(test)]

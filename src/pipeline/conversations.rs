@@ -45,6 +45,7 @@ pub fn all_topic_specs(config: &Config) -> Vec<TopicSpec> {
             setting: "topics.conversations".into(),
             compact: true,
             partitions: config.topics.partitions,
+            exact_partitions: true,
             configs: vec![],
         });
     }

@@ -58,6 +58,7 @@ pub fn topic_specs(config: &Config) -> Vec<TopicSpec> {
             setting: format!("topics.{list}"),
             compact: true,
             partitions: config.topics.partitions,
+            exact_partitions: true,
             configs: vec![],
         })
         .collect()

@@ -95,12 +95,26 @@ pub enum SetupError {
     /// it is not also a `source` (a `{:#}` chain would repeat them).
     #[error("schema registry: {0}")]
     Registry(RegistryError),
-    /// A topic could not be created or has the wrong configuration.
-    #[error("{0}")]
+    /// A topic could not be created or has the wrong configuration. (Transparent: `{:#}`
+    /// would print the message twice, as this error's and as its source's.)
+    #[error(transparent)]
     Topics(#[from] TopicError),
     /// The checkpoint topic could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Checkpoints(#[from] CheckpointError),
+    /// The checkpoint the report would resume from is there but cannot be read: resuming
+    /// from `start` instead would publish the report's history again.
+    #[error("checkpoint `{key}` in topic `{topic}` cannot be read ({error}); the report stops rather than start again from its configured start and publish its history again: {fix}")]
+    UnreadableCheckpoint {
+        /// The checkpoint's key (`run/work_sessions`).
+        key: String,
+        /// The checkpoint topic.
+        topic: String,
+        /// Why it cannot be read.
+        error: String,
+        /// The command that writes a new one over it.
+        fix: String,
+    },
     /// The report topic could not be read back to remember what it holds.
     #[error("reading back what the report topic holds (pipeline.publish = \"changes\"): {0}")]
     ReadBack(ReadError),

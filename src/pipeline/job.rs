@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
+use super::checkpoint::{
+    checkpoint_key, read_checkpoint_records, readable, unreadable_fix, Checkpoint, Scope,
+};
 use super::connect::Pipeline;
 use super::error::{sink_failure, PipelineError, SetupError};
 use super::plan::buckets;
@@ -90,8 +92,20 @@ impl ReportJob {
 
 impl Pipeline {
     /// Opens a report's producer (fencing any older holder of its transactional id) and reads
-    /// its checkpoint.
+    /// its checkpoint. A checkpoint that is there but cannot be read stops it
+    /// ([`SetupError::UnreadableCheckpoint`]).
     pub async fn open(&self, report: Report, scope: Scope) -> Result<ReportJob, PipelineError> {
+        self.open_job(report, scope, false).await
+    }
+
+    /// [`Pipeline::open`]; with `overwrite` (for `reset`, which writes a new checkpoint over
+    /// it), an unreadable checkpoint is taken as none.
+    pub(super) async fn open_job(
+        &self,
+        report: Report,
+        scope: Scope,
+        overwrite: bool,
+    ) -> Result<ReportJob, PipelineError> {
         let cfg = self.config();
         let suffix = match scope {
             Scope::Run => "",
@@ -108,6 +122,17 @@ impl Pipeline {
             .await
             .map_err(|e| sink_failure(report, e))?;
         let checkpoints = read_all_checkpoints(cfg).await?;
+        let key = checkpoint_key(report, &scope);
+        if let (Some(Err(error)), false) = (checkpoints.get(&key), overwrite) {
+            return Err(SetupError::UnreadableCheckpoint {
+                key,
+                topic: cfg.topics.checkpoint_topic(),
+                error: error.clone(),
+                fix: unreadable_fix(report, &scope),
+            }
+            .into());
+        }
+        let checkpoints = readable(checkpoints);
         let position = checkpoints
             .get(&checkpoint_key(report, &scope))
             .map(|c| c.position);
@@ -300,11 +325,15 @@ async fn remembered(cfg: &Config, report: Report, since_ms: i64) -> Result<Publi
     Ok(Published::rebuilt(read, since_ms))
 }
 
-async fn read_all_checkpoints(cfg: &Config) -> Result<BTreeMap<String, Checkpoint>, SetupError> {
+async fn read_all_checkpoints(
+    cfg: &Config,
+) -> Result<BTreeMap<String, Result<Checkpoint, String>>, SetupError> {
     let kafka = cfg.kafka.clone();
     let topic = cfg.topics.checkpoint_topic();
-    tokio::task::spawn_blocking(move || read_checkpoints(&kafka, &topic, Duration::from_secs(60)))
-        .await
-        .map_err(|e| SetupError::joined("the checkpoint reader", e))?
-        .map_err(SetupError::from)
+    tokio::task::spawn_blocking(move || {
+        read_checkpoint_records(&kafka, &topic, Duration::from_secs(60))
+    })
+    .await
+    .map_err(|e| SetupError::joined("the checkpoint reader", e))?
+    .map_err(SetupError::from)
 }

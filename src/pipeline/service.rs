@@ -302,14 +302,14 @@ fn tier_status(config: &Config, c: &Checkpoint, now: DateTime<Utc>) -> Option<Ti
     Some(TierStatus { progress, next_due })
 }
 
-/// Moves a report's `run` checkpoint. The producer takes the report's transactional id, so a
-/// running instance is fenced and stops: restart it afterwards.
+/// Moves a report's `run` checkpoint (over an unreadable one too). The producer takes the
+/// report's transactional id, so a running instance is fenced and stops: restart it afterwards.
 pub async fn reset(
     pipeline: &Pipeline,
     report: Report,
     to: BackfillBound,
 ) -> Result<Position, PipelineError> {
-    let mut job = pipeline.open(report, Scope::Run).await?;
+    let mut job = pipeline.open_job(report, Scope::Run, true).await?;
     let position = match (job.spec.by_instants(), to) {
         (true, BackfillBound::Instant(t)) => Position::Instant(t),
         (true, BackfillBound::Date(d)) => {

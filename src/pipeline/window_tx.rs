@@ -94,6 +94,7 @@ impl WindowTx<'_> {
                         timestamp_ms: r.timestamp_ms,
                         headers: &self.headers,
                     })?;
+                    crate::fault::crash_point("after-record");
                     self.summary.records += 1;
                     if r.value.is_none() {
                         self.summary.tombstones += 1;
@@ -160,7 +161,9 @@ pub(super) fn commit_checkpoint(
         // (log.message.timestamp.after.max.ms), whatever clock the pipeline runs on
         timestamp_ms: Utc::now().timestamp_millis(),
         headers,
-    })
+    })?;
+    crate::fault::crash_point("after-commit");
+    Ok(())
 }
 
 impl Pipeline {
@@ -352,6 +355,7 @@ impl Pipeline {
             job.publisher = None;
             return Err(Failure::Sink(e));
         }
+        crate::fault::crash_point("after-begin");
         let request = request(cfg, job.report, &window);
         let required = job.spec.required_columns();
         // every wait in there (pacing, backoff, Retry-After, a slow answer) ends on a signal

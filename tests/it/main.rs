@@ -21,6 +21,7 @@ mod pipeline_changelog;
 mod pipeline_convergence;
 mod pipeline_conversations;
 mod pipeline_crash;
+mod pipeline_edges;
 mod pipeline_paced;
 mod registry;
 mod reports_configured;

@@ -1,8 +1,10 @@
-//! Crash safety and fencing with the real binary and the real broker: a backfill killed with
-//! SIGKILL at random moments (mid-transaction included) and restarted still ends equal to the
-//! truth, skips no window, and never shows a read_committed consumer a key twice within one
-//! window's transaction. Two instances with one config: the newer publishes, the older stops
-//! with a message saying it was fenced.
+//! Crash safety and fencing with the real binary and the real broker: a backfill crashed at
+//! every named crash point (`gladly_kafka::fault`: after the transaction begins, after the
+//! n-th record, just before and just after the commit; which hit of each comes from a printed
+//! seed) and restarted each time still ends equal to the truth and skips no window, in both
+//! delivery modes; exactly-once never shows a read_committed consumer a key twice within one
+//! window's transaction, at-least-once publishes the crashed window again. Two instances with
+//! one config: the newer publishes, the older stops with a message saying it was fenced.
 
 use crate::support;
 
@@ -11,21 +13,15 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::Duration as Span;
+use gladly_kafka::fault;
 use gladly_kafka::pipeline::checkpoint::Scope;
 use gladly_kafka::pipeline::PipelineError;
 use gladly_kafka::report::Report;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use support::pipeline::{t0, world, World};
 use support::service;
 use support::sim::TruthExt;
-
-/// The world's config as a TOML file the binary can read, with hour-long windows.
-fn config_file(w: &World) -> tempfile::NamedTempFile {
-    let mut table = service::config_table(w);
-    service::set(&mut table, "reports.work_sessions.max_window_minutes", 60);
-    service::write_config(&table)
-}
 
 fn backfill_command(w: &World, config: &std::path::Path, from: &str, to: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gladly-kafka"));
@@ -47,59 +43,101 @@ fn backfill_command(w: &World, config: &std::path::Path, from: &str, to: &str) -
     cmd
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
+/// Runs `cmd` to its end; its exit status and stderr.
+fn exit_and_stderr(mut cmd: Command) -> (std::process::ExitStatus, String) {
+    let out = cmd
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the binary runs");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A backfill crashed at every named point in turn (which hit of each is drawn from a printed
+/// seed), restarted after each crash, then run to its end, in `delivery` mode: the topic
+/// equals the truth, and the backfill's checkpoint says complete at the range's end. Returns
+/// the read records.
+async fn crash_at_every_point(delivery: &str) -> (World, Vec<support::kafka::ReadRecord>) {
     let w = world(30.0).await;
     // the simulator's clock stands two days after the backfilled range: everything has ended
     w.clock.set(t0() + Span::days(5));
-    // every report request answers after 150 ms, so a window takes about as long as Gladly's
-    // would and the 72 windows outlast the killed runs: the kills land while work is under way
-    // however fast the pipeline itself gets
-    w.sim
-        .faults()
-        .slow_next(u32::MAX, Duration::from_millis(150));
-    let config = config_file(&w);
+    let mut table = service::config_table(&w);
+    service::set(&mut table, "reports.work_sessions.max_window_minutes", 60);
+    service::set(&mut table, "kafka.delivery", delivery);
+    let config = service::write_config(&table);
     let (from, to) = ("2024-03-11", "2024-03-13");
-    let mut rng = rand::thread_rng();
-    let mut killed_mid_run = 0;
-    for _ in 0..20 {
-        let mut child = backfill_command(&w, config.path(), from, to)
-            .spawn()
-            .expect("the binary runs");
-        let after = Duration::from_millis(rng.gen_range(300..2500));
-        tokio::time::sleep(after).await;
-        if child.try_wait().unwrap().is_none() {
-            killed_mid_run += 1;
-        }
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-    }
-    eprintln!("{killed_mid_run}/20 runs killed while working");
-    assert!(
-        killed_mid_run >= 10,
-        "most runs were killed while working ({killed_mid_run}/20)"
-    );
-    let status = tokio::task::spawn_blocking({
+    let seed = support::seed(&format!("pipeline_crash ({delivery})"));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut hit = Vec::new();
+    for point in fault::POINTS {
+        // the window of the run it crashes in (each run resumes after the last committed
+        // window), or for after-record the record
+        let n: u32 = match point {
+            "after-record" => rng.gen_range(1..=60),
+            _ => rng.gen_range(1..=3),
+        };
+        let at = format!("{point}@{n}");
         let mut cmd = backfill_command(&w, config.path(), from, to);
-        move || cmd.status().unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(status.success(), "the last run completes the backfill");
+        cmd.env(fault::CRASH_AT, &at);
+        let (status, stderr) = tokio::task::spawn_blocking(move || exit_and_stderr(cmd))
+            .await
+            .unwrap();
+        assert!(
+            stderr.contains(&format!("crash point {at}: aborting")) && !status.success(),
+            "the run crashed at {at} ({status}):\n{stderr}"
+        );
+        hit.push(at);
+    }
+    eprintln!("{delivery}: crashed at {hit:?}");
+    assert_eq!(hit.len(), fault::POINTS.len(), "every point was hit");
+    let mut cmd = backfill_command(&w, config.path(), from, to);
+    cmd.env_remove(fault::CRASH_AT);
+    let (status, stderr) = tokio::task::spawn_blocking(move || exit_and_stderr(cmd))
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "the last run completes the backfill:\n{stderr}"
+    );
 
     // equal to the truth of the whole range (end inclusive: the day after `to` at 00:00)
     let topic = w.config.topics.report_topic(Report::WORK_SESSIONS);
-    let records = {
-        let t = topic.clone();
-        tokio::task::spawn_blocking(move || support::kafka::read_all(&t))
-            .await
-            .unwrap()
-    };
+    let records = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
+        .await
+        .unwrap();
     let truth_end = t0() + Span::days(3);
     let live = converged_against(&w, &records, t0(), truth_end).await;
     assert!(live > 100, "{live} keys");
 
-    // no key twice within one window's transaction
+    // no window skipped: the backfill checkpoint says complete at the range's end
+    let cps = gladly_kafka::pipeline::checkpoint::read_checkpoints(
+        &w.config.kafka,
+        &w.config.topics.checkpoint_topic(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let key = gladly_kafka::pipeline::checkpoint::checkpoint_key(
+        Report::WORK_SESSIONS,
+        &Scope::Backfill {
+            from: from.into(),
+            to: to.into(),
+        },
+    );
+    let cp = cps.get(&key).expect("the backfill checkpoint");
+    assert!(cp.complete, "{cp:?}");
+    assert_eq!(
+        cp.position,
+        gladly_kafka::pipeline::window::Position::Instant(truth_end)
+    );
+    (w, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_crashed_at_every_named_point_loses_and_duplicates_nothing_exactly_once() {
+    let (_w, records) = crash_at_every_point("exactly-once").await;
+    // no key twice within one window's transaction: a crashed transaction is invisible
     // (run id, window start, fetch time) name one window's transaction
     type Txn = (Vec<u8>, Vec<u8>, Vec<u8>);
     let mut per_txn: BTreeMap<Txn, HashSet<Vec<u8>>> = BTreeMap::new();
@@ -122,26 +160,23 @@ async fn killing_a_backfill_at_random_moments_loses_and_duplicates_nothing() {
             .insert(r.key.clone().unwrap());
         assert!(fresh, "a key appears twice in one window's transaction");
     }
+}
 
-    // no window skipped: the backfill checkpoint says complete at the range's end
-    let cps = gladly_kafka::pipeline::checkpoint::read_checkpoints(
-        &w.config.kafka,
-        &w.config.topics.checkpoint_topic(),
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    let key = gladly_kafka::pipeline::checkpoint::checkpoint_key(
-        Report::WORK_SESSIONS,
-        &Scope::Backfill {
-            from: from.into(),
-            to: to.into(),
-        },
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_crashed_at_every_named_point_loses_nothing_at_least_once() {
+    // duplicates allowed: a window whose checkpoint was not written is published again
+    let (_w, records) = crash_at_every_point("at-least-once").await;
+    let keys: HashSet<&Vec<u8>> = records.iter().filter_map(|r| r.key.as_ref()).collect();
+    eprintln!(
+        "at-least-once: {} records for {} keys",
+        records.len(),
+        keys.len()
     );
-    let cp = cps.get(&key).expect("the backfill checkpoint");
-    assert!(cp.complete, "{cp:?}");
-    assert_eq!(
-        cp.position,
-        gladly_kafka::pipeline::window::Position::Instant(truth_end)
+    // the run crashed before its checkpoint had every record of its window acknowledged: the
+    // next run published that window again
+    assert!(
+        records.len() > keys.len(),
+        "the window crashed before its checkpoint was published again"
     );
 }
 

@@ -98,7 +98,11 @@ async fn tail_upserted_equals_the_independent_read_back() {
         .unwrap();
     let all = tail(&w, &["--report", "work_sessions", "--from-beginning"]);
     assert_eq!(all.len(), raw.len(), "one line per record");
-    let tombstones = all.iter().filter(|l| l["value"].is_null()).count();
+    // an explicit null: a line without a value must not count as a tombstone
+    let tombstones = all
+        .iter()
+        .filter(|l| l.get("value") == Some(&Value::Null))
+        .count();
     assert_eq!(tombstones, raw.iter().filter(|r| r.value.is_none()).count());
     // key v3: no key field is null, and the only tombstones are of agent-less keys {C, ""}
     assert!(
@@ -154,6 +158,19 @@ async fn tail_follow_prints_what_is_committed_after_it_started() {
         .expect("the follower starts within a minute")
         .unwrap();
     assert!(started, "the follower says when it reads the topic");
+    // where each partition ends before the second cycle: what follows is what it commits
+    let topic = w.config.topics.report_topic(Report::CONTACTS);
+    let t = topic.clone();
+    let before: BTreeMap<i32, i64> = tokio::task::spawn_blocking(move || {
+        let mut ends = BTreeMap::new();
+        for r in support::kafka::read_all(&t) {
+            let end = ends.entry(r.partition).or_insert(0);
+            *end = (*end).max(r.offset + 1);
+        }
+        ends
+    })
+    .await
+    .unwrap();
     w.clock.advance(chrono::Duration::hours(2));
     let s = service::once(&p, Some(Report::CONTACTS)).await;
     let published = s[&Report::CONTACTS].as_ref().unwrap().records;
@@ -174,4 +191,35 @@ async fn tail_follow_prints_what_is_committed_after_it_started() {
     let _ = follower.kill();
     let _ = follower.wait();
     assert_eq!(lines.len() as u64, published);
+    // and they are the records the cycle committed, not any others: the same keys, read back
+    // independently from the offsets after `before`
+    let committed = tokio::task::spawn_blocking(move || support::kafka::read_all(&topic))
+        .await
+        .unwrap();
+    let mut expected: Vec<String> = committed
+        .iter()
+        .filter(|r| r.offset >= before.get(&r.partition).copied().unwrap_or(0))
+        .map(|r| {
+            decoded(
+                schemas::key_schema(Report::CONTACTS),
+                r.key.as_deref().unwrap(),
+            )
+            .to_string()
+        })
+        .collect();
+    let mut printed: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            assert!(line.get("key").is_some_and(Value::is_object), "a key: {l}");
+            line["key"].to_string()
+        })
+        .collect();
+    expected.sort();
+    printed.sort();
+    assert_eq!(expected.len() as u64, published);
+    assert_eq!(
+        printed, expected,
+        "the follower printed what the cycle committed"
+    );
 }

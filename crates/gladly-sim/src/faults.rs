@@ -90,6 +90,10 @@ pub struct FaultState {
     pub conversation_error_only: Option<String>,
     /// The 5xx of those answers (0 means 503).
     pub conversation_error_status: u16,
+    /// Delay before answering the next `conversation_slow_next` GET Conversation requests.
+    pub conversation_delay: Duration,
+    /// How many GET Conversation requests `conversation_delay` applies to.
+    pub conversation_slow_next: u32,
 }
 
 /// The name and cell prefix of the unknown extra column.
@@ -192,6 +196,24 @@ impl Faults {
             0 => 503,
             s => s,
         })
+    }
+
+    /// The next `n` GET Conversation requests wait `delay` before answering.
+    pub fn slow_conversations_next(&self, n: u32, delay: Duration) {
+        self.update(|f| {
+            f.conversation_slow_next = n;
+            f.conversation_delay = delay;
+        });
+    }
+
+    /// Takes one GET Conversation's share of the delay fault: how long to wait first.
+    pub(crate) fn take_conversation_delay(&self) -> Duration {
+        let mut f = self.state.lock().expect("faults lock");
+        if f.conversation_slow_next == 0 {
+            return Duration::ZERO;
+        }
+        f.conversation_slow_next -= 1;
+        f.conversation_delay
     }
 
     /// Called when a body is actually served: consumes one "cut" if any.

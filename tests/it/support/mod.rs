@@ -94,6 +94,20 @@ pub async fn eventually_async<T>(
     }
 }
 
+/// The seed of a test's random choices: `TEST_SEED` when set (to replay a failure), else a
+/// fresh one; printed either way, so a failing run can be replayed.
+pub fn seed(test: &str) -> u64 {
+    let seed = match std::env::var("TEST_SEED") {
+        Ok(s) => s.parse().expect("TEST_SEED is a u64"),
+        Err(_) => rand::random(),
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: seed {seed} (replay with TEST_SEED={seed})"
+    );
+    seed
+}
+
 #[path = "../../common/read_back.rs"]
 pub mod read_back;
 
@@ -138,10 +152,48 @@ pub mod kafka {
 
 /// Runs `scripts/stack/stack <action>` on the test stack (`stop-broker`, `start-broker`).
 pub fn stack(action: &str) {
+    assert!(try_stack(action), "stack {action}");
+}
+
+/// [`stack`], saying whether it succeeded instead of panicking.
+fn try_stack(action: &str) -> bool {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack/stack");
-    let status = std::process::Command::new(script)
+    std::process::Command::new(script)
         .arg(action)
         .status()
-        .expect("the stack script runs");
-    assert!(status.success(), "stack {action}");
+        .is_ok_and(|s| s.success())
+}
+
+/// The shared broker, stopped: [`BrokerStopped::start`] starts it again, and so does dropping
+/// the guard, also when the test panics before it got there, so the tests after it find the
+/// broker they expect. Blocking (call it from `spawn_blocking`).
+#[must_use = "dropping the guard starts the broker again"]
+pub struct BrokerStopped {
+    started: bool,
+}
+
+impl BrokerStopped {
+    /// Stops the broker (`scripts/stack/stack stop-broker`).
+    pub fn stop() -> BrokerStopped {
+        stack("stop-broker");
+        BrokerStopped { started: false }
+    }
+
+    /// Starts it again (`start-broker`); panics if it does not start.
+    pub fn start(mut self) {
+        self.started = true;
+        stack("start-broker");
+    }
+}
+
+impl Drop for BrokerStopped {
+    fn drop(&mut self) {
+        // during a panic: a second panic would abort the process, so only say it failed
+        if !self.started && !try_stack("start-broker") {
+            let _ = writeln!(
+                std::io::stderr(),
+                "the broker stopped by this test did not start again: run `scripts/stack/stack start-broker`"
+            );
+        }
+    }
 }

@@ -287,6 +287,17 @@ impl Scrape {
         self.matching(name, labels).map(|(_, v)| v).sum()
     }
 
+    /// Like [`Scrape::value`], but panics when no sample matches: for checks a missing
+    /// metric must not pass (`ready < 3` holds for a 0 that was never exported).
+    pub fn present(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let values: Vec<f64> = self.matching(name, labels).map(|(_, v)| v).collect();
+        assert!(
+            !values.is_empty(),
+            "no sample of {name} with labels {labels:?} in the scrape"
+        );
+        values.iter().sum()
+    }
+
     /// The samples of `name` whose labels include `labels`.
     pub fn matching<'a>(
         &'a self,

@@ -17,6 +17,10 @@ pub(super) async fn conversation(
     Path(id): Path<String>,
 ) -> Response {
     sim.count_request("conversations");
+    let delay = sim.faults.take_conversation_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let resp = answer(&sim, &headers, &id);
     sim.count_response(resp.status().as_u16());
     resp
