@@ -2,11 +2,13 @@
 //! simulator and the service (the image `scripts/docker build` made; no build here), the
 //! service becomes ready, and its topics, read back on their own, hold records of every
 //! built-in report that decode with the schemas and name the inboxes and agents the simulator
-//! lists. Then everything is torn down. `compose.host.yml` beside this file puts the services on the host's
-//! network for an engine without a bridge (`GLADLY_DOCKER_NETWORK=host`); as Compose 1.29
-//! refuses published ports on the host network (and cannot drop a list in an override), the
-//! test runs the two files' merged config (`compose config`) without the `ports` entries,
-//! which the host network would ignore anyway.
+//! lists. Then everything is torn down.
+//!
+//! `compose.host.yml` beside this file puts the services on the host's network for an engine
+//! without a bridge (`GLADLY_DOCKER_NETWORK=host`). Compose 1.29 refuses published ports on
+//! the host network and cannot drop a list in an override, so there the test runs the two
+//! files' merged config (`compose config`) without the `ports` entries, which the host network
+//! would ignore anyway.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
