@@ -41,7 +41,7 @@ static MALLOC_CONF: MallocConf = MallocConf(c"narenas:1".as_ptr());
 ///
 /// Configuration: a TOML file (--config, or GLADLY_KAFKA_CONFIG) plus environment overrides
 /// GLADLY_KAFKA__SECTION__KEY (e.g. GLADLY_KAFKA__GLADLY__TOKEN). Every key is documented in
-/// the README and in config/example.toml.
+/// the book (docs/configuration.md) and in config/example.toml.
 #[derive(Debug, Parser)]
 #[command(name = "gladly-kafka", version, about, long_about = None)]
 struct Cli {

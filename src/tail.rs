@@ -225,5 +225,11 @@ mod tests {
         assert!(KeyFilter::parse("a1").matches(&key));
         assert!(!KeyFilter::parse("c").matches(&key));
         assert!(KeyFilter::parse("run/contacts").matches(&json!("run/contacts")));
+        // key v3: an agent-less work session's key has agent_id "", which a filter can name
+        let agentless = json!({"contact_session_id": "c1", "agent_id": ""});
+        assert!(
+            KeyFilter::parse(r#"{"contact_session_id":"c1","agent_id":""}"#).matches(&agentless)
+        );
+        assert!(!KeyFilter::parse(r#"{"contact_session_id":"c1","agent_id":""}"#).matches(&key));
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - `promtool check rules`, `promtool test rules` (every alert firing and not firing) and
 //!   `promtool check config` on the shipped Prometheus config pass;
-//! - every alert has a severity, a summary, a description and a runbook anchor the README has,
+//! - every alert has a severity, a summary, a description and a runbook anchor in the book,
 //!   and a unit test where it fires and one where it does not;
 //! - the dashboard and the rules name only metrics the service exposes (histograms through
 //!   `_bucket`/`_sum`/`_count`), select the datasource through `${datasource}`, and every
@@ -15,6 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "common/markdown.rs"]
+mod markdown;
 
 use serde_json::Value as Json;
 use serde_norway::Value;
@@ -85,35 +88,16 @@ fn alerts() -> Vec<Value> {
     out
 }
 
-/// GitHub's anchors of the README's headings.
-fn readme_anchors() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let mut in_code = false;
-    readme
-        .lines()
-        .filter(|l| {
-            if l.starts_with("```") {
-                in_code = !in_code;
-            }
-            !in_code
-        })
-        .filter_map(|l| l.strip_prefix('#'))
-        .map(|h| {
-            h.trim_start_matches('#')
-                .trim()
-                .to_lowercase()
-                .chars()
-                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
-                .map(|c| if c == ' ' { '-' } else { c })
-                .collect()
-        })
-        .collect()
+/// The anchors of a Markdown file's headings (repository-relative path), as GitHub and mdBook
+/// make them.
+fn anchors_of(path: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join(path))
+        .unwrap_or_else(|e| panic!("runbook {path}: {e}"));
+    markdown::anchors(&text)
 }
 
 #[test]
-fn every_alert_has_severity_summary_description_and_a_readme_runbook() {
-    let anchors = readme_anchors();
-    assert!(anchors.contains("operating-it"), "{anchors:?}");
+fn every_alert_has_severity_summary_description_and_a_runbook_in_the_book() {
     let alerts = alerts();
     assert!(alerts.len() >= 6, "{alerts:?}");
     for rule in &alerts {
@@ -131,12 +115,16 @@ fn every_alert_has_severity_summary_description_and_a_readme_runbook() {
             );
         }
         let runbook = text(&a["runbook_url"]);
-        let anchor = runbook
-            .strip_prefix("README.md#")
-            .unwrap_or_else(|| panic!("{name}: runbook_url {runbook} is a README anchor"));
+        let (path, anchor) = runbook
+            .strip_prefix("docs/")
+            .and_then(|r| r.split_once('#'))
+            .unwrap_or_else(|| {
+                panic!("{name}: runbook_url {runbook} is docs/<chapter>.md#<anchor>")
+            });
+        let path = format!("docs/{path}");
         assert!(
-            anchors.contains(anchor),
-            "{name}: the README has no heading for #{anchor}"
+            anchors_of(&path).contains(anchor),
+            "{name}: {path} has no heading for #{anchor}"
         );
     }
 }

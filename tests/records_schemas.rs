@@ -5,7 +5,8 @@
 //! the key bytes, and compaction would keep the old and the new record side by side. A new
 //! key therefore comes with a new default topic name: each `schemas/history/v<N>/topics.json`
 //! records the default topic (after the prefix) of every source at that version, and a key
-//! schema is compared with the recorded versions that had the same topic.
+//! schema is compared with the recorded versions that had the same topic (and only those need
+//! be readable with it: another topic is another registry subject).
 //!
 //! To release a schema change: edit `schemas/*.avsc` compatibly, then copy the files to a new
 //! `schemas/history/v<N>/` with its `topics.json`.
@@ -112,12 +113,20 @@ fn every_schema_is_backward_compatible_with_every_recorded_version() {
             };
             let old = parse(&format!("history/{version}/{name}"), old_text);
             let new = parse(name, new_text);
+            let key = name.ends_with("-key.avsc");
+            if key && !same_topic(version, name) {
+                // a key of another topic (another registry subject): no reader of today's
+                // topic ever meets it, so it need not be readable (key v2's nullable agent_id
+                // is not readable as key v3's string)
+                checked += 1;
+                continue;
+            }
             if let Some(why) = backward_problem(&old, &new) {
                 panic!(
                     "schemas/{name} cannot read data written with history/{version}/{name}: {why}"
                 );
             }
-            if name.ends_with("-key.avsc") && same_topic(version, name) {
+            if key {
                 assert_eq!(
                     new.canonical_form(),
                     old.canonical_form(),

@@ -145,7 +145,7 @@ pub(crate) async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<(
     )
     .await
     .context("connecting to Kafka and the schema registry")?;
-    run_cycles(&pipeline, &clock, args.cycles).await?;
+    run_cycles(&pipeline, &clock, args.cycles, config.dimensions.enabled).await?;
     server.shutdown().await;
 
     print_topics(&config).await
@@ -207,8 +207,14 @@ fn aim_at_simulator(
     Ok(())
 }
 
-/// One poll of every report per cycle, each two simulated hours after the previous one.
-async fn run_cycles(pipeline: &Pipeline, clock: &ManualClock, cycles: u32) -> anyhow::Result<()> {
+/// One poll of every report per cycle, each two simulated hours after the previous one, and a
+/// refresh of the dimension lists when they are enabled.
+async fn run_cycles(
+    pipeline: &Pipeline,
+    clock: &ManualClock,
+    cycles: u32,
+    dimensions: bool,
+) -> anyhow::Result<()> {
     for cycle in 0..=cycles {
         if cycle > 0 {
             clock.advance(chrono::Duration::hours(2));
@@ -222,6 +228,18 @@ async fn run_cycles(pipeline: &Pipeline, clock: &ManualClock, cycles: u32) -> an
                 ),
                 Err(e) => anyhow::bail!("{report}: {e}"),
             }
+        }
+        let lists = service::once_dimensions(pipeline, dimensions)
+            .await
+            .context("refreshing the dimension lists")?;
+        for l in lists {
+            println!(
+                "  {:<20} {:>6} items -> {:>6} records ({} tombstones)",
+                l.list.name(),
+                l.items,
+                l.records,
+                l.tombstones
+            );
         }
     }
     Ok(())

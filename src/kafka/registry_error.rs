@@ -12,7 +12,7 @@ use crate::config_error::ConfigError;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The subject holds another key schema: the topic was written with another key.
-    #[error("{subject} holds another key schema than this version writes: keys of different schemas never compact together, so this version needs a new topic (the work-session key changed in v2; leave topics.work_sessions unset for the default gladly.work_sessions.v2, or point it at a new topic; a report configured by columns whose key columns changed needs reports.<name>.topic set to a new topic)")]
+    #[error("{subject} holds another key schema than this version writes: keys of different schemas never compact together, so this version needs a new topic (the work-session key changed in v2 and again in v3; leave topics.work_sessions unset for the default gladly.work_sessions.v3, or point it at a new topic; a report configured by columns whose key columns changed needs reports.<name>.topic set to a new topic)")]
     KeyChanged {
         /// The key subject, e.g. `gladly.work_sessions-key`.
         subject: String,

@@ -131,9 +131,10 @@ impl KafkaSettings {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TopicSettings {
-    /// Prefix of every topic name: `<prefix>.work_sessions`, `<prefix>.contacts`, ….
+    /// Prefix of every topic name: `<prefix>.work_sessions.v3`, `<prefix>.contacts`, ….
     pub prefix: String,
-    /// Override the work-sessions topic name.
+    /// Override the work-sessions topic name (a topic of key v3 keys: never one written by an
+    /// older version with key v1 or v2).
     pub work_sessions: Option<String>,
     /// Override the contacts topic name.
     pub contacts: Option<String>,
@@ -184,8 +185,8 @@ impl Default for TopicSettings {
 
 impl TopicSettings {
     /// The topic a report publishes to by default: the built-in report's `[topics]` name if
-    /// set, else `<prefix>.<topic>` of its [`BuiltIn`] entry (`<prefix>.work_sessions.v2` for
-    /// work sessions, whose key changed in v2), else `<prefix>.<report>`.
+    /// set, else `<prefix>.<topic>` of its [`BuiltIn`] entry (`<prefix>.work_sessions.v3` for
+    /// work sessions, whose key changed in v2 and v3), else `<prefix>.<report>`.
     pub fn report_topic(&self, report: Report) -> String {
         let custom = [
             ("work_sessions", &self.work_sessions),
@@ -436,7 +437,7 @@ mod tests {
         let mut t = TopicSettings::default();
         assert_eq!(
             t.report_topic(Report::WORK_SESSIONS),
-            "gladly.work_sessions.v2"
+            "gladly.work_sessions.v3"
         );
         assert_eq!(t.dead_letter_topic(), "gladly.dead_letter");
         assert_eq!(t.conversations_topic(), "gladly.conversations");

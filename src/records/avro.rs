@@ -84,6 +84,92 @@ pub fn string_map<'a>(
     buf.push(0);
 }
 
+/// Appends an Avro `string` whose text `write` appends: the length is put in front once the
+/// text is written, so a JSON text is built in place, without a second buffer.
+pub fn string_with(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = buf.len();
+    write(buf);
+    let len = buf.len() - start;
+    let mut z = (len as u64) << 1; // zigzag of a non-negative length
+    let mut head = [0u8; 10];
+    let mut n = 0;
+    while z >= 0x80 {
+        head[n] = (z as u8) | 0x80;
+        z >>= 7;
+        n += 1;
+    }
+    head[n] = z as u8;
+    buf.splice(start..start, head[..=n].iter().copied());
+}
+
+/// Appends `s` as a JSON string literal, with serde_json's escaping.
+#[inline]
+pub fn json_str(buf: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *buf, s).expect("writing to a Vec cannot fail");
+}
+
+/// Writes a JSON object of string values, entry by entry (keys in the order given).
+#[derive(Debug)]
+pub struct JsonObject<'a> {
+    buf: &'a mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    /// Opens the object (`{`).
+    pub fn open(buf: &'a mut Vec<u8>) -> Self {
+        buf.push(b'{');
+        JsonObject { buf, empty: true }
+    }
+
+    /// Appends `"key":"value"`.
+    #[inline]
+    pub fn entry(&mut self, key: &str, value: &str) {
+        if !self.empty {
+            self.buf.push(b',');
+        }
+        self.empty = false;
+        json_str(self.buf, key);
+        self.buf.push(b':');
+        json_str(self.buf, value);
+    }
+
+    /// Closes the object (`}`).
+    pub fn close(self) {
+        self.buf.push(b'}');
+    }
+}
+
+/// Appends an Avro `string` holding `entries` as one JSON object text (`{"k":"v",...}`): the
+/// `extra_json` twin of a `map<string>`.
+pub fn json_object_string<'a>(
+    buf: &mut Vec<u8>,
+    entries: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    string_with(buf, |buf| {
+        let mut o = JsonObject::open(buf);
+        for (k, v) in entries {
+            o.entry(k, v);
+        }
+        o.close();
+    });
+}
+
+/// Appends an Avro `string` holding `items` as one JSON array text of strings
+/// (`["a","b"]`): the `_json` twin of an `array<string>`.
+pub fn json_array_string<'a>(buf: &mut Vec<u8>, items: impl Iterator<Item = &'a str>) {
+    string_with(buf, |buf| {
+        buf.push(b'[');
+        for (i, s) in items.enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            json_str(buf, s);
+        }
+        buf.push(b']');
+    });
+}
+
 /// Appends an `array<string>` as one block (or the empty array).
 pub fn string_array<'a>(buf: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'a str>) {
     let n = items.len();
@@ -176,6 +262,45 @@ mod tests {
             decode(a, &b),
             Value::Array(vec![Value::String("x".into()), Value::String("y".into())])
         );
+    }
+
+    #[test]
+    fn json_twins_are_avro_strings_holding_what_serde_json_reads_back() {
+        let tricky = "say \"hi\" \\ C:\\dir\n\u{1}é";
+        let mut b = Vec::new();
+        json_object_string(&mut b, [("a", "1"), ("q\"k", tricky), ("", "")].into_iter());
+        let Value::String(text) = decode(r#""string""#, &b) else {
+            panic!("not a string")
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"a": "1", "q\"k": tricky, "": ""})
+        );
+        let mut b = Vec::new();
+        json_object_string(&mut b, std::iter::empty());
+        assert_eq!(decode(r#""string""#, &b), Value::String("{}".into()));
+        let mut b = Vec::new();
+        json_array_string(&mut b, ["x", tricky].into_iter());
+        let Value::String(text) = decode(r#""string""#, &b) else {
+            panic!("not a string")
+        };
+        assert_eq!(
+            serde_json::from_str::<Vec<String>>(&text).unwrap(),
+            ["x", tricky]
+        );
+        let mut b = Vec::new();
+        json_array_string(&mut b, std::iter::empty());
+        assert_eq!(decode(r#""string""#, &b), Value::String("[]".into()));
+        // a text long enough for a multi-byte length
+        let long = "x".repeat(70_000);
+        let mut b = vec![7];
+        json_array_string(&mut b, [long.as_str()].into_iter());
+        assert_eq!(b[0], 7, "what was before stays");
+        let Value::String(text) = decode(r#""string""#, &b[1..]) else {
+            panic!("not a string")
+        };
+        assert_eq!(text.len(), 70_004);
     }
 
     #[test]

@@ -33,12 +33,13 @@ pub fn fingerprint(value: &[u8]) -> u64 {
     }
 }
 
-/// The fingerprint of a value as published (Confluent header, fields, `extra`, then the
-/// fetch metadata): the same as [`fingerprint`] of it without the metadata, which is found from
-/// the end (three varint longs after `extra`'s terminating zero). `None` when the bytes are
-/// too short to hold them.
+/// The fingerprint of a value as published (Confluent header, fields, `extra`, `extra_json`
+/// and any other `_json` twin, then the fetch metadata): the same as [`fingerprint`] of it
+/// without the metadata, which is found from the end (three varint longs after the last JSON
+/// text, whose last byte, `}` or `]`, is ASCII). `None` when the bytes are too short to hold
+/// them.
 pub fn published_fingerprint(value: &[u8]) -> Option<u64> {
-    // the 4th byte from the end without the continuation bit ends `extra`
+    // the 4th byte from the end without the continuation bit ends the last field before them
     let mut ends = 0;
     for (i, b) in value.iter().enumerate().rev() {
         if b & 0x80 == 0 {

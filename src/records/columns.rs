@@ -220,7 +220,8 @@ impl Layout {
     }
 
     /// Writes the `extra` map: unclaimed columns, then any cells beyond the header
-    /// (named `column_<n>`, 1-based), so nothing is dropped.
+    /// (named `column_<n>`, 1-based), so nothing is dropped; then `extra_json`, the same
+    /// entries as one JSON object text.
     pub(crate) fn encode_extra(&self, buf: &mut Vec<u8>, row: &Row) {
         let names = self.header.names();
         let cells = row.record();
@@ -238,6 +239,20 @@ impl Layout {
             }
         }
         avro::null(buf); // end of map blocks
+        if n == 0 {
+            avro::string(buf, "{}");
+            return;
+        }
+        avro::string_with(buf, |buf| {
+            let mut o = avro::JsonObject::open(buf);
+            for &p in &self.extra {
+                o.entry(&names[p], cells.get(p).unwrap_or(""));
+            }
+            for p in names.len()..cells.len() {
+                o.entry(&format!("column_{}", p + 1), &cells[p]);
+            }
+            o.close();
+        });
     }
 }
 

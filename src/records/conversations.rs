@@ -171,6 +171,9 @@ impl ConversationEncoder {
             .map(|(k, v)| (k.as_str(), v.to_string()))
             .collect();
         avro::string_map(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
+        avro::json_object_string(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
+        avro::json_array_string(&mut value, c.topic_ids.iter().map(String::as_str));
+        avro::string_with(&mut value, |json| custom_attributes_json(json, c));
         let fingerprint = changes::fingerprint(&value);
         for t in [meta.fetched_at, meta.window_start, meta.window_end] {
             avro::long(&mut value, t.timestamp_millis());
@@ -194,6 +197,25 @@ impl ConversationEncoder {
             fingerprint: changes::TOMBSTONE,
         }
     }
+}
+
+/// `custom_attributes_json`: `[{"id":...,"value":... or null},...]`, in Gladly's order.
+fn custom_attributes_json(json: &mut Vec<u8>, c: &Conversation) {
+    json.push(b'[');
+    for (i, a) in c.custom_attributes.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.extend_from_slice(br#"{"id":"#);
+        avro::json_str(json, &a.id);
+        json.extend_from_slice(br#","value":"#);
+        match &a.value {
+            Some(v) => avro::json_str(json, v),
+            None => json.extend_from_slice(b"null"),
+        }
+        json.push(b'}');
+    }
+    json.push(b']');
 }
 
 /// A dead letter for a conversation that could not be published: the ids and what went wrong.
@@ -353,6 +375,9 @@ mod tests {
                 "contact_session_id": "c2",
                 "contact_session_ended_at": trigger.ended_at_ms,
                 "extra": {"priority": "{\"level\":3}"},
+                "extra_json": r#"{"priority":"{\"level\":3}"}"#,
+                "topic_ids_json": r#"["t1","t2"]"#,
+                "custom_attributes_json": r#"[{"id":"a1","value":"UPS"},{"id":"a2","value":null}]"#,
                 "fetched_at": meta().fetched_at.timestamp_millis(),
                 "window_start": meta().window_start.timestamp_millis(),
                 "window_end": meta().window_end.timestamp_millis(),
@@ -387,6 +412,43 @@ mod tests {
         assert_eq!(v["topic_ids"], serde_json::json!([]));
         assert_eq!(v["custom_attributes"], serde_json::json!([]));
         assert_eq!(v["extra"], serde_json::json!({}));
+        assert_eq!(v["extra_json"], "{}");
+        assert_eq!(v["topic_ids_json"], "[]");
+        assert_eq!(v["custom_attributes_json"], "[]");
+    }
+
+    #[test]
+    fn the_json_twins_read_back_as_the_arrays_escaped() {
+        let enc = ConversationEncoder::new(SchemaIds { key: 1, value: 2 });
+        let tricky = r#"a "quoted" \ path\"#;
+        let answer = serde_json::json!({
+            "id": "x",
+            "topicIds": [tricky, "t2"],
+            "customAttributes": [{"id": tricky, "value": tricky}, {"id": "n"}],
+        });
+        let c: Conversation = serde_json::from_value(answer.clone()).unwrap();
+        let trigger = EndedContact {
+            contact_session_id: "c".into(),
+            ended_at_ms: 0,
+        };
+        let r = enc.record("x", &trigger, &c, &meta()).unwrap();
+        let value = r.value.as_ref().unwrap();
+        let v = decode(schemas::conversation_value_schema(), value, 2);
+        let parsed = |f: &str| -> serde_json::Value {
+            serde_json::from_str(v[f].as_str().expect("a string")).unwrap()
+        };
+        assert_eq!(parsed("topic_ids_json"), answer["topicIds"]);
+        assert_eq!(parsed("topic_ids_json"), v["topic_ids"]);
+        assert_eq!(
+            parsed("custom_attributes_json"),
+            serde_json::json!([{"id": tricky, "value": tricky}, {"id": "n", "value": null}])
+        );
+        assert_eq!(parsed("custom_attributes_json"), v["custom_attributes"]);
+        assert_eq!(
+            changes::published_fingerprint(value),
+            Some(r.fingerprint),
+            "the twins are inside the fingerprint, the metadata is not"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Records of the dimension topics (`<prefix>.agents`, `.inboxes`, `.teams`, `.topics`): one
 //! per item of a Gladly list, keyed by its id, in the layout of
 //! `schemas/<list>-{key,value}.avsc`: the documented fields, `extra` (every other field as JSON
-//! text), then `fetched_at`, which the change fingerprint leaves out.
+//! text), `extra_json` (the same as one JSON object text), the `_json` twin of each array field
+//! (a JSON array text), then `fetched_at`, which the change fingerprint leaves out.
 
 use chrono::{DateTime, Utc};
 
@@ -75,8 +76,11 @@ impl DimensionEncoder {
         avro::header(&mut value, self.ids.value);
         avro::string(&mut value, id);
         let mut odd: Vec<&str> = Vec::new();
+        // each array field's items as written, for its `_json` twin
+        let mut arrays: Vec<&[serde_json::Value]> = Vec::new();
         for (name, kind) in known {
             let v = item.get(*name).filter(|v| !v.is_null());
+            let mut items: &[serde_json::Value] = &[];
             match (kind, v) {
                 (_, None) => write_empty(&mut value, *kind),
                 (Kind::Text, Some(serde_json::Value::String(s))) => {
@@ -93,11 +97,15 @@ impl DimensionEncoder {
                         &mut value,
                         a.iter().map(|s| s.as_str().unwrap_or_default()),
                     );
+                    items = a;
                 }
                 (_, Some(_)) => {
                     odd.push(name);
                     write_empty(&mut value, *kind);
                 }
+            }
+            if *kind == Kind::Texts {
+                arrays.push(items);
             }
         }
         let extra: Vec<(&str, String)> = item
@@ -109,6 +117,10 @@ impl DimensionEncoder {
             .map(|(k, v)| (k.as_str(), v.to_string()))
             .collect();
         avro::string_map(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
+        avro::json_object_string(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
+        for a in arrays {
+            avro::json_array_string(&mut value, a.iter().filter_map(serde_json::Value::as_str));
+        }
         let fingerprint = changes::fingerprint(&value);
         let at = fetched_at.timestamp_millis();
         avro::long(&mut value, at);
@@ -211,6 +223,28 @@ mod tests {
             Value::Array(vec![Value::String("a".into()), Value::String("b".into())])
         );
         assert_eq!(f[1].1, Value::Union(0, Box::new(Value::Null)));
+        assert_eq!(
+            f[6],
+            (
+                "agent_ids_json".to_string(),
+                Value::String(r#"["a","b"]"#.into())
+            )
+        );
+        // an array of another type is kept in extra; both array forms are empty
+        let odd = serde_json::json!([1, "q\"\\"]);
+        let r = DimensionEncoder::new(DimensionList::Teams, ids)
+            .record(&item(serde_json::json!({"id": "t", "agentIds": odd})), at())
+            .unwrap();
+        let f = decode(DimensionList::Teams, r.value.as_ref().unwrap());
+        assert_eq!(f[3].1, Value::Array(vec![]));
+        let Value::String(extra_json) = &f[5].1 else {
+            panic!("extra_json is a string")
+        };
+        let extra: serde_json::Value = serde_json::from_str(extra_json).unwrap();
+        let kept: serde_json::Value =
+            serde_json::from_str(extra["agentIds"].as_str().unwrap()).unwrap();
+        assert_eq!(kept, odd);
+        assert_eq!(f[6].1, Value::String("[]".into()));
     }
 
     #[test]
@@ -231,6 +265,14 @@ mod tests {
         assert_eq!(extra["name"], Value::String("7".into()));
         assert_eq!(extra["channel"], Value::String("\"EMAIL\"".into()));
         assert_eq!(extra.len(), 2);
+        let Value::String(json) = &f[4].1 else {
+            panic!("extra_json is a string")
+        };
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(json).unwrap(),
+            serde_json::json!({"name": "7", "channel": "\"EMAIL\""}),
+            "extra_json: the same entries, each value the field's JSON text"
+        );
         assert!(enc
             .record(&item(serde_json::json!({"name": "x"})), at())
             .is_none());

@@ -284,7 +284,8 @@ impl Ctx<'_> {
         value
     }
 
-    /// Writes `extra` and the window metadata: the tail every value schema shares. Returns
+    /// Writes `extra`, `extra_json` and the window metadata: the tail every value schema
+    /// shares. Returns
     /// the value's fingerprint, taken before the metadata (which every read changes).
     fn value_end(&self, value: &mut Vec<u8>, row: &Row) -> u64 {
         self.layout.encode_extra(value, row);

@@ -156,7 +156,7 @@ fn work_session_row_becomes_the_expected_record() {
     assert_eq!(
         out.len(),
         2,
-        "record + the tombstone of {{C1,null}}: {out:?}"
+        "record + the tombstone of {{C1,\"\"}}: {out:?}"
     );
     let rec = records(&out)[0];
     assert_eq!(
@@ -187,6 +187,7 @@ fn work_session_row_becomes_the_expected_record() {
         ("accepted_inbox_id", s("In2")),
         ("anchor_at", ts("2024-03-14T10:30:00Z")),
         ("extra", Value::Map(Default::default())),
+        ("extra_json", s("{}")),
         ("fetched_at", ts("2024-03-14T12:00:00Z")),
         ("window_start", ts("2024-03-14T10:00:00Z")),
         ("window_end", ts("2024-03-14T11:00:00Z")),
@@ -252,6 +253,66 @@ fn cells_beyond_the_header_are_kept_in_extra() {
         panic!("extra is a map")
     };
     assert_eq!(extra["column_20"], s("surplus"));
+    assert_eq!(extra_json(&v), serde_json::json!({"column_20": "surplus"}));
+}
+
+/// The value's `extra_json` text, parsed.
+fn extra_json(v: &BTreeMap<String, Value>) -> serde_json::Value {
+    let Value::String(text) = &v["extra_json"] else {
+        panic!("extra_json is a string: {:?}", v["extra_json"])
+    };
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{text:?} is not JSON: {e}"))
+}
+
+/// The value's `extra` map as a JSON object of strings.
+fn extra_as_json(v: &BTreeMap<String, Value>) -> serde_json::Value {
+    let Value::Map(extra) = &v["extra"] else {
+        panic!("extra is a map")
+    };
+    extra
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(t) => (k.clone(), serde_json::Value::String(t.clone())),
+            other => panic!("{other:?}"),
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+#[test]
+fn extra_json_holds_the_entries_of_extra_escaped() {
+    let tricky = r#"say "hi" \ C:\dir\ "#;
+    let reference = ws_row(&[
+        ("new \"metric\"", tricky),
+        ("Timezone Filter", ""),
+        ("note", "caf\u{e9} \u{1f600}\n\t"),
+    ]);
+    let mut cells: Vec<&str> = reference.record().iter().collect();
+    cells.push("sur\"plus\\");
+    let row = Row::new(
+        Arc::clone(reference.header()),
+        csv::StringRecord::from(cells),
+        3,
+    );
+    for report_rows in [vec![row], vec![ws_row(&[])]] {
+        let out = ws(&report_rows);
+        let v = value_of(Report::WORK_SESSIONS, &out);
+        assert_eq!(extra_json(&v), extra_as_json(&v), "the same entries");
+    }
+    let v = value_of(
+        Report::WORK_SESSIONS,
+        &ws(&[ws_row(&[("new \"metric\"", tricky)])]),
+    );
+    assert_eq!(extra_json(&v)["new \"metric\""], tricky);
+    for report in [Report::CONTACTS, Report::AGENT_SUMMARY] {
+        let row = match report {
+            Report::CONTACTS => contact_row(&[("Odd \\ column", tricky)]),
+            _ => agent_row(&[("Odd \\ column", tricky)]),
+        };
+        let v = value_of(report, &convert(report, ConvertSettings::default(), &[row]));
+        assert_eq!(extra_json(&v), extra_as_json(&v), "{report}");
+        assert_eq!(extra_json(&v)["Odd \\ column"], tricky, "{report}");
+    }
 }
 
 #[test]
@@ -275,7 +336,8 @@ fn missing_optional_columns_are_null() {
     assert_eq!(v["anchor_at"], ts("2024-03-14T10:02:11Z"));
     assert_eq!(
         key_of(Report::WORK_SESSIONS, records(&out)[0]),
-        vec![s("C1"), Value::Null]
+        vec![s("C1"), s("")],
+        "key v3: the agent-less row's agent_id is the CSV's empty cell, never null"
     );
 }
 
@@ -570,8 +632,9 @@ fn ws_keys(out: &[Output]) -> Vec<(Vec<Value>, bool)> {
         .collect()
 }
 
+/// Key v3: no agent is `""` (the CSV's empty cell), not null.
 fn k(c: &str, a: Option<&str>) -> Vec<Value> {
-    vec![s(c), a.map_or(Value::Null, s)]
+    vec![s(c), s(a.unwrap_or(""))]
 }
 
 fn open_row(contact: &str, agent: &str) -> Row {
@@ -881,6 +944,7 @@ fn a_contact_written_with_value_schema_v1_reads_as_null_new_fields() {
     };
     let v: BTreeMap<String, Value> = fields.into_iter().map(|(k, v)| (k, plain(&v))).collect();
     assert_eq!(v["hold_time_sec"], Value::Null, "v1 data keeps its extra");
+    assert_eq!(v["extra_json"], s("{ }"), "older data reads the default");
     assert_eq!(v["inbox_id"], Value::Null);
     assert_eq!(v["ended_at"], Value::Null);
     assert_eq!(v["channel"], s("PHONE_CALL"));
@@ -1062,14 +1126,22 @@ fn field_tables_match_the_value_schemas() {
             Report::WORK_SESSIONS => &[
                 "anchor_at",
                 "extra",
+                "extra_json",
                 "fetched_at",
                 "window_start",
                 "window_end",
             ],
-            Report::CONTACTS => &["extra", "fetched_at", "window_start", "window_end"],
+            Report::CONTACTS => &[
+                "extra",
+                "extra_json",
+                "fetched_at",
+                "window_start",
+                "window_end",
+            ],
             Report::AGENT_SUMMARY => &[
                 "aggregation_level",
                 "extra",
+                "extra_json",
                 "fetched_at",
                 "window_start",
                 "window_end",
@@ -1130,7 +1202,7 @@ fn many_interleaved_contacts_get_exactly_their_tombstones_window_after_window() 
         }
         w.finish(&mut out);
         let tombstones = records(&out).iter().filter(|r| r.value.is_none()).count();
-        // Every contact has agent rows and no agent-less row: {C, null} each.
+        // Every contact has agent rows and no agent-less row: {C, ""} each.
         assert_eq!(tombstones, N);
         assert_eq!(records(&out).len(), 3 * N + tombstones);
         if let Some(prev) = &previous {
@@ -1155,6 +1227,9 @@ fn a_published_value_gives_back_the_fingerprint_it_was_sent_with() {
         ("contact_session_id", "C\u{e9}"),
         ("agent_id", "A\u{1f600}"),
     ]));
+    // extra values that end in non-ASCII, a quote and a backslash: the JSON text still ends
+    // in `}`, so the metadata is found from the end
+    rows.push(ws_row(&[("new", "\u{1f600}"), ("q", "\""), ("b", "\\")]));
     for r in records(&ws(&rows))
         .into_iter()
         .filter(|r| r.value.is_some())
@@ -1164,6 +1239,22 @@ fn a_published_value_gives_back_the_fingerprint_it_was_sent_with() {
             crate::records::changes::published_fingerprint(value),
             Some(r.fingerprint)
         );
+        // extra_json is inside what the fingerprint covers: the fingerprinted bytes end with it
+        let fields = decode(
+            schemas::value_schema(Report::WORK_SESSIONS),
+            IDS.value,
+            value,
+        );
+        let Value::String(json) = &fields["extra_json"] else {
+            panic!("a string")
+        };
+        let mut metadata = Vec::new();
+        for t in [meta().fetched_at, meta().window_start, meta().window_end] {
+            avro::long(&mut metadata, t.timestamp_millis());
+        }
+        let covered = &value[..value.len() - metadata.len()];
+        assert!(covered.ends_with(json.as_bytes()), "{json}");
+        assert_eq!(crate::records::changes::fingerprint(covered), r.fingerprint);
     }
     let c = convert(
         Report::CONTACTS,

@@ -1,12 +1,14 @@
 //! Work Session report rows (`POST /api/v1/reports/work-session-events`, V2).
 //!
-//! Key `{contact_session_id, agent_id}` (v2): Gladly defines a work session as the unique
-//! combination of the contact and the agent who worked it (null when no agent handled the
-//! contact). An open contact's rows and its final rows share that key, so the final row simply
-//! replaces the provisional one; the work-session `id`, generated when the contact ends, is a
-//! value field. The one key a contact can stop having is `{C, null}`: its row from before an
-//! agent accepted. When a window holds a contact's agent rows and no agent-less row,
-//! [`State::finish`] tombstones `{C, null}` (the pipeline's changelog memory drops the
+//! Key `{contact_session_id, agent_id}` (v3): Gladly defines a work session as the unique
+//! combination of the contact and the agent who worked it (`""` when no agent handled the
+//! contact, as the CSV's empty cell: no key field is nullable, so a table sink or a stream
+//! processor can make both its primary key). An open contact's rows and its final rows share
+//! that key, so the final row simply replaces the provisional one; the work-session `id`,
+//! generated when the contact ends, is a value field. The one key a contact can stop having is
+//! `{C, ""}`: its row from before an agent accepted. When a window holds a contact's agent rows
+//! and no agent-less row, [`State::finish`] tombstones `{C, ""}` (the pipeline's changelog
+//! memory drops the
 //! tombstone when that key was never published). It assumes Gladly only adds work sessions to
 //! a contact, never removes one. All rows of a contact share one time anchor, so a window has
 //! all of them or none; they need not be adjacent, hence the per-window state.
@@ -77,15 +79,19 @@ const CREATED_AT: usize = 2;
 const AGENT: usize = 10;
 const ENDED_AT: usize = 12;
 
-/// An id cell as a key part: trimmed, empty = null.
+/// An id cell as a key part: trimmed, empty = none.
 fn key_part<'a>(v: Val<'a>) -> Option<&'a str> {
     v.as_str().map(parse::trim).filter(|s| !s.is_empty())
 }
 
-/// Writes a work-session key.
+/// The key's `agent_id` of a contact's agent-less row (key v3): the CSV's empty cell. Gladly's
+/// agent ids are never empty, so it cannot be a real agent.
+pub(crate) const NO_AGENT: &str = "";
+
+/// Writes a work-session key (v3): `agent` `None` is written as [`NO_AGENT`].
 pub(crate) fn encode_key(key: &mut Vec<u8>, contact: &str, agent: Option<&str>) {
     avro::string(key, contact);
-    avro::opt_string(key, agent);
+    avro::string(key, agent.unwrap_or(NO_AGENT));
 }
 
 pub(crate) fn convert(ctx: &Ctx<'_>, row: &Row, vals: &[Val<'_>]) -> Result<Record, String> {
@@ -134,7 +140,7 @@ struct Contact {
     poisoned: bool,
     /// The window has a row of the contact with an agent.
     has_agent: bool,
-    /// The window wrote `{C, null}`.
+    /// The window wrote `{C, ""}`.
     wrote_agentless: bool,
 }
 
@@ -231,7 +237,7 @@ impl State {
         }
     }
 
-    /// Appends the tombstones of `{C, null}` for the contacts whose agent rows superseded
+    /// Appends the tombstones of `{C, ""}` for the contacts whose agent rows superseded
     /// their agent-less row, then clears the state for reuse.
     pub(crate) fn finish(&mut self, key_schema_id: u32, out: &mut Vec<Output>) {
         for c in &self.contacts {

@@ -141,8 +141,9 @@ pub struct BuiltIn {
     pub aggregation_level: Option<&'static str>,
     /// Gladly serves it over instants too (see [`Source::MetricSet`]).
     pub time_precise: bool,
-    /// Its topic's name after `<prefix>.`. Work sessions publish to `work_sessions.v2`: their
-    /// key changed in v2, and keys of different schemas never compact together.
+    /// Its topic's name after `<prefix>.`. Work sessions publish to `work_sessions.v3`: their
+    /// key changed in v2 and again in v3 (no nullable key field), and keys of different schemas
+    /// never compact together.
     pub topic: &'static str,
     /// The columns an answer must have (see [`ReportSpec::required_columns`]).
     pub required: &'static [&'static [&'static str]],
@@ -165,7 +166,7 @@ pub const BUILT_IN: [BuiltIn; 3] = [
         metric_set: None,
         aggregation_level: None,
         time_precise: false,
-        topic: "work_sessions.v2",
+        topic: "work_sessions.v3",
         required: &[
             &["contact_session_id"],
             &["contact_session_ended_at", "contact_session_created_at"],
@@ -221,7 +222,7 @@ impl BuiltIn {
 }
 
 /// A Gladly report known by name, to configure with `preset = "<name>"` under
-/// `[reports.<any name>]`: its `metricSet`, key and anchor columns. See README "Presets".
+/// `[reports.<any name>]`: its `metricSet`, key and anchor columns. See the book, docs/configured-reports.md "Presets".
 #[derive(Debug, Clone, Copy)]
 pub struct Preset {
     /// The value of `preset`.

@@ -29,3 +29,4 @@ mod pipeline_paced;
 mod registry;
 mod reports_configured;
 mod tail;
+mod warehouse;

@@ -105,6 +105,9 @@ fn from_answer(v: &Value) -> Value {
         "custom_attributes": attributes,
         "created_at": ms("createdAt"),
         "closed_at": ms("closedAt"),
+        // the JSON twins: the same arrays as JSON text
+        "topic_ids_json": serde_json::to_string(&v["topicIds"]).unwrap(),
+        "custom_attributes_json": serde_json::to_string(&attributes).unwrap(),
     })
 }
 
@@ -120,6 +123,8 @@ fn answer_part(value: &Value) -> Value {
         "custom_attributes",
         "created_at",
         "closed_at",
+        "topic_ids_json",
+        "custom_attributes_json",
     ];
     keep.iter()
         .map(|k| (k.to_string(), value[*k].clone()))

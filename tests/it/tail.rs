@@ -100,6 +100,15 @@ async fn tail_upserted_equals_the_independent_read_back() {
     assert_eq!(all.len(), raw.len(), "one line per record");
     let tombstones = all.iter().filter(|l| l["value"].is_null()).count();
     assert_eq!(tombstones, raw.iter().filter(|r| r.value.is_none()).count());
+    // key v3: no key field is null, and the only tombstones are of agent-less keys {C, ""}
+    assert!(
+        all.iter().all(|l| l["key"]["agent_id"].is_string()),
+        "a null in a key"
+    );
+    assert!(all
+        .iter()
+        .filter(|l| l["value"].is_null())
+        .all(|l| l["key"]["agent_id"] == ""));
     assert!(all
         .iter()
         .all(|l| l["headers"]["gladly.report"] == "work_sessions"));

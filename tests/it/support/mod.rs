@@ -8,6 +8,7 @@
 pub mod pipeline;
 pub mod service;
 pub mod sim;
+pub mod warehouse;
 
 use std::io::Write as _;
 use std::sync::OnceLock;
