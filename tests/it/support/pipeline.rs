@@ -144,10 +144,17 @@ impl World {
 
     /// How the report's topic, upserted by key, differs from the simulator's truth.
     pub async fn differences(&self, report: Report) -> Differences {
+        self.differences_from(report, &self.truth_request(report))
+            .await
+    }
+
+    /// How the report's topic, upserted by key, differs from the simulator's truth for `req`
+    /// (a range that ends before now, say).
+    pub async fn differences_from(&self, report: Report, req: &ReportRequest) -> Differences {
         let topic = self.config.topics.report_topic(report);
         let registry = RegistryClient::new(&self.config.registry).unwrap();
         let ids = registry.register_report(&topic, report).await.unwrap();
-        let (_, rows) = self.sim.truth(&self.truth_request(report));
+        let (_, rows) = self.sim.truth(req);
         let bad: BTreeSet<String> = self.sim.bad_rows().keys;
         let settings = ConvertSettings {
             timezone: self.config.report_timezone(report),
