@@ -84,14 +84,31 @@ pub fn string_map<'a>(
     buf.push(0);
 }
 
-/// Appends an Avro `string` whose text `write` appends: the length is put in front once the
-/// text is written, so a JSON text is built in place, without a second buffer.
-pub fn string_with(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
-    let start = buf.len();
-    write(buf);
-    let len = buf.len() - start;
-    let mut z = (len as u64) << 1; // zigzag of a non-negative length
+/// Appends an Avro `string` whose text `write` appends, built in place without a second
+/// buffer. `expected_len` is the text's likely length (a JSON text's length without escapes):
+/// when right, the length written before the text is already correct; else it is rewritten
+/// (moving the text only when the length's varint needs another number of bytes).
+pub fn string_with(buf: &mut Vec<u8>, expected_len: usize, write: impl FnOnce(&mut Vec<u8>)) {
     let mut head = [0u8; 10];
+    let n = length_varint(expected_len, &mut head);
+    let start = buf.len();
+    buf.extend_from_slice(&head[..n]);
+    write(buf);
+    let len = buf.len() - start - n;
+    if len != expected_len {
+        let m = length_varint(len, &mut head);
+        if m == n {
+            buf[start..start + n].copy_from_slice(&head[..n]);
+        } else {
+            buf.splice(start..start + n, head[..m].iter().copied());
+        }
+    }
+}
+
+/// The Avro `long` encoding of a length into `head`; returns its byte count.
+#[inline]
+fn length_varint(len: usize, head: &mut [u8; 10]) -> usize {
+    let mut z = (len as u64) << 1; // zigzag of a non-negative number
     let mut n = 0;
     while z >= 0x80 {
         head[n] = (z as u8) | 0x80;
@@ -99,13 +116,52 @@ pub fn string_with(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
         n += 1;
     }
     head[n] = z as u8;
-    buf.splice(start..start, head[..=n].iter().copied());
+    n + 1
 }
 
-/// Appends `s` as a JSON string literal, with serde_json's escaping.
+/// Appends `s` as a JSON string literal, exactly as serde_json writes it: a string with
+/// nothing to escape (no `"`, `\` or control character, the common case) is copied as it
+/// is, any other goes through serde_json.
 #[inline]
 pub fn json_str(buf: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *buf, s).expect("writing to a Vec cannot fail");
+    if !needs_escape(s.as_bytes()) {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *buf, s).expect("writing to a Vec cannot fail");
+    }
+}
+
+/// True when `s` holds a byte JSON escapes: `"`, `\\` or a control character (below 0x20).
+/// Eight bytes at a time (the "has a byte less than / equal to" word tricks).
+#[inline]
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        if x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0
+            || zero_byte(x ^ (ONES * u64::from(b'"')))
+            || zero_byte(x ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// The length of a JSON object text of `entries` (string keys and values) when nothing needs
+/// escaping: `{"k":"v",...}`.
+pub fn json_object_len<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    let (n, text) = entries.fold((0, 0), |(n, t), (k, v)| (n + 1, t + k.len() + v.len()));
+    2 + text + 5 * n + n.saturating_sub(1)
 }
 
 /// Writes a JSON object of string values, entry by entry (keys in the order given).
@@ -134,6 +190,17 @@ impl<'a> JsonObject<'a> {
         json_str(self.buf, value);
     }
 
+    /// Appends `key_colon` (a key already written as JSON, with its `:`), then `"value"`.
+    #[inline]
+    pub fn entry_after(&mut self, key_colon: &[u8], value: &str) {
+        if !self.empty {
+            self.buf.push(b',');
+        }
+        self.empty = false;
+        self.buf.extend_from_slice(key_colon);
+        json_str(self.buf, value);
+    }
+
     /// Closes the object (`}`).
     pub fn close(self) {
         self.buf.push(b'}');
@@ -144,9 +211,9 @@ impl<'a> JsonObject<'a> {
 /// `extra_json` twin of a `map<string>`.
 pub fn json_object_string<'a>(
     buf: &mut Vec<u8>,
-    entries: impl Iterator<Item = (&'a str, &'a str)>,
+    entries: impl Iterator<Item = (&'a str, &'a str)> + Clone,
 ) {
-    string_with(buf, |buf| {
+    string_with(buf, json_object_len(entries.clone()), |buf| {
         let mut o = JsonObject::open(buf);
         for (k, v) in entries {
             o.entry(k, v);
@@ -157,8 +224,9 @@ pub fn json_object_string<'a>(
 
 /// Appends an Avro `string` holding `items` as one JSON array text of strings
 /// (`["a","b"]`): the `_json` twin of an `array<string>`.
-pub fn json_array_string<'a>(buf: &mut Vec<u8>, items: impl Iterator<Item = &'a str>) {
-    string_with(buf, |buf| {
+pub fn json_array_string<'a>(buf: &mut Vec<u8>, items: impl Iterator<Item = &'a str> + Clone) {
+    let (n, text) = items.clone().fold((0, 0), |(n, t), s| (n + 1, t + s.len()));
+    string_with(buf, 2 + text + 2 * n + n.saturating_sub(1), |buf| {
         buf.push(b'[');
         for (i, s) in items.enumerate() {
             if i > 0 {
@@ -301,6 +369,27 @@ mod tests {
             panic!("not a string")
         };
         assert_eq!(text.len(), 70_004);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_str_writes_what_serde_json_writes(s in r#"\PC*|["\\\x00-\x1f\x7fa-z]*"#) {
+            let mut b = Vec::new();
+            json_str(&mut b, &s);
+            proptest::prop_assert_eq!(b, serde_json::to_vec(&s).unwrap());
+        }
+
+        #[test]
+        fn string_with_is_an_avro_string_whatever_length_was_expected(
+            len in 0usize..20_000,
+            expected in proptest::prop_oneof![0usize..200, 0usize..20_000],
+        ) {
+            let text = "y".repeat(len);
+            let mut b = vec![9];
+            string_with(&mut b, expected, |buf| buf.extend_from_slice(text.as_bytes()));
+            proptest::prop_assert_eq!(b[0], 9);
+            proptest::prop_assert_eq!(decode(r#""string""#, &b[1..]), Value::String(text));
+        }
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub(crate) struct Layout {
     pub extra: Vec<usize>,
     /// Total length of the extra columns' names (to size value buffers).
     pub extra_name_bytes: usize,
+    /// Each extra column's name as a JSON string and `:`, for `extra_json` (escaped once per
+    /// response, not once per row).
+    extra_json_keys: Vec<Box<[u8]>>,
 }
 
 impl Layout {
@@ -106,11 +109,21 @@ impl Layout {
             .filter(|i| !pos.contains(&Some(*i)))
             .collect();
         let extra_name_bytes = extra.iter().map(|&p| header.names()[p].len() + 2).sum();
+        let extra_json_keys = extra
+            .iter()
+            .map(|&p| {
+                let mut k = Vec::new();
+                avro::json_str(&mut k, &header.names()[p]);
+                k.push(b':');
+                k.into_boxed_slice()
+            })
+            .collect();
         Layout {
             header,
             pos,
             extra,
             extra_name_bytes,
+            extra_json_keys,
         }
     }
 
@@ -243,10 +256,22 @@ impl Layout {
             avro::string(buf, "{}");
             return;
         }
-        avro::string_with(buf, |buf| {
+        // the text's length when no cell needs escaping (surplus cells, rare, are guessed)
+        let expected = 1
+            + n
+            + self
+                .extra
+                .iter()
+                .zip(&self.extra_json_keys)
+                .map(|(&p, k)| k.len() + cells.get(p).map_or(0, str::len) + 2)
+                .sum::<usize>()
+            + (names.len()..cells.len())
+                .map(|p| cells[p].len() + 16)
+                .sum::<usize>();
+        avro::string_with(buf, expected, |buf| {
             let mut o = avro::JsonObject::open(buf);
-            for &p in &self.extra {
-                o.entry(&names[p], cells.get(p).unwrap_or(""));
+            for (&p, key) in self.extra.iter().zip(&self.extra_json_keys) {
+                o.entry_after(key, cells.get(p).unwrap_or(""));
             }
             for p in names.len()..cells.len() {
                 o.entry(&format!("column_{}", p + 1), &cells[p]);

@@ -173,7 +173,8 @@ impl ConversationEncoder {
         avro::string_map(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
         avro::json_object_string(&mut value, extra.iter().map(|(k, v)| (*k, v.as_str())));
         avro::json_array_string(&mut value, c.topic_ids.iter().map(String::as_str));
-        avro::string_with(&mut value, |json| custom_attributes_json(json, c));
+        // its length is not guessed: only a text of 64 bytes or more is moved
+        avro::string_with(&mut value, 0, |json| custom_attributes_json(json, c));
         let fingerprint = changes::fingerprint(&value);
         for t in [meta.fetched_at, meta.window_start, meta.window_end] {
             avro::long(&mut value, t.timestamp_millis());

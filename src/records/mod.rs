@@ -275,10 +275,21 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// A value buffer with the Confluent header and the typed fields written.
     fn value_start(&self, row: &Row, vals: &[Val<'_>]) -> Vec<u8> {
-        // Room for every cell's text plus framing, so the buffer is allocated once.
+        // Room for every cell's text plus framing, and the extra columns' names and cells
+        // again for extra_json, so the buffer is allocated once.
         let cells = row.record();
+        let text = cells.as_slice().len();
+        let extra_text = if self.layout.extra.is_empty() {
+            0
+        } else {
+            text
+        };
         let mut value = Vec::with_capacity(
-            cells.as_slice().len() + 8 * cells.len() + self.layout.extra_name_bytes + 64,
+            text + extra_text
+                + 8 * cells.len()
+                + 2 * self.layout.extra_name_bytes
+                + 4 * self.layout.extra.len()
+                + 64,
         );
         avro::header(&mut value, self.inner.ids.value);
         Layout::encode_fields(&mut value, self.inner.fields, vals);
