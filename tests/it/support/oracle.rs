@@ -305,7 +305,9 @@ pub fn local_midnight(tz: chrono_tz::Tz, date: NaiveDate) -> i64 {
 /// The fields of `want` that `got` has with another value, as `field: truth …, topic …`.
 pub fn differing_fields(want: &BTreeMap<String, Value>, got: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    for (field, w) in want {
+    // typed fields first: `extra` only says that a column landed elsewhere
+    let typed = want.iter().filter(|(f, _)| *f != "extra");
+    for (field, w) in typed.chain(want.get_key_value("extra")) {
         let g = got.get(field).cloned().unwrap_or(Value::Null);
         let same = match (w.as_f64(), g.as_f64()) {
             (Some(a), Some(b)) if w.is_f64() || g.is_f64() => (a - b).abs() < 1e-9,
