@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # gladly-kafka in two stages: the builder compiles the release binary (the rdkafka crate
 # builds librdkafka from source, so it needs cmake and the OpenSSL, curl and zlib headers);
 # the runtime image holds the binary and the shared libraries it links, nothing else, and
@@ -9,7 +8,9 @@
 #   docker run --rm -e GLADLY_KAFKA__GLADLY__TOKEN=... -v $PWD/config/example.toml:/etc/gladly-kafka/config.toml:ro \
 #     -e GLADLY_KAFKA_CONFIG=/etc/gladly-kafka/config.toml -p 9464:9464 gladly-kafka run
 #
-# tests/deploy.rs checks this file (stages, user, entrypoint, libraries, port) where Docker is absent.
+# No `# syntax=` line: the engine's built-in Dockerfile frontend (BuildKit) takes the cache mounts
+# below, and a syntax line would pull a frontend image first. tests/deploy.rs checks this file as
+# text; tests/docker/ builds and runs it (scripts/docker build, docs/docker.md).
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm

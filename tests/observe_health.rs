@@ -6,6 +6,11 @@
 #[path = "it/support/mod.rs"]
 mod support;
 
+/// The stack this suite runs against: the one `scripts/stack/stack up` started.
+fn stack() -> (String, String) {
+    support::stack_from_env()
+}
+
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;

@@ -10,6 +10,11 @@
 
 mod support;
 
+/// The stack these suites run against: the one `scripts/stack/stack up` started.
+fn stack() -> (String, String) {
+    support::stack_from_env()
+}
+
 mod compaction;
 mod dimensions;
 mod flink;

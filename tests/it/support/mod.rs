@@ -21,29 +21,36 @@ struct Stack {
     registry: String,
 }
 
-/// The stack from the environment; without it, one message and the end of the process
-/// (exit status 2), whichever test gets here first.
+/// The stack's addresses, asked once of the binary's [`crate::stack`]: this binary's comes from
+/// the environment ([`stack_from_env`]), the `containers` binary's from containers it starts.
 fn stack_env() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
-        match (
-            std::env::var("KAFKA_BOOTSTRAP"),
-            std::env::var("SCHEMA_REGISTRY_URL"),
-        ) {
-            (Ok(kafka), Ok(registry)) => Stack { kafka, registry },
-            _ => {
-                // straight to stderr: the test harness would swallow eprintln! with the process
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\nThese tests need the local Kafka broker and schema registry, found through \
-                     KAFKA_BOOTSTRAP and SCHEMA_REGISTRY_URL, and at least one is not set.\n\
-                     Run every test with `scripts/test`, or start the stack first:\n    \
-                     eval \"$(scripts/stack/stack up)\"\n"
-                );
-                std::process::exit(2);
-            }
-        }
+        let (kafka, registry) = crate::stack();
+        Stack { kafka, registry }
     })
+}
+
+/// The stack from the environment (`KAFKA_BOOTSTRAP`, `SCHEMA_REGISTRY_URL`); without it, one
+/// message and the end of the process (exit status 2), whichever test gets here first.
+pub fn stack_from_env() -> (String, String) {
+    match (
+        std::env::var("KAFKA_BOOTSTRAP"),
+        std::env::var("SCHEMA_REGISTRY_URL"),
+    ) {
+        (Ok(kafka), Ok(registry)) => (kafka, registry),
+        _ => {
+            // straight to stderr: the test harness would swallow eprintln! with the process
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nThese tests need the local Kafka broker and schema registry, found through \
+                 KAFKA_BOOTSTRAP and SCHEMA_REGISTRY_URL, and at least one is not set.\n\
+                 Run every test with `scripts/test`, or start the stack first:\n    \
+                 eval \"$(scripts/stack/stack up)\"\n"
+            );
+            std::process::exit(2);
+        }
+    }
 }
 
 /// `host:port` of the stack's broker.

@@ -188,8 +188,18 @@ impl World {
     /// How the report's topic, upserted by key, differs from the simulator's truth mapped by
     /// hand (`super::oracle`), and which published values have impossible window metadata.
     pub async fn differences(&self, report: Report) -> Differences {
+        self.differences_in(report, &self.truth_query(report)).await
+    }
+
+    /// Like [`World::differences`], against the simulator's truth for `req` (a range that
+    /// ends before now, say).
+    pub async fn differences_from(&self, report: Report, req: &ReportRequest) -> Differences {
+        self.differences_in(report, &super::sim::query(req)).await
+    }
+
+    async fn differences_in(&self, report: Report, query: &ReportQuery) -> Differences {
         let name = report.to_string();
-        let truth = self.sim.report_truth(&self.truth_query(report));
+        let truth = self.sim.report_truth(query);
         let bad: BTreeSet<String> = self.sim.bad_rows().keys;
         let level = self.aggregation_level(report).unwrap_or_default();
         let mut expected: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
