@@ -5,6 +5,7 @@
 //! status, instead of every test panicking. Each test gets its own topics via [`unique_name`].
 #![allow(dead_code)]
 
+pub mod oracle;
 pub mod pipeline;
 pub mod service;
 pub mod sim;

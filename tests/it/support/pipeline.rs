@@ -9,15 +9,16 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use gladly_kafka::clock::ManualClock;
 use gladly_kafka::config::Config;
 use gladly_kafka::gladly::{ReportRequest, Secret};
-use gladly_kafka::kafka::registry::RegistryClient;
 use gladly_kafka::observe::Metrics;
 use gladly_kafka::pipeline::Pipeline;
-use gladly_kafka::records::{self, ConvertSettings, Converter, Output, WindowMeta};
+use gladly_kafka::records;
 use gladly_kafka::report::{Report, Source};
-use gladly_sim::{SimConfig, SimServer, Simulator};
+use gladly_sim::{ReportQuery, SimConfig, SimServer, Simulator};
+use serde_json::Value;
 use tokio::sync::watch;
 
-use super::sim::{sim_clock, TruthExt};
+use super::oracle;
+use super::sim::sim_clock;
 
 /// Where simulated polling starts.
 pub fn t0() -> DateTime<Utc> {
@@ -142,102 +143,131 @@ impl World {
         d.truth_keys
     }
 
-    /// How the report's topic, upserted by key, differs from the simulator's truth.
-    pub async fn differences(&self, report: Report) -> Differences {
-        self.differences_from(report, &self.truth_request(report))
-            .await
+    /// The simulator's query for everything polled since the report's start, built by hand
+    /// (not by the pipeline's planner): work sessions from `start` to now floored to the
+    /// minute; the date reports from `start` to today in the report's timezone.
+    fn truth_query(&self, report: Report) -> ReportQuery {
+        use chrono::Timelike;
+        use gladly_kafka::clock::Clock;
+        let now = self.clock.now();
+        let r = &self.config.reports;
+        match report {
+            Report::WORK_SESSIONS => ReportQuery::WorkSessions {
+                start: r.work_sessions.start.expect("set"),
+                end: now.with_second(0).unwrap().with_nanosecond(0).unwrap(),
+            },
+            Report::CONTACTS | Report::AGENT_SUMMARY => {
+                let tz = self.config.report_timezone(report);
+                let (metric_set, start) = if report == Report::CONTACTS {
+                    (gladly_kafka::gladly::CONTACT_EXPORT, r.contacts.start)
+                } else {
+                    (gladly_kafka::gladly::AGENT_SUMMARY, r.agent_summary.start)
+                };
+                ReportQuery::MetricSet {
+                    metric_set: metric_set.into(),
+                    start: start.expect("set"),
+                    end: now.with_timezone(&tz).date_naive(),
+                    timezone: tz.name().into(),
+                    aggregation_level: self.aggregation_level(report),
+                }
+            }
+            other => panic!("{other}: the built-in reports only"),
+        }
     }
 
-    /// How the report's topic, upserted by key, differs from the simulator's truth for `req`
-    /// (a range that ends before now, say).
-    pub async fn differences_from(&self, report: Report, req: &ReportRequest) -> Differences {
-        let topic = self.config.topics.report_topic(report);
-        let registry = RegistryClient::new(&self.config.registry).unwrap();
-        let ids = registry.register_report(&topic, report).await.unwrap();
-        let (_, rows) = self.sim.truth(req);
-        let bad: BTreeSet<String> = self.sim.bad_rows().keys;
-        let settings = ConvertSettings {
-            timezone: self.config.report_timezone(report),
-            aggregation_level: match self.config.spec(report).unwrap().source {
-                Source::MetricSet {
-                    aggregation_level, ..
-                } => aggregation_level,
-                Source::WorkSessionEvents => None,
-            },
-        };
-        let converter = Converter::new(report, settings, ids);
-        let meta = WindowMeta {
-            window_start: t0(),
-            window_end: t0(),
-            fetched_at: t0(),
-        };
-        let mut wc = converter.window(meta);
-        let mut out = Vec::new();
-        for row in &rows {
-            let key = match report {
-                Report::WORK_SESSIONS => format!(
-                    "work_sessions:{}/{}",
-                    row.get("contact_session_id").unwrap_or(""),
-                    row.get("agent_id").unwrap_or("")
-                ),
-                Report::CONTACTS => format!("contacts:{}", row.get("Contact ID").unwrap_or("")),
-                Report::AGENT_SUMMARY => format!(
-                    "agent_summary:{}/{}",
-                    row.get("Agent ID").unwrap_or(""),
-                    row.get("Bucket Beginning").unwrap_or("")
-                ),
-                other => panic!("{other}: the built-in reports only"),
-            };
-            if !bad.contains(&key) {
-                wc.push(row, &mut out);
-            }
+    /// The aggregation level the report requests, if it is bucketed.
+    fn aggregation_level(&self, report: Report) -> Option<String> {
+        match self.config.spec(report).unwrap().source {
+            Source::MetricSet {
+                aggregation_level, ..
+            } => aggregation_level,
+            Source::WorkSessionEvents => None,
         }
-        wc.finish(&mut out);
-        let mut truth: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        for o in out {
-            match o {
-                Output::Record(r) => {
-                    truth.insert(r.key, r.value);
-                }
-                Output::DeadLetter(d) => panic!("truth row did not convert: {d:?}"),
-            }
-        }
-        let truth: BTreeMap<Vec<u8>, serde_json::Value> = truth
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, comparable(report, &v))))
-            .collect();
+    }
 
-        let t = topic.clone();
-        let records = tokio::task::spawn_blocking(move || super::kafka::read_all(&t))
+    /// How the report's topic, upserted by key, differs from the simulator's truth mapped by
+    /// hand (`super::oracle`), and which published values have impossible window metadata.
+    pub async fn differences(&self, report: Report) -> Differences {
+        self.differences_in(report, &self.truth_query(report)).await
+    }
+
+    /// Like [`World::differences`], against the simulator's truth for `req` (a range that
+    /// ends before now, say).
+    pub async fn differences_from(&self, report: Report, req: &ReportRequest) -> Differences {
+        self.differences_in(report, &super::sim::query(req)).await
+    }
+
+    async fn differences_in(&self, report: Report, query: &ReportQuery) -> Differences {
+        let name = report.to_string();
+        let truth = self.sim.report_truth(query);
+        let bad: BTreeSet<String> = self.sim.bad_rows().keys;
+        let level = self.aggregation_level(report).unwrap_or_default();
+        let mut expected: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+        for row in &truth.rows {
+            let (key, bad_key, fields) =
+                oracle::expected(&name, truth.columns, row.cells(), &level);
+            if !bad.contains(&bad_key) {
+                expected.insert(key.to_string(), fields);
+            }
+        }
+
+        let topic = self.config.topics.report_topic(report);
+        let records = tokio::task::spawn_blocking(move || super::kafka::read_all(&topic))
             .await
             .unwrap();
-        let mut state: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        let date_tz =
+            (report != Report::WORK_SESSIONS).then(|| self.config.report_timezone(report));
+        let mut state: BTreeMap<String, Option<(Value, Option<i64>)>> = BTreeMap::new();
         for r in records {
-            state.insert(r.key.expect("keyed"), r.value);
+            let key = oracle::decode(&format!("{name}-key"), &r.key.expect("keyed"));
+            let value = r
+                .value
+                .map(|v| (oracle::decode(&format!("{name}-value"), &v), r.timestamp));
+            state.insert(key.to_string(), value);
         }
-        let state: BTreeMap<Vec<u8>, serde_json::Value> = state
+        let state: BTreeMap<String, (Value, Option<i64>)> = state
             .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, comparable(report, &v))))
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
 
-        let missing: Vec<_> = truth.keys().filter(|k| !state.contains_key(*k)).collect();
-        let extra: Vec<_> = state.keys().filter(|k| !truth.contains_key(*k)).collect();
-        let differing: Vec<_> = truth
-            .iter()
-            .filter(|(k, v)| state.get(*k).is_some_and(|s| s != *v))
-            .map(|(k, v)| (v.clone(), state[k].clone()))
+        let missing: Vec<_> = expected
+            .keys()
+            .filter(|k| !state.contains_key(*k))
             .collect();
+        let extra: Vec<_> = state
+            .keys()
+            .filter(|k| !expected.contains_key(*k))
+            .collect();
+        let mut differing = Vec::new();
+        for (k, want) in &expected {
+            if let Some((got, _)) = state.get(k) {
+                let fields = oracle::differing_fields(want, got);
+                if !fields.is_empty() {
+                    differing.push(format!("{k}: {}", fields.join("; ")));
+                }
+            }
+        }
+        let mut window = Vec::new();
+        for (k, (got, ts)) in &state {
+            if let Some(why) = oracle::window_violation(&name, got, *ts, date_tz) {
+                window.push(format!("{k}: {why}"));
+            }
+        }
         Differences {
-            truth_keys: truth.len(),
+            truth_keys: expected.len(),
             topic_keys: state.len(),
             missing: missing.len(),
             extra: extra.len(),
             differing: differing.len(),
+            window: window.len(),
             examples: format!(
-                "missing: {:?}\nextra: {:?}\ndiffering (truth, topic): {:#?}",
+                "missing: {:?}\nextra: {:?}\ndiffering (first {}):\n  {}\nwindow metadata (first {}):\n  {}",
                 &missing[..missing.len().min(3)],
                 &extra[..extra.len().min(3)],
-                &differing[..differing.len().min(2)]
+                differing.len().min(5),
+                differing[..differing.len().min(5)].join("\n  "),
+                window.len().min(5),
+                window[..window.len().min(5)].join("\n  "),
             ),
         }
     }
@@ -251,13 +281,15 @@ pub struct Differences {
     pub missing: usize,
     pub extra: usize,
     pub differing: usize,
+    /// Published values whose window metadata is impossible.
+    pub window: usize,
     pub examples: String,
 }
 
 impl Differences {
     /// True when the topic equals the truth.
     pub fn none(&self) -> bool {
-        self.missing + self.extra + self.differing == 0
+        self.missing + self.extra + self.differing + self.window == 0
     }
 }
 
@@ -265,12 +297,13 @@ impl std::fmt::Display for Differences {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} truth keys, {} topic keys; {} missing, {} extra, {} differing\n{}",
+            "{} truth keys, {} topic keys; {} missing, {} extra, {} differing, {} bad windows\n{}",
             self.truth_keys,
             self.topic_keys,
             self.missing,
             self.extra,
             self.differing,
+            self.window,
             self.examples
         )
     }
