@@ -29,9 +29,10 @@ use std::process::{Command, Stdio};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use gladly_kafka::clock::Clock;
 use gladly_kafka::report::Report;
-use gladly_sim::{ConversationTruth, RetryAfter, Truth, TruthRow};
+use gladly_sim::{ConversationTruth, Truth, TruthRow};
 use serde_json::{json, Value};
 
+use support::pipeline::hostile_day;
 use support::pipeline::{t0, world_where, World};
 use support::sim::query;
 use support::warehouse::{unique_schema, Target};
@@ -829,15 +830,7 @@ async fn flink_sql_reads_every_topic_as_an_upsert_table_and_answers_the_question
     w.config.conversations.enabled = true;
     w.config.gladly.requests_per_second = 50;
     w.config.pipeline.row_cap = 50;
-    w.sim.faults().update(|f| {
-        f.rate_limit_next = 3;
-        f.rate_limit_retry_after = RetryAfter::Seconds(0);
-        f.error_rate = 0.1;
-        f.error_status = 503;
-        f.cut_next = 2;
-        f.cut_after_bytes = 3000;
-        f.row_cap = Some(50);
-    });
+    hostile_day(&w.sim, 50);
     let dir = tempfile::tempdir().unwrap();
     let ddl = flink_ddl(&w, dir.path());
     let p = w.pipeline().await;

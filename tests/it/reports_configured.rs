@@ -5,6 +5,7 @@
 //! values land typed from then on.
 
 use crate::support;
+use crate::support::pipeline::hostile_day;
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use gladly_kafka::config::ReportsConfig;
 use gladly_kafka::kafka::registry::RegistryClient;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::report::Report;
-use gladly_sim::{RetryAfter, SimConfig};
+use gladly_sim::SimConfig;
 
 use support::pipeline::{t0, world_where, World};
 
@@ -217,15 +218,7 @@ async fn a_report_added_by_configuration_converges_with_faults_and_a_row_cap_spl
     let (mut w, report) = conversation_export(|c| c).await;
     // four days in one request exceed the cap of 150 rows, one day (~60) does not
     w.config.pipeline.row_cap = 150;
-    w.sim.faults().update(|f| {
-        f.rate_limit_next = 3;
-        f.rate_limit_retry_after = RetryAfter::Seconds(0);
-        f.error_rate = 0.1;
-        f.error_status = 503;
-        f.cut_next = 2;
-        f.cut_after_bytes = 3000;
-        f.row_cap = Some(150);
-    });
+    hostile_day(&w.sim, 150);
     let p = w.pipeline().await;
     poll(&w, &p, 8, Duration::hours(6)).await;
     let stats = w.sim.stats();

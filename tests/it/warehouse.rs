@@ -25,9 +25,10 @@ use gladly_kafka::clock::Clock;
 use gladly_kafka::config::ReportsConfig;
 use gladly_kafka::pipeline::{service, BackfillBound, Pipeline};
 use gladly_kafka::report::Report;
-use gladly_sim::{RetryAfter, Truth};
+use gladly_sim::Truth;
 use serde_json::Value;
 
+use support::pipeline::hostile_day;
 use support::pipeline::{t0, world_where, World};
 use support::sim::query;
 use support::warehouse::{
@@ -414,15 +415,7 @@ async fn every_table_and_a_second_client_equal_the_truth_through_faults_and_a_co
     let mut w = world(added_at).await;
     // a window of the built-in reports over the cap is split
     w.config.pipeline.row_cap = 150;
-    w.sim.faults().update(|f| {
-        f.rate_limit_next = 3;
-        f.rate_limit_retry_after = RetryAfter::Seconds(0);
-        f.error_rate = 0.1;
-        f.error_status = 503;
-        f.cut_next = 2;
-        f.cut_after_bytes = 3000;
-        f.row_cap = Some(150);
-    });
+    hostile_day(&w.sim, 150);
     let worker = tokio::task::block_in_place(PrivateWorker::start);
     let target = Target {
         prefix: w.config.topics.prefix.clone(),

@@ -13,7 +13,7 @@ use gladly_kafka::observe::Metrics;
 use gladly_kafka::pipeline::Pipeline;
 use gladly_kafka::records;
 use gladly_kafka::report::{Report, Source};
-use gladly_sim::{ReportQuery, SimConfig, SimServer, Simulator};
+use gladly_sim::{ReportQuery, RetryAfter, SimConfig, SimServer, Simulator};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -321,4 +321,19 @@ pub fn comparable(report: Report, bytes: &[u8]) -> serde_json::Value {
         }
     }
     json
+}
+
+/// The hostile day the convergence suites share: three 429s answered at once, one request in
+/// ten a 503, two bodies cut after 3,000 bytes, and answers capped at `row_cap` rows (the
+/// pipeline's `row_cap` should match, so a capped window is split).
+pub fn hostile_day(sim: &Simulator, row_cap: usize) {
+    sim.faults().update(|f| {
+        f.rate_limit_next = 3;
+        f.rate_limit_retry_after = RetryAfter::Seconds(0);
+        f.error_rate = 0.1;
+        f.error_status = 503;
+        f.cut_next = 2;
+        f.cut_after_bytes = 3000;
+        f.row_cap = Some(row_cap);
+    });
 }
