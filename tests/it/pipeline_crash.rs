@@ -21,7 +21,6 @@ use rand::{Rng, SeedableRng};
 
 use support::pipeline::{t0, world, World};
 use support::service;
-use support::sim::TruthExt;
 
 fn backfill_command(w: &World, config: &std::path::Path, from: &str, to: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gladly-kafka"));
@@ -108,7 +107,7 @@ async fn crash_at_every_point(delivery: &str) -> (World, Vec<support::kafka::Rea
         .await
         .unwrap();
     let truth_end = t0() + Span::days(3);
-    let live = converged_against(&w, &records, t0(), truth_end).await;
+    let live = converged_against(&w, t0(), truth_end).await;
     assert!(live > 100, "{live} keys");
 
     // no window skipped: the backfill checkpoint says complete at the range's end
@@ -183,56 +182,19 @@ async fn a_backfill_crashed_at_every_named_point_loses_nothing_at_least_once() {
 /// Compares the read records (last value per key) with the truth of `[start, end]`.
 async fn converged_against(
     w: &World,
-    records: &[support::kafka::ReadRecord],
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
 ) -> usize {
-    use gladly_kafka::records::{ConvertSettings, Converter, Output, WindowMeta};
-    let topic = w.config.topics.report_topic(Report::WORK_SESSIONS);
-    let registry = gladly_kafka::kafka::registry::RegistryClient::new(&w.config.registry).unwrap();
-    let ids = registry
-        .register_report(&topic, Report::WORK_SESSIONS)
-        .await
-        .unwrap();
-    let (_, rows) = w
-        .sim
-        .truth(&gladly_kafka::gladly::ReportRequest::WorkSessions { start, end });
-    let converter = Converter::new(Report::WORK_SESSIONS, ConvertSettings::default(), ids);
-    let mut wc = converter.window(WindowMeta {
-        window_start: start,
-        window_end: end,
-        fetched_at: end,
-    });
-    let mut out = Vec::new();
-    for r in &rows {
-        wc.push(r, &mut out);
-    }
-    wc.finish(&mut out);
-    let mut truth = BTreeMap::new();
-    for o in out {
-        if let Output::Record(r) = o {
-            truth.insert(r.key, r.value);
-        }
-    }
-    let truth: BTreeMap<Vec<u8>, serde_json::Value> = truth
-        .into_iter()
-        .filter_map(|(k, v)| {
-            v.map(|v| (k, support::pipeline::comparable(Report::WORK_SESSIONS, &v)))
-        })
-        .collect();
-    let mut state = BTreeMap::new();
-    for r in records {
-        state.insert(r.key.clone().unwrap(), r.value.clone());
-    }
-    let state: BTreeMap<Vec<u8>, serde_json::Value> = state
-        .into_iter()
-        .filter_map(|(k, v)| {
-            v.map(|v| (k, support::pipeline::comparable(Report::WORK_SESSIONS, &v)))
-        })
-        .collect();
-    assert_eq!(truth.len(), state.len(), "as many live keys as the truth");
-    assert!(truth == state, "the topic equals the truth");
-    truth.len()
+    // the hand oracle (support::oracle): the simulator's rows mapped by test code, every field
+    // compared and the window metadata checked, not our Converter on both sides
+    let d = w
+        .differences_from(
+            Report::WORK_SESSIONS,
+            &gladly_kafka::gladly::ReportRequest::WorkSessions { start, end },
+        )
+        .await;
+    assert!(d.none(), "the topic equals the truth: {d}");
+    d.truth_keys
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
