@@ -531,8 +531,6 @@ async fn a_service_killed_mid_window_leaves_the_table_equal_to_the_truth() {
     w.config.reports.contacts.max_window_days = 1;
     // every contact of the backfilled days has ended
     w.clock.set(t0() + Duration::days(5));
-    // each report request answers after 400 ms, so the kills land while a run is working
-    w.sim.faults().slow_next(u32::MAX, Wait::from_millis(400));
     let mut table = service::config_table(&w);
     service::set(&mut table, "reports.contacts.max_window_days", 1);
     let config = service::write_config(&table);
@@ -558,30 +556,36 @@ async fn a_service_killed_mid_window_leaves_the_table_equal_to_the_truth() {
             .stderr(std::process::Stdio::null());
         cmd
     };
-    // the sink reads the topic from its start while the killed runs write it
+    // the sink reads the topic from its start while the crashed runs write it
     let target = Target {
         prefix: w.config.topics.prefix.clone(),
         schema: unique_schema("whkill"),
         connect_url: wh.connect_url.clone(),
     };
     wh.execute(&format!("CREATE SCHEMA {}", target.schema));
-    let mut killed_mid_run = 0;
-    for i in 0..6 {
-        let mut child = backfill().spawn().expect("the binary runs");
-        tokio::time::sleep(Wait::from_millis(700 + 300 * i)).await;
-        if child.try_wait().unwrap().is_none() {
-            killed_mid_run += 1;
-        }
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+    // a crash at every named point of a window (src/fault.rs), each run resuming where the
+    // last one committed: no process ends by a timed kill that might land between windows
+    for (i, point) in gladly_kafka::fault::POINTS.iter().enumerate() {
+        let at = match *point {
+            "after-record" => format!("{point}@40"),
+            _ => format!("{point}@2"),
+        };
+        let mut cmd = backfill();
+        cmd.env(gladly_kafka::fault::CRASH_AT, &at)
+            .stderr(std::process::Stdio::piped());
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(&format!("crash point {at}: aborting")),
+            "the run crashed at {at} ({}):\n{stderr}",
+            out.status
+        );
         if i == 0 {
             target.put_sink("contacts").await;
         }
     }
-    assert!(
-        killed_mid_run >= 4,
-        "runs killed while working: {killed_mid_run}/6"
-    );
     let status = tokio::task::spawn_blocking({
         let mut cmd = backfill();
         move || cmd.status().unwrap()
