@@ -20,31 +20,37 @@ use gladly_sim::SimConfig;
 
 use support::pipeline::{t0, world_where, World};
 
-const METRIC_SET: &str = "ConversationExportReport";
+pub(crate) const METRIC_SET: &str = "ConversationExportReport";
 
 /// The first day polled: the first poll's horizon (3 days before [`t0`]'s), set as `start`
 /// too, so the truth from it is everything polled.
-fn first_day() -> chrono::NaiveDate {
+pub(crate) fn first_day() -> chrono::NaiveDate {
     (t0() - Duration::days(3)).date_naive()
 }
 
-/// A world polling only `[reports.conversation_export]`, as a user would write it.
-async fn conversation_export(sim: impl FnOnce(SimConfig) -> SimConfig) -> (World, Report) {
-    let mut w = world_where(4.0, |c| sim(c.without_limits())).await;
-    let start = first_day();
-    let section: ReportsConfig = toml::from_str(&format!(
+/// `[reports.conversation_export]` as a user would write it: Conversation Export by its
+/// metric set, key and anchor (no preset), from [`first_day`], four days a request.
+pub(crate) fn conversation_export_section() -> ReportsConfig {
+    toml::from_str(&format!(
         r#"
         [conversation_export]
         metric_set = "{METRIC_SET}"
         key = ["Conversation ID"]
         anchor = "Created At"
-        start = "{start}"
+        start = "{}"
         horizon_days = 3
         max_window_days = 4
         reread = []
-        "#
+        "#,
+        first_day()
     ))
-    .expect("the section parses");
+    .expect("the section parses")
+}
+
+/// A world polling only `[reports.conversation_export]`, as a user would write it.
+async fn conversation_export(sim: impl FnOnce(SimConfig) -> SimConfig) -> (World, Report) {
+    let mut w = world_where(4.0, |c| sim(c.without_limits())).await;
+    let section = conversation_export_section();
     let c = &mut w.config;
     c.reports.configured = section.configured;
     c.reports.work_sessions.enabled = false;

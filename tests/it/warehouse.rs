@@ -20,14 +20,14 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::time::Duration as Wait;
 
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
 use gladly_kafka::clock::Clock;
-use gladly_kafka::config::ReportsConfig;
 use gladly_kafka::pipeline::{service, BackfillBound, Pipeline};
 use gladly_kafka::report::Report;
 use gladly_sim::Truth;
 use serde_json::Value;
 
+use crate::reports_configured::{conversation_export_section, first_day, METRIC_SET};
 use support::pipeline::hostile_day;
 use support::pipeline::{t0, world_where, World};
 use support::sim::query;
@@ -35,14 +35,9 @@ use support::warehouse::{
     normalize, unique_schema, warehouse, Expected, Kind, PrivateWorker, Target,
 };
 
-const METRIC_SET: &str = "ConversationExportReport";
 const ADDED_COLUMN: &str = "Number of Transfers";
 /// How long a table may take to catch up with the topics.
 const CATCH_UP: Wait = Wait::from_secs(240);
-
-fn first_day() -> NaiveDate {
-    (t0() - Duration::days(3)).date_naive()
-}
 
 /// A world polling the built-in reports, the conversation export configured as a user would
 /// write it (Gladly adds a column to it at `added_at`), and the dimension lists.
@@ -52,20 +47,7 @@ async fn world(added_at: chrono::DateTime<chrono::Utc>) -> World {
             .with_added_column(METRIC_SET, ADDED_COLUMN, added_at)
     })
     .await;
-    let section: ReportsConfig = toml::from_str(&format!(
-        r#"
-        [conversation_export]
-        metric_set = "{METRIC_SET}"
-        key = ["Conversation ID"]
-        anchor = "Created At"
-        start = "{}"
-        horizon_days = 3
-        max_window_days = 4
-        reread = []
-        "#,
-        first_day()
-    ))
-    .expect("the section parses");
+    let section = conversation_export_section();
     w.config.reports.configured = section.configured;
     w.config.dimensions.enabled = true;
     w.config.conversations.enabled = true;
