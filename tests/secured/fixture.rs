@@ -16,8 +16,8 @@ const HOW: &str = "start the secured stack first: \
 const BINARY: &str = env!("CARGO_BIN_EXE_gladly-kafka");
 
 /// The simulator's login (its defaults).
-const SIM_EMAIL: &str = "api@example.com";
-const SIM_TOKEN: &str = "simulator-token";
+pub const SIM_EMAIL: &str = "api@example.com";
+pub const SIM_TOKEN: &str = "simulator-token";
 
 /// The secured stack, as `STACK_SECURITY=secured scripts/stack/stack up` prints it.
 #[derive(Debug, Clone)]
@@ -85,14 +85,21 @@ mod config;
 pub use config::{set_path as set, unique_name as unique};
 
 /// The instant the service is told it is (`--now`): three hours ago on the hour, so the
-/// simulator (real time, reports an hour behind) has the whole hour before it.
+/// simulator (started at the real time, reports an hour behind) has the whole hour before it.
 pub fn now() -> DateTime<Utc> {
     (Utc::now() - chrono::Duration::hours(3))
         .duration_trunc(chrono::Duration::hours(1))
         .unwrap()
 }
 
-/// `gladly-kafka simulate` on a free loopback port; killed when dropped.
+/// How fast the simulator's clock runs: a simulated microsecond per real second, so it stays
+/// at the instant it started. Its reports show the world as of its now (less an hour), and
+/// today's rows grow with it (contacts queued since, agents' logged-in time): on a clock that
+/// moved, the truth asked for after a run would already differ from what the run was answered.
+const SIM_SPEED: &str = "0.000001";
+
+/// `gladly-kafka simulate` on a free loopback port, its clock held at the real time it started
+/// ([`SIM_SPEED`]); killed when dropped.
 pub struct Simulator {
     child: Child,
     pub url: String,
@@ -106,6 +113,7 @@ impl Simulator {
             .unwrap();
         let mut child = Command::new(BINARY)
             .args(["simulate", "--no-limits", "--history-days", "2"])
+            .args(["--speed", SIM_SPEED])
             .args(["--listen", &listen.to_string()])
             .args(["--email", SIM_EMAIL, "--token", SIM_TOKEN])
             .stdin(Stdio::null())
@@ -272,13 +280,15 @@ pub fn gladly_kafka(
     }
 }
 
-// these tests read keys and values only, not partitions, offsets or headers
+// these tests read keys, values and timestamps only, not partitions, offsets or headers
 #[allow(dead_code)]
 #[path = "../common/read_back.rs"]
 mod read_back;
 
+pub use read_back::ReadRecord;
+
 /// Every record of `topic` from offset 0 to its end, `read_committed`, over SASL_SSL.
-pub fn read_all(stack: &Stack, topic: &str) -> Vec<read_back::ReadRecord> {
+pub fn read_all(stack: &Stack, topic: &str) -> Vec<ReadRecord> {
     read_back::read_all(stack.client_config(), topic)
 }
 

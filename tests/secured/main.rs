@@ -5,8 +5,15 @@
 //! `SECURED_*` variables are missing: they fail and say how to start it.
 //!
 //! A stand-alone binary with its own fixture: the real `gladly-kafka` binary (its config in a
-//! temporary file) against the simulator as a `gladly-kafka simulate` subprocess.
+//! temporary file) against the simulator as a `gladly-kafka simulate` subprocess. What lands
+//! is compared with the simulator's own answer ([`truth`]), mapped by the oracle the `it`
+//! suites use (written apart from `src/records` and `src/pipeline`).
 
 mod fixture;
 mod misconfig;
+// the `it` suites' oracle: this binary may not use all of it
+#[allow(dead_code)]
+#[path = "../it/support/oracle.rs"]
+mod oracle;
 mod pipeline;
+mod truth;

@@ -8,6 +8,7 @@ use gladly_kafka::kafka::TopicSettings;
 use gladly_kafka::report::Report;
 
 use crate::fixture::{self, Simulator, Stack};
+use crate::truth;
 
 /// `<report>: W windows, R rows, X records (T tombstones), D dead letters` → report → X.
 fn records_per_report(stdout: &str) -> BTreeMap<String, u64> {
@@ -26,8 +27,9 @@ fn records_per_report(stdout: &str) -> BTreeMap<String, u64> {
 
 /// `once` over SCRAM-SHA-512 publishes every report (an hour of work sessions, a day of
 /// contacts and agent summary): each topic holds, read_committed, exactly the records the
-/// run counted, each value carries a schema id the HTTPS registry knows, and every report's
-/// checkpoint is in place.
+/// run counted, and, decoded and upserted by key, exactly the simulator's answer for the range
+/// the run covered (every key, every field, window metadata); each value carries a schema id
+/// the HTTPS registry knows, and every report's checkpoint is in place.
 #[tokio::test(flavor = "multi_thread")]
 async fn once_over_scram_sha_512_and_an_https_registry_publishes_every_report() {
     let stack = Stack::from_env();
@@ -50,8 +52,10 @@ async fn once_over_scram_sha_512_and_an_https_registry_publishes_every_report() 
         ..RegistrySettings::default()
     })
     .unwrap();
+    let mut compared = Vec::new();
     for (report, records) in &counted {
         assert!(*records > 0, "{report} published nothing: {run:#?}");
+        let name = report.as_str();
         let report: Report = report.parse().unwrap();
         let topic = TopicSettings {
             prefix: prefix.clone(),
@@ -60,6 +64,10 @@ async fn once_over_scram_sha_512_and_an_https_registry_publishes_every_report() 
         .report_topic(report);
         let landed = tokio::task::block_in_place(|| fixture::read_all(&stack, &topic));
         assert_eq!(landed.len() as u64, *records, "{topic}");
+        let range = truth::once_range(&table, name, now);
+        let truth = truth::fetch(&sim.url, &table, name, &range).await;
+        let keys = truth::assert_topic_is_truth(&topic, &truth, &landed);
+        compared.push(format!("{name} {keys}"));
         let value = landed
             .iter()
             .find_map(|r| r.value.clone())
@@ -83,21 +91,24 @@ async fn once_over_scram_sha_512_and_an_https_registry_publishes_every_report() 
     for report in counted.keys() {
         assert!(keys.contains(&format!("run/{report}")), "{keys:?}");
     }
+    eprintln!(
+        "once over SASL_SSL: topics equal the simulator's truth (keys compared: {})",
+        compared.join(", ")
+    );
 }
 
-/// `backfill` of one simulated hour over SASL PLAIN: the records it counted land, and the
-/// backfill's checkpoint says it is complete.
-#[test]
-fn backfill_over_plain_publishes_the_hour() {
+/// `backfill` of one simulated hour over SASL PLAIN: the records it counted land, the topic
+/// equals the simulator's answer for that hour, and the backfill's checkpoint says it is
+/// complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_over_plain_publishes_the_hour() {
     let stack = Stack::from_env();
     let sim = Simulator::start();
     let now = fixture::now();
     let table = fixture::config(&stack, "PLAIN", &sim.url, now);
     let prefix = fixture::prefix(&table);
-    let (from, to) = (
-        (now - chrono::Duration::hours(1)).to_rfc3339(),
-        now.to_rfc3339(),
-    );
+    let hour = (now - chrono::Duration::hours(1), now);
+    let (from, to) = (hour.0.to_rfc3339(), hour.1.to_rfc3339());
     let args = [
         "backfill",
         "--report",
@@ -107,7 +118,9 @@ fn backfill_over_plain_publishes_the_hour() {
         "--to",
         &to,
     ];
-    let run = fixture::gladly_kafka(&table, now, &args, Duration::from_secs(120));
+    let run = tokio::task::block_in_place(|| {
+        fixture::gladly_kafka(&table, now, &args, Duration::from_secs(120))
+    });
     assert!(run.status.success(), "{run:#?}");
     assert!(
         run.stdout.contains("backfill work_sessions done"),
@@ -122,9 +135,19 @@ fn backfill_over_plain_publishes_the_hour() {
         ..TopicSettings::default()
     }
     .report_topic(Report::WORK_SESSIONS);
-    let landed = fixture::read_all(&stack, &topic);
+    let landed = tokio::task::block_in_place(|| fixture::read_all(&stack, &topic));
     assert_eq!(landed.len() as u64, records, "{run:#?}");
-    let checkpoint = fixture::read_all(&stack, &format!("{prefix}._checkpoints"))
+    let range = truth::Range::Instants(hour.0, hour.1);
+    let truth = truth::fetch(&sim.url, &table, "work_sessions", &range).await;
+    let keys = truth::assert_topic_is_truth(&topic, &truth, &landed);
+    eprintln!(
+        "backfill over SASL PLAIN: the topic equals the simulator's truth \
+         (keys compared: work_sessions {keys})"
+    );
+    let checkpoints = tokio::task::block_in_place(|| {
+        fixture::read_all(&stack, &format!("{prefix}._checkpoints"))
+    });
+    let checkpoint = checkpoints
         .into_iter()
         .rfind(|r| {
             r.key
