@@ -239,6 +239,9 @@ fn compose_has_the_services_images_ports_and_profiles() {
         "gladly-kafka",
         "prometheus",
         "grafana",
+        "postgres",
+        "connect",
+        "connect-init",
     ]
     .map(String::from)
     .into();
@@ -257,6 +260,8 @@ fn compose_has_the_services_images_ports_and_profiles() {
             assert_eq!(profiles, ["demo"], "the simulator is in profile demo");
         } else if name == "prometheus" || name == "grafana" {
             assert_eq!(profiles, ["observe"], "{name} is in profile observe");
+        } else if ["postgres", "connect", "connect-init"].contains(&name.as_str()) {
+            assert_eq!(profiles, ["warehouse"], "{name} is in profile warehouse");
         } else {
             assert!(profiles.is_empty(), "{name} starts without a profile");
         }
@@ -279,6 +284,38 @@ fn compose_has_the_services_images_ports_and_profiles() {
     );
     assert!(service(&c, "kafka")["healthcheck"].is_mapping());
     assert!(service(&c, "registry")["healthcheck"].is_mapping());
+}
+
+#[test]
+fn compose_warehouse_registers_shipped_sinks_from_mounted_files_that_exist() {
+    let c = compose();
+    let init = service(&c, "connect-init");
+    let sinks = strings(&init["command"]);
+    assert!(!sinks.is_empty());
+    for sink in &sinks {
+        let file = root().join(format!("deploy/connect/sinks/{sink}.json"));
+        assert!(
+            file.exists(),
+            "connect-init names {sink}: {file:?} is missing"
+        );
+    }
+    for name in ["connect-init", "postgres"] {
+        for volume in strings(&service(&c, name)["volumes"]) {
+            let host = volume.split(':').next().unwrap();
+            assert!(
+                root().join(host).exists(),
+                "{name} mounts {host}, which is missing"
+            );
+        }
+    }
+    // the registration waits for a worker that answers, the worker for the broker and database
+    assert_eq!(
+        init["depends_on"]["connect"]["condition"],
+        "service_healthy"
+    );
+    let deps = &service(&c, "connect")["depends_on"];
+    assert_eq!(deps["postgres"]["condition"], "service_healthy");
+    assert_eq!(deps["kafka"]["condition"], "service_healthy");
 }
 
 #[test]

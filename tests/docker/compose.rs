@@ -2,7 +2,8 @@
 //! simulator and the service (the image `scripts/docker build` made; no build here), the
 //! service becomes ready, and its topics, read back on their own, hold records of every
 //! built-in report that decode with the schemas and name the inboxes and agents the simulator
-//! lists. Then everything is torn down.
+//! lists. The warehouse profile, up beside it, fills PostgreSQL through Kafka Connect with the
+//! shipped sinks: their tables hold the topics' rows. Then everything is torn down.
 //!
 //! `compose.host.yml` beside this file puts the services on the host's network for an engine
 //! without a bridge (`GLADLY_DOCKER_NETWORK=host`). Compose 1.29 refuses published ports on
@@ -24,6 +25,9 @@ use super::support;
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The profiles every command of the test names: the demo and the warehouse.
+const PROFILES: [&str; 4] = ["--profile", "demo", "--profile", "warehouse"];
 
 /// A compose project of its own, torn down (containers, network, volumes) when dropped.
 struct Project {
@@ -49,7 +53,7 @@ impl Project {
                 .files
                 .push(root().join("tests/docker/compose.host.yml"));
             project.env = ports();
-            let out = project.run(&["--profile", "demo", "config"]);
+            let out = project.run(&[&PROFILES[..], &["config"]].concat());
             assert!(
                 out.status.success(),
                 "compose config: {}",
@@ -104,15 +108,13 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let out = self.run(&[
-            "--profile",
-            "demo",
-            "down",
-            "-v",
-            "--remove-orphans",
-            "-t",
-            "10",
-        ]);
+        let out = self.run(
+            &[
+                &PROFILES[..],
+                &["down", "-v", "--remove-orphans", "-t", "10"],
+            ]
+            .concat(),
+        );
         if !out.status.success() {
             eprintln!("compose down: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -129,6 +131,8 @@ fn ports() -> Vec<(String, String)> {
         "REGISTRY_MANAGEMENT_PORT",
         "SIMULATOR_PORT",
         "METRICS_PORT",
+        "POSTGRES_PORT",
+        "CONNECT_PORT",
     ]
     .iter()
     .map(|name| {
@@ -211,13 +215,13 @@ async fn committed_records(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_profile_brings_up_the_stack_and_the_service_publishes_the_simulators_data() {
+async fn the_demo_and_warehouse_profiles_bring_up_the_stack_publish_and_fill_the_tables() {
     // the compose file's gladly-kafka:local must be there: `up --no-build` does not build it
     assert_eq!(engine::image(), "gladly-kafka:local");
     let host = std::env::var("GLADLY_DOCKER_NETWORK").is_ok_and(|n| n == "host");
     let project = Project::new(host);
     let started = Instant::now();
-    let up = project.run(&["--profile", "demo", "up", "-d", "--no-build"]);
+    let up = project.run(&[&PROFILES[..], &["up", "-d", "--no-build"]].concat());
     assert!(
         up.status.success(),
         "compose up:\n{}",
@@ -225,7 +229,7 @@ async fn the_demo_profile_brings_up_the_stack_and_the_service_publishes_the_simu
     );
     let metrics = port(&project.env, "METRICS_PORT", 9464);
     let logs = || {
-        let out = project.run(&["--profile", "demo", "logs", "--tail", "40"]);
+        let out = project.run(&[&PROFILES[..], &["logs", "--tail", "40"]].concat());
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     // ready, and a transaction of every report committed (the demo config keeps to Gladly's
@@ -295,5 +299,96 @@ async fn the_demo_profile_brings_up_the_stack_and_the_service_publishes_the_simu
             _ => {}
         }
     }
+
+    warehouse_tables_hold_the_topics(&project, &kafka, &config, started, &logs).await;
     drop(project);
+}
+
+/// The warehouse profile: connect-init registered the three sinks, each runs, and each table
+/// has rows; every work-session row is a key of the topic (read after the table, which lags
+/// it) with the topic's inbox, and the sink dropped the map and kept its JSON twin.
+async fn warehouse_tables_hold_the_topics(
+    project: &Project,
+    kafka: &str,
+    config: &Config,
+    started: Instant,
+    logs: &dyn Fn() -> String,
+) {
+    let connect = format!(
+        "http://127.0.0.1:{}",
+        port(&project.env, "CONNECT_PORT", 8083)
+    );
+    let db = support::warehouse::Warehouse {
+        pg_url: format!(
+            "postgresql://gladly:gladly@127.0.0.1:{}/gladly",
+            port(&project.env, "POSTGRES_PORT", 5432)
+        ),
+        jdbc_url: String::new(),
+        connect_url: connect.clone(),
+    };
+    let tables = ["work_sessions", "contacts", "agent_summary"];
+    loop {
+        let mut running = 0;
+        for sink in tables {
+            let url = format!("{connect}/connectors/gladly-warehouse-{sink}/status");
+            if let Some((200, body)) = get(&url, None).await {
+                let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let task = &status["tasks"][0]["state"];
+                assert_ne!(task, "FAILED", "{sink}: {body}");
+                running += usize::from(task == "RUNNING");
+            }
+        }
+        let filled = running == tables.len()
+            && tables.iter().all(|t| {
+                let exists = db.query(&format!("SELECT to_regclass('warehouse.{t}') IS NOT NULL"));
+                exists[0][0].as_deref() == Some("t")
+                    && db.query(&format!("SELECT count(*) > 0 FROM warehouse.{t}"))[0][0].as_deref()
+                        == Some("t")
+            });
+        if filled {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the warehouse tables are not all filled within 600 s of `up` \
+             ({running} of {} sinks running):\n{}",
+            tables.len(),
+            logs()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    eprintln!(
+        "compose: warehouse tables filled {:?} after `up`",
+        started.elapsed()
+    );
+
+    let rows =
+        db.query("SELECT contact_session_id, agent_id, inbox_id FROM warehouse.work_sessions");
+    let topic = config.report_topic(Report::WORK_SESSIONS);
+    let records = committed_records(kafka, &topic, started, logs).await;
+    let mut latest = std::collections::BTreeMap::new();
+    for r in records.iter().filter_map(|r| r.value.as_ref()) {
+        let v = support::pipeline::comparable(Report::WORK_SESSIONS, r);
+        let key = (
+            v["contact_session_id"].as_str().unwrap().to_string(),
+            v["agent_id"].as_str().unwrap_or("").to_string(),
+        );
+        latest.insert(key, v["inbox_id"].as_str().map(str::to_string));
+    }
+    for row in &rows {
+        let key = (row[0].clone().unwrap(), row[1].clone().unwrap_or_default());
+        let inbox = latest
+            .get(&key)
+            .unwrap_or_else(|| panic!("table row {row:?} is not a key of {topic}"));
+        assert_eq!(inbox, &row[2], "inbox of {key:?}: table vs topic");
+    }
+    let columns = db.columns("warehouse", "work_sessions");
+    assert!(
+        columns.contains_key("extra_json") && !columns.contains_key("extra"),
+        "{columns:?}"
+    );
+    eprintln!(
+        "compose: {} work-session rows in the warehouse, all keys of {topic}",
+        rows.len()
+    );
 }
