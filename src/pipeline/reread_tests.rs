@@ -246,6 +246,23 @@ fn pass_windows_are_cut_like_live_ones_and_resume_after_the_last_committed() {
         left.iter().map(Window::end_position).collect::<Vec<_>>(),
         [Position::Date(d(4)), Position::Date(d(5))]
     );
+    // one day left is one window; none once the last day is done
+    let last_day = OpenPass {
+        done: Some(Position::Date(d(4))),
+        ..dates
+    };
+    assert_eq!(
+        pass_windows(&cfg, Report::CONTACTS, &last_day)
+            .iter()
+            .map(Window::bounds_text)
+            .collect::<Vec<_>>(),
+        [(d(5).to_string(), d(5).to_string())]
+    );
+    let all_done = OpenPass {
+        done: Some(Position::Date(d(5))),
+        ..dates
+    };
+    assert!(pass_windows(&cfg, Report::CONTACTS, &all_done).is_empty());
 }
 
 #[test]

@@ -226,3 +226,60 @@ fn a_window_that_cannot_be_split_is_named_for_what_it_is() {
         "a single week (one weekly bucket)"
     );
 }
+
+#[test]
+fn a_two_minute_window_still_halves() {
+    let (a, b) = InstantWindow::new(t(10, 0), t(10, 2))
+        .unwrap()
+        .halves()
+        .expect("two one-minute halves");
+    assert_eq!(
+        (a.start(), a.end(), b.start(), b.end()),
+        (t(10, 0), t(10, 1), t(10, 1), t(10, 2))
+    );
+}
+
+#[test]
+fn a_date_window_is_cut_at_the_boundary_nearest_its_middle_the_earlier_on_a_tie() {
+    // ten days: the middle is the sixth day, itself a day boundary
+    let (a, b) = DateWindow::new(d(2024, 3, 1), d(2024, 3, 10))
+        .unwrap()
+        .halves(Buckets::Days)
+        .unwrap();
+    assert_eq!(
+        (a.start(), a.end(), b.start(), b.end()),
+        (d(2024, 3, 1), d(2024, 3, 5), d(2024, 3, 6), d(2024, 3, 10))
+    );
+    // March to May: the middle (16 April) is 15 days from 1 April and from 1 May
+    let (a, b) = DateWindow::new(d(2024, 3, 1), d(2024, 5, 31))
+        .unwrap()
+        .halves(Buckets::Months)
+        .unwrap();
+    assert_eq!(
+        (a.end(), b.start()),
+        (d(2024, 3, 31), d(2024, 4, 1)),
+        "the earlier of two equally near boundaries"
+    );
+}
+
+#[test]
+fn positions_say_until_when_rows_are_covered_and_windows_print_their_bounds() {
+    assert_eq!(Position::Instant(t(10, 7)).covered_until(), t(10, 7));
+    // a day is covered until the midnight after it
+    assert_eq!(
+        Position::Date(d(2024, 3, 14)).covered_until(),
+        Utc.with_ymd_and_hms(2024, 3, 15, 0, 0, 0).unwrap()
+    );
+    let w = Window::Instants(InstantWindow::new(t(10, 0), t(10, 5)).unwrap());
+    assert_eq!(
+        w.to_string(),
+        "[2024-03-14T10:00:00Z, 2024-03-14T10:05:00Z]"
+    );
+    let w = Window::Dates(DateWindow::new(d(2024, 3, 1), d(2024, 3, 3)).unwrap());
+    assert_eq!(w.to_string(), "[2024-03-01, 2024-03-03]");
+    assert_eq!(
+        Position::Instant(t(10, 7)).to_string(),
+        "2024-03-14T10:07:00Z"
+    );
+    assert_eq!(Position::Date(d(2024, 3, 14)).to_string(), "2024-03-14");
+}
