@@ -196,7 +196,9 @@ proptest! {
         let a = d(2020, 1, 1) + Duration::days(from);
         let b = a + Duration::days(len);
         let w = cut_dates(a, b, max, buckets);
-        prop_assert!(w[0].start() <= a && w.last().unwrap().end() >= b);
+        // from the bucket holding `a` to the end of the bucket holding `b`, not a day more
+        prop_assert_eq!(w[0].start(), buckets.floor(a));
+        prop_assert_eq!(w.last().unwrap().end(), buckets.next(buckets.floor(b)) - Duration::days(1));
         for pair in w.windows(2) {
             prop_assert_eq!(pair[0].end() + Duration::days(1), pair[1].start());
         }
@@ -282,4 +284,14 @@ fn positions_say_until_when_rows_are_covered_and_windows_print_their_bounds() {
         "2024-03-14T10:07:00Z"
     );
     assert_eq!(Position::Date(d(2024, 3, 14)).to_string(), "2024-03-14");
+}
+
+#[test]
+fn a_date_range_ending_on_a_bucket_end_stops_there() {
+    // Monday 4 to Sunday 17 March 2024: two whole weeks, room for more, none asked for
+    let w = cut_dates(d(2024, 3, 4), d(2024, 3, 17), 40, Buckets::Weeks);
+    assert_eq!(
+        w,
+        vec![DateWindow::new(d(2024, 3, 4), d(2024, 3, 17)).unwrap()]
+    );
 }

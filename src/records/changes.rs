@@ -192,6 +192,11 @@ mod tests {
             p.wants(k, TOMBSTONE, 40),
             "may have been published before 50"
         );
+        assert!(
+            !p.wants(k, TOMBSTONE, 50),
+            "anchored at 50 itself: remembered if published"
+        );
+        assert!(p.wants(k, TOMBSTONE, 49));
         let mut w = Pending::default();
         w.push(k, TOMBSTONE, 100);
         p.apply(w);
@@ -205,7 +210,9 @@ mod tests {
         let mut w = Pending::default();
         w.push(key_id(b"old"), fingerprint(b"v"), 10);
         w.push(key_id(b"new"), fingerprint(b"v"), 90);
+        assert!(p.is_empty());
         p.apply(w);
+        assert_eq!((p.len(), p.is_empty()), (2, false));
         p.forget_before(50);
         assert_eq!(p.len(), 1);
         assert!(
@@ -213,6 +220,23 @@ mod tests {
             "forgotten: not known absent"
         );
         assert!(!p.wants(key_id(b"new"), fingerprint(b"v"), 90));
+    }
+
+    #[test]
+    fn a_memory_rebuilt_from_the_topic_knows_its_keys_and_which_are_absent() {
+        // what a restarted service read back: k1 = v1 anchored at 100, k2 deleted at 120,
+        // every key anchored from 50 on
+        let (k1, k2, k3) = (key_id(b"k1"), key_id(b"k2"), key_id(b"k3"));
+        let p = Published::rebuilt([(k1, fingerprint(b"v1"), 100), (k2, TOMBSTONE, 120)], 50);
+        assert_eq!(p.len(), 2);
+        assert!(!p.wants(k1, fingerprint(b"v1"), 100), "unchanged");
+        assert!(p.wants(k1, fingerprint(b"v2"), 100), "changed");
+        assert!(!p.wants(k2, TOMBSTONE, 120), "already deleted");
+        assert!(!p.wants(k3, TOMBSTONE, 60), "never published since 50");
+        assert!(
+            p.wants(k3, TOMBSTONE, 40),
+            "may have been published before 50"
+        );
     }
 
     #[test]

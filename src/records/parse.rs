@@ -567,6 +567,62 @@ mod tests {
         assert_eq!(count("1e30"), Err(out_of_range(e)));
         assert_eq!(count("-"), Err(invalid(e)));
         assert_eq!(count("0"), Ok(Some(0)));
+        // a fraction or not a number at all is unreadable, not out of range
+        assert_eq!(count("3.5"), Err(invalid(e)));
+        assert_eq!(count("NaN"), Err(invalid(e)));
+        assert_eq!(count("inf"), Err(invalid(e)));
+        // digits beyond even a float's range (it reads them as infinity): out of range
+        assert_eq!(count(&"9".repeat(400)), Err(out_of_range(e)));
+        // a float is exact only below 2^53: 9e15 is the cut
+        assert_eq!(count("8.9e15"), Ok(Some(8_900_000_000_000_000)));
+        assert_eq!(count("9e15"), Err(out_of_range(e)));
+    }
+
+    #[test]
+    fn february_29th_only_in_leap_years_and_only_dashes_between_date_parts() {
+        let z = Zone::Utc;
+        // minutes without seconds: a form only the fast path reads
+        for leap in ["2024-02-29T10:02Z", "2000-02-29T10:02Z"] {
+            let want = ms(&leap.replace("02Z", "02:00Z"));
+            assert_eq!(timestamp_millis(leap, z), Ok(Some(want)), "{leap}");
+        }
+        for bad in [
+            "2023-02-29T10:02Z",
+            "1900-02-29T10:02Z",
+            "2100-02-29T10:02Z",
+            "2023-02-29",
+            "2024-03/14T10:02:11Z",
+            "2024/03-14T10:02:11Z",
+        ] {
+            assert_eq!(
+                timestamp_millis(bad, z),
+                Err(invalid(Expected::Timestamp)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cells_are_trimmed_at_either_end_and_null_means_no_value() {
+        for cell in ["12", " 12", "12 ", " 12 ", "\t12\n"] {
+            assert_eq!(trim(cell), "12", "{cell:?}");
+            assert_eq!(seconds(cell), Ok(Some(12.0)), "{cell:?}");
+        }
+        assert_eq!(trim("\u{a0}12\u{a0}"), "12", "Unicode spaces too");
+        for empty in ["", " ", "null", " NULL ", "Null"] {
+            assert!(is_null(empty), "{empty:?}");
+        }
+        for value in ["0", "nul", "false"] {
+            assert!(!is_null(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_duration_with_a_malformed_minute_is_unreadable_not_out_of_range() {
+        let e = Expected::Seconds;
+        assert_eq!(seconds("1:x0:00"), Err(invalid(e)));
+        assert_eq!(seconds("1::00"), Err(invalid(e)));
+        assert_eq!(seconds("x:00:00"), Err(invalid(e)));
     }
 
     proptest! {
