@@ -586,7 +586,29 @@ mod tests {
             let want = ms(&leap.replace("02Z", "02:00Z"));
             assert_eq!(timestamp_millis(leap, z), Ok(Some(want)), "{leap}");
         }
+        // the last minute of a day, in the fast-only form; a 60th minute is no minute
+        assert_eq!(
+            timestamp_millis("2024-03-14T23:59Z", z),
+            Ok(Some(ms("2024-03-14T23:59:00Z")))
+        );
+        // offsets in every form, on the minute-precision times only the fast path reads
+        for (text, utc) in [
+            ("2024-03-14T03:02-07:00", "2024-03-14T10:02:00Z"),
+            ("2024-03-14T03:02-0700", "2024-03-14T10:02:00Z"),
+            ("2024-03-14T03:02-07", "2024-03-14T10:02:00Z"),
+            ("2024-03-15T09:01+23:59", "2024-03-14T09:02:00Z"),
+            ("2024-03-14T15:01+05:59", "2024-03-14T09:02:00Z"),
+            ("2024-03-14T10:02 UTC", "2024-03-14T10:02:00Z"),
+        ] {
+            assert_eq!(timestamp_millis(text, z), Ok(Some(ms(utc))), "{text}");
+        }
         for bad in [
+            "2024-03-14T03:02-07x00",
+            "2024-03-14T03:02+24:00",
+            "2024-03-14T03:02+05:60",
+            "2024-03-14T03:02+7",
+            "2024-03-14T10:60Z",
+            "2024-03-14T10:60:00Z",
             "2023-02-29T10:02Z",
             "1900-02-29T10:02Z",
             "2100-02-29T10:02Z",

@@ -318,4 +318,17 @@ mod tests {
         );
         assert!(!spec.by_instants() && !spec.time_precise() && !spec.feeds_conversations());
     }
+
+    #[test]
+    fn work_sessions_are_polled_by_instants_and_feed_the_conversations() {
+        let spec = ReportSpec {
+            report: Report::WORK_SESSIONS,
+            source: Source::WorkSessionEvents,
+            format: Format::Typed(TypedFormat::WorkSessions),
+            timezone: chrono_tz::UTC,
+            topic: "gladly.work_sessions.v3".into(),
+        };
+        assert!(spec.by_instants() && spec.feeds_conversations());
+        assert_eq!(spec.metric_set(), None);
+    }
 }
