@@ -304,3 +304,29 @@ impl Hasher for FxHasher {
         self.0
     }
 }
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// The contact table probes linearly, so it stays fast only if ids spread over its low
+    /// bits (correctness does not depend on it: a probe compares the whole id).
+    #[test]
+    fn contact_ids_spread_over_the_tables_low_bits() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("c{i:05}-LnGqvY8rT0")).collect();
+        let full: HashSet<u64> = ids.iter().map(|id| hash(id)).collect();
+        assert_eq!(full.len(), ids.len(), "no two ids share a hash");
+        let low: HashSet<u64> = ids.iter().map(|id| hash(id) & 2047).collect();
+        assert!(low.len() > 500, "{} of 2,048 slots used", low.len());
+        // every byte counts: the tail after the last 8-byte chunk, single writes
+        assert_ne!(hash("abcdefgh-1"), hash("abcdefgh-2"));
+        let one = |f: &dyn Fn(&mut FxHasher)| {
+            let mut h = FxHasher::default();
+            f(&mut h);
+            h.finish()
+        };
+        assert_ne!(one(&|h| h.write_u8(1)), one(&|h| h.write_u8(2)));
+        assert_ne!(one(&|h| h.write_usize(1)), one(&|h| h.write_usize(2)));
+    }
+}
