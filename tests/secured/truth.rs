@@ -171,110 +171,18 @@ pub async fn fetch(sim_url: &str, table: &toml::Table, report: &str, range: &Ran
     }
 }
 
-/// How many examples of each kind a failure shows.
-const EXAMPLES: usize = 5;
-
-/// How a topic, upserted by key (last value wins, a tombstone removes the key), differs from
-/// the truth.
-#[derive(Debug, Default)]
-pub struct Differences {
-    pub truth_keys: usize,
-    pub topic_keys: usize,
-    pub missing: Vec<String>,
-    pub extra: Vec<String>,
-    /// `key: field: truth …, topic …; …`
-    pub differing: Vec<String>,
-    /// Published values whose window metadata is impossible.
-    pub window: Vec<String>,
-}
-
-impl Differences {
-    pub fn none(&self) -> bool {
-        self.missing.is_empty()
-            && self.extra.is_empty()
-            && self.differing.is_empty()
-            && self.window.is_empty()
-    }
-}
-
-impl std::fmt::Display for Differences {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} truth keys, {} topic keys: {} missing, {} extra, {} differing, {} bad windows",
-            self.truth_keys,
-            self.topic_keys,
-            self.missing.len(),
-            self.extra.len(),
-            self.differing.len(),
-            self.window.len()
-        )?;
-        for (what, list) in [
-            ("missing from the topic", &self.missing),
-            ("in the topic, not in the truth", &self.extra),
-            ("differing", &self.differing),
-            ("window metadata", &self.window),
-        ] {
-            if list.is_empty() {
-                continue;
-            }
-            write!(f, "\n{what} (first {}):", list.len().min(EXAMPLES))?;
-            for line in list.iter().take(EXAMPLES) {
-                write!(f, "\n  {line}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Decodes `records` (a topic read back from offset 0) with the schema files, upserts them by
-/// key and compares every live key with `truth`: same key set, every field equal, and window
-/// metadata a correct run can have.
-pub fn differences(truth: &Truth, records: &[ReadRecord]) -> Differences {
+/// How `records` (a topic read back from offset 0) differ from `truth`
+/// ([`oracle::compare`]).
+pub fn differences(truth: &Truth, records: &[ReadRecord]) -> oracle::Differences {
     let name = &truth.report;
-    let mut state: BTreeMap<String, Option<(Value, Option<i64>)>> = BTreeMap::new();
-    for r in records {
+    let records = records.iter().map(|r| {
         let key = r
             .key
             .as_deref()
             .unwrap_or_else(|| panic!("{name}: a record without a key"));
-        let key = oracle::decode(&format!("{name}-key"), key);
-        let value = r
-            .value
-            .as_deref()
-            .map(|v| (oracle::decode(&format!("{name}-value"), v), r.timestamp));
-        state.insert(key.to_string(), value);
-    }
-    let state: BTreeMap<String, (Value, Option<i64>)> = state
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
-
-    let mut d = Differences {
-        truth_keys: truth.expected.len(),
-        topic_keys: state.len(),
-        ..Differences::default()
-    };
-    for (key, want) in &truth.expected {
-        match state.get(key) {
-            None => d.missing.push(key.clone()),
-            Some((got, _)) => {
-                let fields = oracle::differing_fields(want, got);
-                if !fields.is_empty() {
-                    d.differing.push(format!("{key}: {}", fields.join("; ")));
-                }
-            }
-        }
-    }
-    for (key, (got, timestamp)) in &state {
-        if !truth.expected.contains_key(key) {
-            d.extra.push(key.clone());
-        }
-        if let Some(why) = oracle::window_violation(name, got, *timestamp, truth.date_tz) {
-            d.window.push(format!("{key}: {why}"));
-        }
-    }
-    d
+        (key, r.value.as_deref(), r.timestamp)
+    });
+    oracle::compare(name, &truth.expected, records, truth.date_tz)
 }
 
 /// Asserts that `topic` (its `records`) equals `truth`; returns the number of keys compared.

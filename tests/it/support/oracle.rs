@@ -319,3 +319,108 @@ pub fn differing_fields(want: &BTreeMap<String, Value>, got: &Value) -> Vec<Stri
     }
     out
 }
+
+/// How many examples of each kind a failure shows.
+const EXAMPLES: usize = 5;
+
+/// How a topic, upserted by key (last value wins, a tombstone removes the key), differs from
+/// the truth: the keys missing from it, the keys it has beyond the truth, the keys whose
+/// fields differ (`key: field: truth …, topic …; …`) and the values whose window metadata is
+/// impossible.
+#[derive(Debug, Default)]
+pub struct Differences {
+    pub truth_keys: usize,
+    pub topic_keys: usize,
+    pub missing: Vec<String>,
+    pub extra: Vec<String>,
+    pub differing: Vec<String>,
+    pub window: Vec<String>,
+}
+
+impl Differences {
+    /// True when the topic equals the truth.
+    pub fn none(&self) -> bool {
+        self.missing.is_empty()
+            && self.extra.is_empty()
+            && self.differing.is_empty()
+            && self.window.is_empty()
+    }
+}
+
+impl std::fmt::Display for Differences {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} truth keys, {} topic keys: {} missing, {} extra, {} differing, {} bad windows",
+            self.truth_keys,
+            self.topic_keys,
+            self.missing.len(),
+            self.extra.len(),
+            self.differing.len(),
+            self.window.len()
+        )?;
+        for (what, list) in [
+            ("missing from the topic", &self.missing),
+            ("in the topic, not in the truth", &self.extra),
+            ("differing", &self.differing),
+            ("window metadata", &self.window),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            write!(f, "\n{what} (first {}):", list.len().min(EXAMPLES))?;
+            for line in list.iter().take(EXAMPLES) {
+                write!(f, "\n  {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a topic of report `name` read back from offset 0 (`(key, value, timestamp)` per
+/// record) with the schema files, upserts it by key and compares every live key with
+/// `expected` (key as JSON text -> fields, from [`expected`]): same key set, every field
+/// equal, and window metadata a correct run can have (`date_tz`: see [`window_violation`]).
+pub fn compare<'a>(
+    name: &str,
+    expected: &BTreeMap<String, BTreeMap<String, Value>>,
+    records: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>, Option<i64>)>,
+    date_tz: Option<chrono_tz::Tz>,
+) -> Differences {
+    let mut state: BTreeMap<String, Option<(Value, Option<i64>)>> = BTreeMap::new();
+    for (key, value, timestamp) in records {
+        let key = decode(&format!("{name}-key"), key);
+        let value = value.map(|v| (decode(&format!("{name}-value"), v), timestamp));
+        state.insert(key.to_string(), value);
+    }
+    let state: BTreeMap<String, (Value, Option<i64>)> = state
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+
+    let mut d = Differences {
+        truth_keys: expected.len(),
+        topic_keys: state.len(),
+        ..Differences::default()
+    };
+    for (key, want) in expected {
+        match state.get(key) {
+            None => d.missing.push(key.clone()),
+            Some((got, _)) => {
+                let fields = differing_fields(want, got);
+                if !fields.is_empty() {
+                    d.differing.push(format!("{key}: {}", fields.join("; ")));
+                }
+            }
+        }
+    }
+    for (key, (got, timestamp)) in &state {
+        if !expected.contains_key(key) {
+            d.extra.push(key.clone());
+        }
+        if let Some(why) = window_violation(name, got, *timestamp, date_tz) {
+            d.window.push(format!("{key}: {why}"));
+        }
+    }
+    d
+}

@@ -217,97 +217,16 @@ impl World {
             .unwrap();
         let date_tz =
             (report != Report::WORK_SESSIONS).then(|| self.config.report_timezone(report));
-        let mut state: BTreeMap<String, Option<(Value, Option<i64>)>> = BTreeMap::new();
-        for r in records {
-            let key = oracle::decode(&format!("{name}-key"), &r.key.expect("keyed"));
-            let value = r
-                .value
-                .map(|v| (oracle::decode(&format!("{name}-value"), &v), r.timestamp));
-            state.insert(key.to_string(), value);
-        }
-        let state: BTreeMap<String, (Value, Option<i64>)> = state
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-
-        let missing: Vec<_> = expected
-            .keys()
-            .filter(|k| !state.contains_key(*k))
-            .collect();
-        let extra: Vec<_> = state
-            .keys()
-            .filter(|k| !expected.contains_key(*k))
-            .collect();
-        let mut differing = Vec::new();
-        for (k, want) in &expected {
-            if let Some((got, _)) = state.get(k) {
-                let fields = oracle::differing_fields(want, got);
-                if !fields.is_empty() {
-                    differing.push(format!("{k}: {}", fields.join("; ")));
-                }
-            }
-        }
-        let mut window = Vec::new();
-        for (k, (got, ts)) in &state {
-            if let Some(why) = oracle::window_violation(&name, got, *ts, date_tz) {
-                window.push(format!("{k}: {why}"));
-            }
-        }
-        Differences {
-            truth_keys: expected.len(),
-            topic_keys: state.len(),
-            missing: missing.len(),
-            extra: extra.len(),
-            differing: differing.len(),
-            window: window.len(),
-            examples: format!(
-                "missing: {:?}\nextra: {:?}\ndiffering (first {}):\n  {}\nwindow metadata (first {}):\n  {}",
-                &missing[..missing.len().min(3)],
-                &extra[..extra.len().min(3)],
-                differing.len().min(5),
-                differing[..differing.len().min(5)].join("\n  "),
-                window.len().min(5),
-                window[..window.len().min(5)].join("\n  "),
-            ),
-        }
+        let records = records.iter().map(|r| {
+            let key = r.key.as_deref().expect("keyed");
+            (key, r.value.as_deref(), r.timestamp)
+        });
+        oracle::compare(&name, &expected, records, date_tz)
     }
 }
 
 /// How a topic differs from the truth: keys missing, extra, or with another value.
-#[derive(Debug)]
-pub struct Differences {
-    pub truth_keys: usize,
-    pub topic_keys: usize,
-    pub missing: usize,
-    pub extra: usize,
-    pub differing: usize,
-    /// Published values whose window metadata is impossible.
-    pub window: usize,
-    pub examples: String,
-}
-
-impl Differences {
-    /// True when the topic equals the truth.
-    pub fn none(&self) -> bool {
-        self.missing + self.extra + self.differing + self.window == 0
-    }
-}
-
-impl std::fmt::Display for Differences {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} truth keys, {} topic keys; {} missing, {} extra, {} differing, {} bad windows\n{}",
-            self.truth_keys,
-            self.topic_keys,
-            self.missing,
-            self.extra,
-            self.differing,
-            self.window,
-            self.examples
-        )
-    }
-}
+pub use oracle::Differences;
 
 /// A value decoded with apache-avro against the schema file, without the fetch metadata.
 pub fn comparable(report: Report, bytes: &[u8]) -> serde_json::Value {
