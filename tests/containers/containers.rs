@@ -36,10 +36,6 @@ fn host_network() -> bool {
     std::env::var("GLADLY_DOCKER_NETWORK").is_ok_and(|n| n == "host")
 }
 
-fn free_port() -> u16 {
-    super::support::service::free_addr().port()
-}
-
 /// `request` on the host's network, or with `ports` published under the same numbers.
 fn network(
     mut request: ContainerRequest<GenericImage>,
@@ -74,7 +70,7 @@ fn start_blocking() -> (String, String) {
 /// (scripts/stack/server.properties.in), configured the official image's way: KAFKA_*
 /// variables.
 fn kafka() -> String {
-    let (port, controller) = (free_port(), free_port());
+    let [port, controller] = super::support::service::free_ports();
     let host = if host_network() {
         "127.0.0.1"
     } else {
@@ -130,7 +126,7 @@ fn kafka() -> String {
 /// The registry on an in-memory database, deletions allowed (like scripts/stack/stack), its
 /// compatibility set to BACKWARD (Confluent's default) once it answers.
 fn registry() -> String {
-    let (port, management) = (free_port(), free_port());
+    let [port, management] = super::support::service::free_ports();
     let host = if host_network() {
         "127.0.0.1"
     } else {

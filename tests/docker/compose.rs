@@ -121,9 +121,9 @@ impl Drop for Project {
     }
 }
 
-/// The free loopback ports the host-network override file asks for.
+/// The free loopback ports the host-network override file asks for (all different).
 fn ports() -> Vec<(String, String)> {
-    [
+    let names = [
         "KAFKA_PORT",
         "KAFKA_INTERNAL_PORT",
         "KAFKA_CONTROLLER_PORT",
@@ -133,15 +133,12 @@ fn ports() -> Vec<(String, String)> {
         "METRICS_PORT",
         "POSTGRES_PORT",
         "CONNECT_PORT",
-    ]
-    .iter()
-    .map(|name| {
-        (
-            name.to_string(),
-            support::service::free_addr().port().to_string(),
-        )
-    })
-    .collect()
+    ];
+    names
+        .iter()
+        .zip(support::service::free_ports::<9>())
+        .map(|(name, port)| (name.to_string(), port.to_string()))
+        .collect()
 }
 
 fn port(env: &[(String, String)], name: &str, default: u16) -> u16 {

@@ -97,6 +97,17 @@ pub fn free_addr() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// `n` free loopback ports, all different: every listener is held until all are bound
+/// (ports asked for one at a time can repeat, and a broker given one port for two listeners
+/// does not start).
+#[allow(dead_code)] // the Docker and testcontainers binaries use it
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+}
+
 /// The binary with `--config`, `--now` at the world's clock and the simulator's token in
 /// `GLADLY_KAFKA__GLADLY__TOKEN`.
 pub fn command(w: &World, config: &std::path::Path) -> Command {
