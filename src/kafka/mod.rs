@@ -9,5 +9,5 @@ pub mod registry;
 mod registry_error;
 pub mod settings;
 
-pub use producer::{headers, Outgoing, Publisher, SinkError};
+pub use producer::{headers, Outgoing, OwnedOutgoing, Publisher, SinkError};
 pub use settings::{Delivery, KafkaSettings, RegistrySettings, TopicSettings};

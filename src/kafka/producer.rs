@@ -6,7 +6,10 @@
 //! - at-least-once: an idempotent producer; `finish` waits until every record of the window
 //!   is acknowledged, then writes the checkpoint and waits for it too.
 //!
-//! Calls block (librdkafka); the pipeline runs them on blocking-friendly threads.
+//! `begin`, `finish`, `abort` and [`Publisher::new`] block (librdkafka waits for the broker);
+//! the pipeline's engine runs them with `spawn_blocking`. [`Publisher::try_send`] never
+//! blocks: with librdkafka's queue full it hands the record back, and the caller waits its
+//! own way (the engine awaits a timer, so it works on any runtime).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,6 +156,35 @@ pub struct Outgoing<'a> {
     pub headers: &'a OwnedHeaders,
 }
 
+/// An [`Outgoing`] that owns its parts, to hand to another thread (a unit's cursor record,
+/// committed off the runtime's threads).
+#[derive(Debug, Clone)]
+pub struct OwnedOutgoing {
+    /// Destination topic.
+    pub topic: String,
+    /// Key bytes.
+    pub key: Vec<u8>,
+    /// Value bytes (never a tombstone: cursors are values).
+    pub value: Vec<u8>,
+    /// Record timestamp, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// Headers.
+    pub headers: OwnedHeaders,
+}
+
+impl OwnedOutgoing {
+    /// The record to send.
+    pub fn borrowed(&self) -> Outgoing<'_> {
+        Outgoing {
+            topic: &self.topic,
+            key: Some(&self.key),
+            value: Some(&self.value),
+            timestamp_ms: self.timestamp_ms,
+            headers: &self.headers,
+        }
+    }
+}
+
 /// Builds record headers from `(name, value)` pairs.
 pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> OwnedHeaders {
     pairs
@@ -285,8 +317,17 @@ impl Publisher {
         Ok(())
     }
 
-    /// Enqueues one record, waiting while librdkafka's queue is full.
+    /// Enqueues one record, waiting (on this thread) while librdkafka's queue is full.
     pub fn send(&self, out: Outgoing<'_>) -> Result<(), SinkError> {
+        while !self.try_send(out)? {
+            self.producer.poll(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    /// Enqueues one record without blocking: `Ok(false)` when librdkafka's queue is full (the
+    /// record was not taken; try again once deliveries made room).
+    pub fn try_send(&self, out: Outgoing<'_>) -> Result<bool, SinkError> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(out.topic)
             .timestamp(out.timestamp_ms)
             .headers(out.headers.clone());
@@ -296,15 +337,10 @@ impl Publisher {
         if let Some(v) = out.value {
             record = record.payload(v);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    self.producer.poll(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(self.classify(e)),
-            }
+        match self.producer.send(record) {
+            Ok(()) => Ok(true),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Ok(false),
+            Err((e, _)) => Err(self.classify(e)),
         }
     }
 

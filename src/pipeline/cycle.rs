@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use super::checkpoint::Scope;
 use super::connect::Pipeline;
 use super::error::PipelineError;
-use super::job::ReportJob;
+use super::events::PassCompleted;
+use super::job::{remembered, ReportJob};
 use super::plan::{live_start, midnight};
+use super::report_windows::Cursor;
 use super::reread::{pass_range, pass_windows, OpenPass, TierProgress};
 use super::summary::Summary;
 use super::window::Position;
-use super::window_tx::Cursor;
 use crate::config::RereadTier;
 
 impl Pipeline {
@@ -101,11 +102,11 @@ impl Pipeline {
             self.remember_back(job, self.instant(report, pass.from))
                 .await;
             progress.open = Some(pass);
-            let mut cursor = Cursor::Pass {
+            let cursor = Cursor::Pass {
                 tier: &name,
                 progress: &mut progress,
             };
-            self.publish_all(job, windows, None, &mut cursor).await
+            self.publish_all(job, windows, None, cursor).await
         };
         job.tiers.insert(name.clone(), progress);
         let mut summary = result?;
@@ -128,13 +129,40 @@ impl Pipeline {
     ) {
         let report = job.report;
         summary.reread_passes = 1;
-        self.inner
-            .metrics
-            .reread_pass_done(report.name(), name, pass.started_at);
         let from = self.instant(report, pass.from);
         job.published.known_from(from.timestamp_millis());
-        if summary.windows > 0 {
-            tracing::info!(%report, tier = %name, windows = summary.windows, records = summary.records, suppressed = summary.suppressed, "re-read pass complete");
+        PassCompleted {
+            report: report.name(),
+            tier: name,
+            started_at: pass.started_at,
+            summary,
+            metrics: &self.ctx().metrics,
+        }
+        .emit();
+    }
+
+    /// Makes `job`'s changelog memory reach back to `from` (a re-read pass about to start
+    /// there): reads the topic back again, from the report's longest re-read horizon, so
+    /// every later pass is covered too. If that read fails the memory stays as it was, and the
+    /// pass republishes the unchanged rows it lacks (upserts absorb them).
+    pub(super) async fn remember_back(&self, job: &mut ReportJob, from: DateTime<Utc>) {
+        let Some(memory_from) = job.memory_from else {
+            return;
+        };
+        if memory_from <= from.timestamp_millis() {
+            return;
+        }
+        let since = (self.clock().now() - self.config().reread_horizon(job.report))
+            .timestamp_millis()
+            .min(from.timestamp_millis());
+        match remembered(self.config(), job.report, since).await {
+            Ok(published) => {
+                job.published = published;
+                job.memory_from = Some(since);
+            }
+            Err(e) => {
+                tracing::warn!(report = %job.report, error = %e, "cannot read the topic back for a re-read pass; rows it re-reads unchanged are published again")
+            }
         }
     }
 

@@ -14,14 +14,20 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{read_latest, CheckpointError, DIMENSION_KEY_PREFIX};
-use super::connect::Pipeline;
-use super::job::{block, new_publisher};
+use rdkafka::message::OwnedHeaders;
+
+use super::checkpoint::{read_latest, DIMENSION_KEY_PREFIX};
+use super::context::Context;
+use super::engine::{Engine, Transaction};
+use super::error::{DimensionError, Failure};
+use super::events::ListRefreshed;
+use super::source::{drive, Cursored, Source, Stop, Written};
+use super::summary::Summary;
 use crate::config::Config;
-use crate::gladly::{DimensionList, GladlyError};
+use crate::gladly::DimensionList;
 use crate::kafka::admin::TopicSpec;
 use crate::kafka::registry::{RegistryClient, RegistryError};
-use crate::kafka::{headers, Outgoing, Publisher, SinkError};
+use crate::kafka::{headers, Outgoing, OwnedOutgoing};
 use crate::records::dimensions::item_id;
 use crate::records::{schemas, DimensionEncoder, Record, SchemaIds};
 use crate::VERSION;
@@ -62,46 +68,6 @@ pub fn topic_specs(config: &Config) -> Vec<TopicSpec> {
             configs: vec![],
         })
         .collect()
-}
-
-/// Why a list could not be refreshed.
-#[derive(Debug, thiserror::Error)]
-pub enum DimensionError {
-    /// Gladly failed past the retries, refused the credentials, or answered something else than
-    /// a list.
-    #[error("{list}: GET failed: {source}")]
-    Gladly {
-        /// The list.
-        list: DimensionList,
-        /// Gladly's answer.
-        source: GladlyError,
-    },
-    /// Kafka refused or could not be reached; the refresh's transaction was aborted.
-    #[error("{list}: publishing failed: {source}")]
-    Sink {
-        /// The list.
-        list: DimensionList,
-        /// The producer's error.
-        source: SinkError,
-    },
-    /// The checkpoint topic could not be read.
-    #[error(transparent)]
-    Checkpoints(#[from] CheckpointError),
-    /// A task panicked.
-    #[error("the {0} task panicked")]
-    Panicked(&'static str),
-}
-
-impl DimensionError {
-    /// True when retrying cannot help: refused credentials, or another instance holds the
-    /// transactional id.
-    pub fn is_fatal(&self) -> bool {
-        match self {
-            DimensionError::Gladly { source, .. } => source.is_credentials(),
-            DimensionError::Sink { source, .. } => source.is_fenced(),
-            _ => false,
-        }
-    }
 }
 
 /// What one list's refresh did.
@@ -154,86 +120,153 @@ impl DimensionSource {
     }
 }
 
-impl Pipeline {
+impl DimensionSource {
     /// Refreshes the enabled lists that are due (`due_only`: not refreshed within
-    /// `dimensions.cadence_secs`), or all of them. Each list is its own transaction; the first
-    /// failure stops the refresh (the lists before it stay published).
-    pub async fn refresh_dimensions(
+    /// `dimensions.cadence_secs`), or all of them, each in its own transaction through the
+    /// engine's driver (retried like a report window); the first list that cannot be
+    /// refreshed stops the refresh (the lists before it stay published).
+    pub(crate) async fn refresh(
         &self,
+        ctx: &Context,
         due_only: bool,
     ) -> Result<Vec<ListSummary>, DimensionError> {
-        let Some(source) = self.inner.dimensions.as_ref() else {
-            return Ok(Vec::new());
-        };
-        let cfg = self.config();
+        let cfg = &ctx.config;
         let last = read_list_checkpoints(cfg).await?;
-        let now = self.clock().now();
+        let now = ctx.clock.now();
         let cadence = chrono::Duration::seconds(cfg.dimensions.cadence_secs as i64);
-        let due: Vec<_> = source
+        let due: Vec<DimensionList> = self
             .lists
             .iter()
-            .filter(|(list, _, _)| {
+            .map(|(list, _, _)| *list)
+            .filter(|list| {
                 !due_only
                     || last
                         .get(list)
                         .is_none_or(|c| c.refreshed_at + cadence <= now)
             })
             .collect();
-        let mut out = Vec::new();
-        if due.is_empty() {
-            return Ok(out);
-        }
-        let first = due[0].0;
+        let Some(first) = due.first().copied() else {
+            return Ok(Vec::new());
+        };
         let txid = format!("{}.dimensions", cfg.transactional_id_prefix());
-        let publisher = new_publisher(cfg, &txid)
+        let engine = Engine::open(&cfg.kafka, txid, "dimensions", ctx.metrics.clone())
             .await
             .map_err(|source| DimensionError::Sink {
                 list: first,
                 source,
             })?;
-        for (list, encoder, topic) in due {
-            let previous = last.get(list).map(|c| c.ids.clone()).unwrap_or_default();
-            let s = self
-                .refresh_list(&publisher, *list, encoder, topic, previous)
-                .await?;
-            tracing::info!(list = %list, items = s.items, records = s.records, tombstones = s.tombstones, "dimension list refreshed");
-            out.push(s);
-        }
-        Ok(out)
+        let mut refresh = ListRefresh {
+            ctx,
+            source: self,
+            last,
+            done: Vec::new(),
+        };
+        drive(ctx, &engine, &mut refresh, due, None)
+            .await
+            .map_err(stopped)?;
+        Ok(refresh.done)
     }
 
     /// The next instant a list is due (now when one is due or never refreshed).
-    pub async fn dimensions_next_due(&self) -> Result<DateTime<Utc>, DimensionError> {
-        let cfg = self.config();
+    pub(crate) async fn next_due(&self, ctx: &Context) -> Result<DateTime<Utc>, DimensionError> {
+        let cfg = &ctx.config;
         let last = read_list_checkpoints(cfg).await?;
         let cadence = chrono::Duration::seconds(cfg.dimensions.cadence_secs as i64);
-        let now = self.clock().now();
-        Ok(cfg
-            .dimensions
-            .enabled_lists()
+        let now = ctx.clock.now();
+        Ok(self
+            .lists
             .iter()
-            .map(|l| last.get(l).map_or(now, |c| c.refreshed_at + cadence))
+            .map(|(l, _, _)| last.get(l).map_or(now, |c| c.refreshed_at + cadence))
             .min()
             .unwrap_or(now + cadence))
     }
+}
 
-    /// One list: GET it, then publish what changed, the tombstones and the list's checkpoint
-    /// record in one transaction.
-    async fn refresh_list(
-        &self,
-        publisher: &Publisher,
-        list: DimensionList,
-        encoder: &DimensionEncoder,
-        topic: &str,
-        previous: BTreeMap<String, u64>,
-    ) -> Result<ListSummary, DimensionError> {
-        let items = self
-            .gladly()
-            .list(list)
-            .await
-            .map_err(|source| DimensionError::Gladly { list, source })?;
-        let fetched_at = self.clock().now();
-        let mut s = ListSummary {
+/// Why the driver stopped, as the refresh's error.
+fn stopped(stop: Stop<DimensionList>) -> DimensionError {
+    match stop {
+        Stop::Shutdown => DimensionError::Shutdown,
+        Stop::Refused {
+            unit: list,
+            failure: Failure::Gladly(source),
+        } => DimensionError::Gladly { list, source },
+        Stop::Refused {
+            unit: list,
+            failure: Failure::Sink(source),
+        } => DimensionError::Sink { list, source },
+        Stop::Refused {
+            unit: list,
+            failure,
+        } => DimensionError::Exhausted {
+            list,
+            attempts: 1,
+            last: failure.to_string(),
+        },
+        Stop::Exhausted {
+            unit: list,
+            attempts,
+            last,
+        } => DimensionError::Exhausted {
+            list,
+            attempts,
+            last,
+        },
+        Stop::TooBig { unit: list, rows } => DimensionError::Exhausted {
+            list,
+            attempts: 1,
+            last: format!("{rows} items do not fit in one transaction"),
+        },
+    }
+}
+
+/// A refresh of the due lists, as a source: a unit is one list; its cursor is the list's
+/// record in the checkpoint topic.
+struct ListRefresh<'a> {
+    ctx: &'a Context,
+    source: &'a DimensionSource,
+    /// Every list's last record.
+    last: BTreeMap<DimensionList, ListCheckpoint>,
+    /// The lists refreshed so far.
+    done: Vec<ListSummary>,
+}
+
+/// A written list, until it is committed.
+struct ListDone {
+    summary: ListSummary,
+    checkpoint: ListCheckpoint,
+    headers: OwnedHeaders,
+}
+
+impl Source for ListRefresh<'_> {
+    type Unit = DimensionList;
+    type Done = ListDone;
+
+    fn label(&self) -> &str {
+        "dimensions"
+    }
+
+    /// GETs the list, then sends what changed since the list's last record and a tombstone
+    /// for every id no longer listed.
+    async fn write(
+        &mut self,
+        list: &DimensionList,
+        tx: &mut Transaction,
+    ) -> Result<Written<ListDone>, Failure> {
+        let list = *list;
+        let (_, encoder, topic) = self
+            .source
+            .lists
+            .iter()
+            .find(|(l, _, _)| *l == list)
+            .expect("a unit is an enabled list");
+        let items = self.ctx.gladly.list(list).await.map_err(Failure::Gladly)?;
+        let fetched_at = self.ctx.clock.now();
+        let previous = self
+            .last
+            .get(&list)
+            .map(|c| c.ids.clone())
+            .unwrap_or_default();
+        let mut summary = ListSummary {
             list,
             items: items.len() as u64,
             records: 0,
@@ -247,7 +280,7 @@ impl Pipeline {
                     current.insert(id.to_string(), r);
                 }
                 _ => {
-                    s.skipped += 1;
+                    summary.skipped += 1;
                     tracing::warn!(list = %list, item = %serde_json::Value::Object(item.clone()), "list item without an id: not published");
                 }
             }
@@ -262,89 +295,80 @@ impl Pipeline {
             .filter(|id| !current.contains_key(*id))
             .map(|id| encoder.tombstone(id, fetched_at))
             .collect();
-        s.records = changed.len() as u64;
-        s.tombstones = gone.len() as u64;
+        summary.records = changed.len() as u64;
+        summary.tombstones = gone.len() as u64;
+        let fetched = fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let headers = headers([
+            ("gladly.list", list.name()),
+            ("gladly.fetched_at", fetched.as_str()),
+            ("gladly.run_id", self.ctx.run_id.as_str()),
+            ("gladly.service_version", VERSION),
+        ]);
+        for r in changed.into_iter().chain(gone.iter()) {
+            tx.send(Outgoing {
+                topic,
+                key: Some(&r.key),
+                value: r.value.as_deref(),
+                timestamp_ms: r.timestamp_ms,
+                headers: &headers,
+            })
+            .await
+            .map_err(Failure::Sink)?;
+        }
         let checkpoint = ListCheckpoint {
             list,
             refreshed_at: fetched_at,
-            run_id: self.run_id().to_string(),
+            run_id: self.ctx.run_id.clone(),
             service_version: VERSION.to_string(),
             ids: current
                 .iter()
                 .map(|(id, r)| (id.clone(), r.fingerprint))
                 .collect(),
         };
-        let records = changed.into_iter().chain(gone.iter());
-        let sent = block(|| self.publish_list(publisher, list, topic, records, &checkpoint));
-        if let Err(source) = sent {
-            let _ = block(|| publisher.abort());
-            return Err(DimensionError::Sink { list, source });
-        }
-        self.list_refreshed(&s, fetched_at);
-        Ok(s)
+        Ok(Written::Complete(ListDone {
+            summary,
+            checkpoint,
+            headers,
+        }))
+    }
+}
+
+impl Cursored for ListRefresh<'_> {
+    fn kind(&self) -> &'static str {
+        "list"
     }
 
-    /// The transaction of one refresh: its records, then the checkpoint record, committed.
-    fn publish_list<'a>(
-        &self,
-        publisher: &Publisher,
-        list: DimensionList,
-        topic: &str,
-        records: impl Iterator<Item = &'a Record>,
-        checkpoint: &ListCheckpoint,
-    ) -> Result<(), SinkError> {
-        let fetched = checkpoint
-            .refreshed_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let h = headers([
-            ("gladly.list", list.name()),
-            ("gladly.fetched_at", fetched.as_str()),
-            ("gladly.run_id", self.run_id()),
-            ("gladly.service_version", VERSION),
-        ]);
-        publisher.begin()?;
-        for r in records {
-            publisher.send(Outgoing {
-                topic,
-                key: Some(&r.key),
-                value: r.value.as_deref(),
-                timestamp_ms: r.timestamp_ms,
-                headers: &h,
-            })?;
-        }
-        let key = checkpoint_key(list);
-        let value = serde_json::to_vec(checkpoint).expect("a list checkpoint serialises");
-        publisher.finish(Outgoing {
-            topic: &self.config().topics.checkpoint_topic(),
-            key: Some(key.as_bytes()),
-            value: Some(&value),
+    fn cursor(&self, list: &DimensionList, done: &ListDone) -> OwnedOutgoing {
+        OwnedOutgoing {
+            topic: self.ctx.config.topics.checkpoint_topic(),
+            key: checkpoint_key(*list).into_bytes(),
+            value: serde_json::to_vec(&done.checkpoint).expect("a list checkpoint serialises"),
             // wall-clock time, like the reports' checkpoints
             timestamp_ms: Utc::now().timestamp_millis(),
-            headers: &h,
-        })
+            headers: done.headers.clone(),
+        }
     }
 
-    /// Counts a committed refresh.
-    fn list_refreshed(&self, s: &ListSummary, at: DateTime<Utc>) {
-        let m = self.metrics();
-        let list = s.list.name();
-        for (kind, n) in [("record", s.records), ("tombstone", s.tombstones)] {
-            m.count(
-                "gladly_kafka_dimension_records_total",
-                &[("list", list), ("kind", kind)],
-                n as f64,
-            );
+    fn committed(&mut self, _list: &DimensionList, done: ListDone) -> Summary {
+        let s = &done.summary;
+        ListRefreshed {
+            list: s.list.name(),
+            items: s.items,
+            records: s.records,
+            tombstones: s.tombstones,
+            at: done.checkpoint.refreshed_at,
+            metrics: &self.ctx.metrics,
         }
-        m.gauge(
-            "gladly_kafka_dimension_items",
-            &[("list", list)],
-            s.items as f64,
-        );
-        m.gauge(
-            "gladly_kafka_dimension_refreshed_timestamp_seconds",
-            &[("list", list)],
-            at.timestamp_millis() as f64 / 1000.0,
-        );
+        .emit();
+        self.last.insert(s.list, done.checkpoint);
+        let summary = Summary {
+            windows: 1,
+            records: s.records + s.tombstones,
+            tombstones: s.tombstones,
+            ..Summary::default()
+        };
+        self.done.push(done.summary);
+        summary
     }
 }
 

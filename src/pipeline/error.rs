@@ -1,7 +1,7 @@
 //! Why a report stopped ([`PipelineError`], [`SetupError`]) and why one window attempt failed
 //! ([`Failure`], internal: the retry loop decides what to do with it).
 
-use crate::gladly::GladlyError;
+use crate::gladly::{DimensionList, GladlyError};
 use crate::kafka::access::AccessError;
 use crate::kafka::admin::TopicError;
 use crate::kafka::reader::ReadError;
@@ -61,7 +61,7 @@ pub enum PipelineError {
     Setup(#[from] SetupError),
     /// A dimension list could not be refreshed.
     #[error("dimensions: {0}")]
-    Dimensions(#[from] super::dimensions::DimensionError),
+    Dimensions(#[from] DimensionError),
     /// A shutdown was requested.
     #[error("shutting down")]
     Shutdown,
@@ -78,6 +78,59 @@ impl PipelineError {
                     | PipelineError::Gladly { .. }
                     | PipelineError::Setup(_)
             ),
+        }
+    }
+}
+
+/// Why a list could not be refreshed.
+#[derive(Debug, thiserror::Error)]
+pub enum DimensionError {
+    /// Gladly failed past the retries, refused the credentials, or answered something else than
+    /// a list.
+    #[error("{list}: GET failed: {source}")]
+    Gladly {
+        /// The list.
+        list: DimensionList,
+        /// Gladly's answer.
+        source: GladlyError,
+    },
+    /// Kafka refused or could not be reached; the refresh's transaction was aborted.
+    #[error("{list}: publishing failed: {source}")]
+    Sink {
+        /// The list.
+        list: DimensionList,
+        /// The producer's error.
+        source: SinkError,
+    },
+    /// The checkpoint topic could not be read.
+    #[error(transparent)]
+    Checkpoints(#[from] CheckpointError),
+    /// A list kept failing.
+    #[error("{list}: failed {attempts} times; last error: {last}")]
+    Exhausted {
+        /// The list.
+        list: DimensionList,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// A task panicked.
+    #[error("the {0} task panicked")]
+    Panicked(&'static str),
+    /// A shutdown was requested.
+    #[error("shutting down")]
+    Shutdown,
+}
+
+impl DimensionError {
+    /// True when retrying cannot help: refused credentials, or another instance holds the
+    /// transactional id.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            DimensionError::Gladly { source, .. } => source.is_credentials(),
+            DimensionError::Sink { source, .. } => source.is_fenced(),
+            _ => false,
         }
     }
 }
@@ -171,6 +224,35 @@ pub(crate) enum Failure {
     Registry(RegistryError),
     /// A shutdown was requested.
     Shutdown,
+}
+
+impl Failure {
+    /// True when retrying cannot help: Gladly refused (credentials, permissions, a bad
+    /// request) or another instance took over the transactional id.
+    pub(crate) fn is_refused(&self) -> bool {
+        match self {
+            Failure::Gladly(e) => !e.is_retryable(),
+            Failure::Sink(e) => e.is_fenced(),
+            _ => false,
+        }
+    }
+}
+
+impl Failure {
+    /// The error that stops `report` after a failure retrying cannot fix.
+    pub(crate) fn into_report_error(self, report: Report) -> PipelineError {
+        match self {
+            Failure::Gladly(source) => PipelineError::Gladly { report, source },
+            Failure::Sink(source) => sink_failure(report, source),
+            Failure::Shutdown => PipelineError::Shutdown,
+            other => PipelineError::Exhausted {
+                report,
+                window: String::new(),
+                attempts: 1,
+                last: other.to_string(),
+            },
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {

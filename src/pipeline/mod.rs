@@ -1,48 +1,82 @@
-//! Windows, checkpoints, the poll loop and backfill.
+//! Windows, checkpoints, the publishing engine and its sources, the poll loop and backfill.
 //!
-//! - [`window`]: pure window planning (contiguous windows, horizons, bucket alignment, halves).
+//! The files form a ladder: each one uses only files listed before it (`scripts/module-graph`
+//! checks it).
+//!
+//! - [`window`], `progress`: pure window planning; the backfill's progress line.
 //! - [`checkpoint`]: how far each report got, kept in a compacted topic.
-//! - `connect`: the [`Pipeline`] — Gladly client, schemas registered, topics in place.
-//! - `job`: one report's producer, converter and checkpoint ([`ReportJob`]).
-//! - `plan`: which windows a poll or backfill covers and what each requests, from the report's
-//!   [`crate::report::ReportSpec`].
-//! - `publish`: a run of windows — attempt, split a capped window, retry.
-//! - `window_tx`: one attempt at one window as one transaction, with its checkpoint.
-//! - `reader`: the task that reads and converts a window's rows.
-//! - `schema`: the value schema a report configured by columns writes, evolved as Gladly adds
-//!   columns.
+//! - `plan`: which windows a poll or backfill covers and what each requests, from the
+//!   report's [`crate::report::ReportSpec`].
 //! - [`reread`]: re-read tiers: when a tier is due, what a pass covers, its progress record.
-//! - `cycle`: one cycle of the poll loop: the live windows, then every due tier's pass.
-//! - `progress`, `summary`, `error`: the backfill line, counts, and why a report stopped.
-//! - [`conversations`]: GET Conversation for a work-session window's ended contacts, published
-//!   in the window's transaction.
-//! - [`dimensions`]: the agents, inboxes, teams and topics lists, refreshed on a cadence into
-//!   compacted topics keyed by id, each refresh one transaction with its checkpoint record.
-//! - [`service`]: the commands `once`, `run`, `backfill`, `status`, `reset`.
-//! - [`check`]: the pre-deploy `check`.
+//! - `summary`, `error`: what units produced; why a report stopped or an attempt failed.
+//! - `events`: the typed internal events, each one log line plus its metrics.
+//! - `context`: what every source shares (config, clock, Gladly client, metrics, shutdown).
+//! - `engine`: the one owner of a producer's transactions (begin, send, commit, abort,
+//!   producer re-creation).
+//! - `source`: the source contract and the driver that publishes any source's units through
+//!   the engine: retry, split, backoff, the same for all.
+//! - `reader`, `schema`: a window's reader task; the evolving value schema of a report
+//!   configured by columns.
+//! - [`conversations`], [`dimensions`]: the conversations of a work-session window's ended
+//!   contacts (written into the window's transaction); the agents, inboxes, teams and topics
+//!   lists, refreshed on a cadence.
+//! - `job`: one report's publishing state ([`ReportJob`]).
+//! - `report_windows`: a report job's windows as a source.
+//! - `connect`: the [`Pipeline`]: Gladly client, schemas registered, topics in place, jobs
+//!   opened.
+//! - `publish`, `cycle`: polls, backfills and re-read passes of a report; one cycle of the
+//!   poll loop.
+//! - [`service`], [`check`]: the commands `once`, `run`, `backfill`, `status`, `reset`; the
+//!   pre-deploy `check`.
+
+// one rung per line, lowest first: rustfmt keeps the order of items apart from each other
+pub mod window;
+
+mod progress;
+
+pub mod checkpoint;
+
+mod plan;
+
+pub mod reread;
+
+mod summary;
+
+mod error;
+
+mod events;
+
+mod context;
+
+mod engine;
+
+mod source;
+
+mod reader;
+
+mod schema;
+
+pub mod conversations;
+
+pub mod dimensions;
+
+mod job;
+
+mod report_windows;
+
+mod connect;
+
+mod publish;
+
+mod cycle;
+
+pub mod service;
 
 pub mod check;
-pub mod checkpoint;
-mod connect;
-pub mod conversations;
-mod cycle;
-pub mod dimensions;
-mod error;
-mod job;
-mod plan;
-mod progress;
-mod publish;
-mod reader;
-pub mod reread;
-mod schema;
-pub mod service;
-mod summary;
-pub mod window;
-mod window_tx;
 
 pub use connect::Pipeline;
-pub use error::{PipelineError, SetupError};
+pub use error::{DimensionError, PipelineError, SetupError};
 pub use job::ReportJob;
 pub use plan::{request, BackfillBound};
 pub use progress::Progress;
-pub use summary::Summary;
+pub use summary::{ConversationSummary, Summary};

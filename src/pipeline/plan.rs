@@ -3,8 +3,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::connect::Pipeline;
-use super::job::ReportJob;
 use super::window::{
     cut_dates, cut_instants, dates_from, floor_minute, instants_from, Buckets, InstantWindow,
     Position, Window,
@@ -13,63 +11,62 @@ use crate::config::Config;
 use crate::gladly::ReportRequest;
 use crate::report::{Report, ReportSpec, Source};
 
-impl Pipeline {
-    /// The windows one poll of `job` covers now.
-    pub fn plan(&self, job: &ReportJob) -> Vec<Window> {
-        let cfg = self.config();
-        let now = self.clock().now();
-        match live_start(cfg, job.report(), job.position(), now) {
-            Position::Instant(from) => {
-                let max = cfg.reports.work_sessions.max_window_minutes as i64;
-                cut_instants(from, now, chrono::Duration::minutes(max))
-                    .into_iter()
-                    .map(Window::Instants)
-                    .collect()
-            }
-            Position::Date(from) => {
-                let max_days = cfg
-                    .date_settings(job.report())
-                    .map_or(1, |s| s.max_window_days);
-                cut_dates(
-                    from,
-                    today(cfg, job.report(), now),
-                    max_days,
-                    buckets(cfg, job.report()),
-                )
+/// The windows a poll of `report` from `position` covers at `now`: from [`live_start`] to
+/// now, cut to `max_window_minutes` (work sessions) or `max_window_days` (date reports).
+pub(crate) fn live_windows(
+    cfg: &Config,
+    report: Report,
+    position: Option<Position>,
+    now: DateTime<Utc>,
+) -> Vec<Window> {
+    match live_start(cfg, report, position, now) {
+        Position::Instant(from) => {
+            let max = cfg.reports.work_sessions.max_window_minutes as i64;
+            cut_instants(from, now, chrono::Duration::minutes(max))
                 .into_iter()
-                .map(Window::Dates)
+                .map(Window::Instants)
                 .collect()
-            }
         }
-    }
-
-    /// The windows of a backfill over `[from, to]` (dates inclusive, or instants).
-    pub fn plan_backfill(
-        &self,
-        report: Report,
-        from: BackfillBound,
-        to: BackfillBound,
-    ) -> Vec<Window> {
-        let cfg = self.config();
-        match cfg.date_settings(report) {
-            None => {
-                let max =
-                    chrono::Duration::minutes(cfg.reports.work_sessions.max_window_minutes as i64);
-                cut_instants(from.start_instant(), to.end_instant(), max)
-                    .into_iter()
-                    .map(Window::Instants)
-                    .collect()
-            }
-            Some(s) => cut_dates(
-                from.date(),
-                to.date(),
-                s.max_window_days,
+        Position::Date(from) => {
+            let max_days = cfg.date_settings(report).map_or(1, |s| s.max_window_days);
+            cut_dates(
+                from,
+                today(cfg, report, now),
+                max_days,
                 buckets(cfg, report),
             )
             .into_iter()
             .map(Window::Dates)
-            .collect(),
+            .collect()
         }
+    }
+}
+
+/// The windows of a backfill of `report` over `[from, to]` (dates inclusive, or instants).
+pub(crate) fn backfill_windows(
+    cfg: &Config,
+    report: Report,
+    from: BackfillBound,
+    to: BackfillBound,
+) -> Vec<Window> {
+    match cfg.date_settings(report) {
+        None => {
+            let max =
+                chrono::Duration::minutes(cfg.reports.work_sessions.max_window_minutes as i64);
+            cut_instants(from.start_instant(), to.end_instant(), max)
+                .into_iter()
+                .map(Window::Instants)
+                .collect()
+        }
+        Some(s) => cut_dates(
+            from.date(),
+            to.date(),
+            s.max_window_days,
+            buckets(cfg, report),
+        )
+        .into_iter()
+        .map(Window::Dates)
+        .collect(),
     }
 }
 

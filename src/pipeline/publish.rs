@@ -1,33 +1,37 @@
-//! Publishing a run of windows: each is attempted, split when it reaches the row cap, and
-//! retried with backoff when it fails. `once`, `run` and `backfill` all go through
-//! [`Pipeline::publish_windows`].
-
-use std::collections::VecDeque;
-use std::time::Duration;
+//! Publishing a report's windows: a poll from its checkpoint, a backfill's range, a re-read
+//! pass. Each runs the report windows source through the engine's driver ([`drive`]), which
+//! attempts, splits and retries every window alike. `once`, `run` and `backfill` all go
+//! through [`Pipeline::publish_windows`].
 
 use super::connect::Pipeline;
-use super::error::{Failure, PipelineError};
+use super::dimensions::ListSummary;
+use super::error::{DimensionError, PipelineError};
 use super::job::ReportJob;
-use super::plan::halves;
-use super::plan::window_start_instant;
+use super::plan::{backfill_windows, live_windows, window_start_instant, BackfillBound};
 use super::progress::Progress;
+use super::report_windows::{Cursor, ReportWindows};
+use super::source::{drive, Stop};
 use super::summary::Summary;
 use super::window::Window;
-use super::window_tx::{Attempt, Cursor};
-use crate::gladly::retry::Backoff;
-
-/// Longest wait between two attempts at a window.
-const MAX_WINDOW_BACKOFF: Duration = Duration::from_secs(60);
-
-/// What became of one window.
-enum Outcome {
-    /// Published: its counts.
-    Published(Summary),
-    /// Split in two, queued in its place.
-    Split,
-}
+use crate::report::Report;
 
 impl Pipeline {
+    /// The windows a poll of `job` covers now: from its checkpoint (less the lookback, or
+    /// from `start`) to now.
+    pub fn plan(&self, job: &ReportJob) -> Vec<Window> {
+        live_windows(self.config(), job.report, job.position, self.clock().now())
+    }
+
+    /// The windows of a backfill over `[from, to]` (dates inclusive, or instants).
+    pub fn plan_backfill(
+        &self,
+        report: Report,
+        from: BackfillBound,
+        to: BackfillBound,
+    ) -> Vec<Window> {
+        backfill_windows(self.config(), report, from, to)
+    }
+
     /// One poll of a report: plan and publish.
     pub async fn poll(&self, job: &mut ReportJob) -> Result<Summary, PipelineError> {
         let windows = self.plan(job);
@@ -51,8 +55,7 @@ impl Pipeline {
         windows: Vec<Window>,
         progress: Option<&mut Progress>,
     ) -> Result<Summary, PipelineError> {
-        self.publish_all(job, windows, progress, &mut Cursor::Job)
-            .await
+        self.publish_all(job, windows, progress, Cursor::Job).await
     }
 
     /// [`Pipeline::publish_windows`], each window's transaction ending with `cursor`'s record
@@ -61,144 +64,83 @@ impl Pipeline {
         &self,
         job: &mut ReportJob,
         windows: Vec<Window>,
-        mut progress: Option<&mut Progress>,
-        cursor: &mut Cursor<'_>,
+        progress: Option<&mut Progress>,
+        cursor: Cursor<'_>,
     ) -> Result<Summary, PipelineError> {
-        let mut queue: VecDeque<Window> = windows.into();
-        let mut total = Summary::default();
-        while let Some(window) = queue.pop_front() {
-            if self.stopping() {
-                return Err(PipelineError::Shutdown);
-            }
-            let queued = queue.len();
-            let (outcome, retries) = self.publish_window(job, window, &mut queue, cursor).await?;
-            total.retries += retries;
-            match outcome {
-                Outcome::Published(s) => {
-                    total.add(&s);
-                    if let Some(p) = progress.as_deref_mut() {
-                        p.window_done(s.rows);
-                    }
-                }
-                // the split window is replaced by what the queue gained
-                Outcome::Split => {
-                    total.splits += 1;
-                    if let Some(p) = progress.as_deref_mut() {
-                        p.add_windows((queue.len() - queued - 1) as u64);
-                    }
-                }
-            }
-            if let Some(p) = progress.as_deref() {
-                self.inner
-                    .metrics
-                    .backfill_progress(job.report.name(), p.done(), p.planned());
-            }
-        }
-        Ok(total)
-    }
-
-    /// Attempts `window` up to `pipeline.window_attempts` times; a capped window is split and
-    /// its halves queued first. Returns the outcome and the failed attempts.
-    async fn publish_window(
-        &self,
-        job: &mut ReportJob,
-        window: Window,
-        queue: &mut VecDeque<Window>,
-        cursor: &mut Cursor<'_>,
-    ) -> Result<(Outcome, u64), PipelineError> {
-        let cfg = &self.config().pipeline;
-        let attempts = cfg.window_attempts.max(1);
-        let backoff = Backoff {
-            initial: Duration::from_millis(cfg.retry_backoff_ms),
-            max: MAX_WINDOW_BACKOFF,
-        };
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            match self.attempt(job, window, cursor).await {
-                Ok(Attempt::Done(s)) => return Ok((Outcome::Published(s), u64::from(attempt - 1))),
-                Ok(Attempt::Capped(s)) => {
-                    self.split(job, window, s.rows, queue)?;
-                    return Ok((Outcome::Split, u64::from(attempt - 1)));
-                }
-                Err(f) => last = self.failed(job, &window, attempt, f)?,
-            }
-            if attempt < attempts {
-                let wait = backoff.delay(attempt, &mut rand::thread_rng());
-                if self.sleep_or_shutdown(wait).await {
-                    return Err(PipelineError::Shutdown);
-                }
-            }
-        }
-        Err(PipelineError::Exhausted {
-            report: job.report,
-            window: window.to_string(),
-            attempts,
-            last,
-        })
-    }
-
-    /// Queues the halves of a capped window in its place (its aborted attempt published
-    /// nothing: the halves publish its rows). A work-session split also cuts the rest of the
-    /// queue to the half's size, rather than each window being fetched to the cap and thrown
-    /// away (a request of Gladly's scarce budget).
-    fn split(
-        &self,
-        job: &ReportJob,
-        window: Window,
-        rows: u64,
-        queue: &mut VecDeque<Window>,
-    ) -> Result<(), PipelineError> {
-        let cap = self.config().pipeline.row_cap;
-        let Some((a, b)) = halves(self.config(), job.report, &window, job.buckets) else {
-            let smallest = match window {
-                Window::Instants(_) if self.config().date_settings(job.report).is_some() => {
-                    "a one-minute time-precise window"
-                }
-                _ => window.smallest(job.buckets),
-            };
-            return Err(PipelineError::CapReached {
-                report: job.report,
-                window: window.to_string(),
-                rows,
-                cap,
-                smallest,
-            });
-        };
-        tracing::warn!(report = %job.report, %window, rows, cap, "window reached the row cap (or its conversations would not fit in one transaction): splitting it in two");
-        self.inner.metrics.window_split(job.report.name());
-        if let (Window::Instants(half), None) = (a, self.config().date_settings(job.report)) {
-            // the rest of this cycle's work-session windows get the half's size too
-            let max = half.end() - half.start();
-            *queue = queue.iter().flat_map(|w| w.cut_to(max)).collect();
-        }
-        queue.push_front(b);
-        queue.push_front(a);
-        Ok(())
-    }
-
-    /// Handles a failed attempt: errors retrying cannot fix stop the report; others are
-    /// logged and counted, and their message returned.
-    fn failed(
-        &self,
-        job: &mut ReportJob,
-        window: &Window,
-        attempt: u32,
-        f: Failure,
-    ) -> Result<String, PipelineError> {
+        let engine = job.engine.clone();
         let report = job.report;
-        match f {
-            Failure::Shutdown => return Err(PipelineError::Shutdown),
-            Failure::Gladly(e) if !e.is_retryable() => {
-                return Err(PipelineError::Gladly { report, source: e })
-            }
-            Failure::Sink(e) if e.is_fenced() => {
-                return Err(PipelineError::Fenced { report, source: e })
-            }
-            Failure::Sink(ref e) if e.needs_new_producer() => job.publisher = None,
-            _ => {}
+        let buckets = job.buckets;
+        let mut source = ReportWindows {
+            ctx: self.ctx(),
+            job,
+            cursor,
+            conversations: self.inner.conversations.as_ref(),
+        };
+        drive(self.ctx(), &engine, &mut source, windows, progress)
+            .await
+            .map_err(|stop| self.stopped(report, buckets, stop))
+    }
+
+    /// Refreshes the enabled dimension lists that are due (`due_only`: not refreshed within
+    /// `dimensions.cadence_secs`), or all of them (nothing when `[dimensions]` is disabled).
+    pub async fn refresh_dimensions(
+        &self,
+        due_only: bool,
+    ) -> Result<Vec<ListSummary>, DimensionError> {
+        match &self.inner.dimensions {
+            Some(lists) => lists.refresh(self.ctx(), due_only).await,
+            None => Ok(Vec::new()),
         }
-        self.inner.metrics.window_failed(report.name());
-        tracing::warn!(%report, %window, attempt, error = %f, "window failed; retrying it");
-        Ok(f.to_string())
+    }
+
+    /// The next instant a dimension list is due (now when one is due or never refreshed).
+    pub async fn dimensions_next_due(
+        &self,
+    ) -> Result<chrono::DateTime<chrono::Utc>, DimensionError> {
+        match &self.inner.dimensions {
+            Some(lists) => lists.next_due(self.ctx()).await,
+            None => {
+                let cadence = self.config().dimensions.cadence_secs as i64;
+                Ok(self.clock().now() + chrono::Duration::seconds(cadence))
+            }
+        }
+    }
+
+    /// Why a report's windows stopped, as the report's error.
+    fn stopped(
+        &self,
+        report: Report,
+        buckets: super::window::Buckets,
+        stop: Stop<Window>,
+    ) -> PipelineError {
+        match stop {
+            Stop::Shutdown => PipelineError::Shutdown,
+            Stop::Refused { failure, .. } => failure.into_report_error(report),
+            Stop::Exhausted {
+                unit,
+                attempts,
+                last,
+            } => PipelineError::Exhausted {
+                report,
+                window: unit.to_string(),
+                attempts,
+                last,
+            },
+            Stop::TooBig { unit, rows } => {
+                let smallest = match unit {
+                    Window::Instants(_) if self.config().date_settings(report).is_some() => {
+                        "a one-minute time-precise window"
+                    }
+                    _ => unit.smallest(buckets),
+                };
+                PipelineError::CapReached {
+                    report,
+                    window: unit.to_string(),
+                    rows,
+                    cap: self.config().pipeline.row_cap,
+                    smallest,
+                }
+            }
+        }
     }
 }

@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::conversations::ConversationSummary;
-use crate::observe::WindowCounts;
+use crate::observe::{Metrics, WindowCounts};
 
 /// Dead letters quoted as examples in a summary (the rest are counted by reason).
 pub(super) const DEAD_LETTER_EXAMPLES: usize = 3;
@@ -86,5 +85,77 @@ impl Summary {
         self.retries += o.retries;
         self.reread_windows += o.reread_windows;
         self.reread_passes += o.reread_passes;
+    }
+}
+
+/// What publishing a window's conversations did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// Conversations asked for (one `conversation()` call each; a 301 costs a second GET).
+    pub fetched: u64,
+    /// Records published, tombstones included.
+    pub records: u64,
+    /// Tombstones (deleted conversations).
+    pub tombstones: u64,
+    /// Conversations sent to the dead-letter topic.
+    pub dead_letters: u64,
+}
+
+impl ConversationSummary {
+    /// Adds another window's.
+    pub fn add(&mut self, o: &ConversationSummary) {
+        self.fetched += o.fetched;
+        self.records += o.records;
+        self.tombstones += o.tombstones;
+        self.dead_letters += o.dead_letters;
+    }
+
+    /// Counts one conversation's outcome.
+    pub(crate) fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Found => self.records += 1,
+            Outcome::Deleted => {
+                self.records += 1;
+                self.tombstones += 1;
+            }
+            Outcome::DeadLetter => self.dead_letters += 1,
+        }
+    }
+
+    /// Counts a committed window's conversations by outcome (an aborted window's count for
+    /// nothing, like its records).
+    pub fn count_committed(&self, metrics: &Metrics) {
+        for (outcome, n) in [
+            (Outcome::Found, self.records - self.tombstones),
+            (Outcome::Deleted, self.tombstones),
+            (Outcome::DeadLetter, self.dead_letters),
+        ] {
+            if n > 0 {
+                metrics.count(
+                    "gladly_kafka_conversations_fetched_total",
+                    &[("outcome", outcome.name())],
+                    n as f64,
+                );
+            }
+        }
+    }
+}
+
+/// What became of one conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Found,
+    Deleted,
+    DeadLetter,
+}
+
+impl Outcome {
+    /// Its `outcome` label.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Outcome::Found => "found",
+            Outcome::Deleted => "deleted",
+            Outcome::DeadLetter => "dead_letter",
+        }
     }
 }
