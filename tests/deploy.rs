@@ -3,7 +3,9 @@
 //! promises; every `GLADLY_KAFKA__…` variable it or the image sets names a real key of the
 //! config (loaded through the real loader on top of the mounted file, and valid); the mounted
 //! config path is the one the binary reads; the Dockerfile is multi-stage, runs as non-root,
-//! enters the Cargo binary, and installs the libraries that binary links.
+//! enters the Cargo binary, and installs the libraries that binary links. Also
+//! `scripts/module-graph`: the library's dependencies point one way, between modules and
+//! between the files of each, and the script does fail on a circle or a back-up import.
 //! No Kafka needed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -613,4 +615,89 @@ fn helpers_read_both_environment_forms() {
     assert_eq!(env["A"], "1");
     assert_eq!(env["B"], "two");
     assert_eq!(port_of("0.0.0.0:9464"), 9464);
+}
+
+/// `scripts/module-graph SRC`: its exit status and everything it printed.
+fn module_graph(src: &std::path::Path) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg(root().join("scripts/module-graph"))
+        .arg(src)
+        .output()
+        .expect("python3 runs scripts/module-graph");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "scripts/module-graph crashed:\n{text}"
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn dependencies_point_one_way_between_modules_and_between_the_files_of_each() {
+    let (clean, text) = module_graph(&root().join("src"));
+    assert!(
+        clean,
+        "scripts/module-graph found a circle or a back-up import:\n{text}"
+    );
+    assert!(text.contains("no cycle, no back-up import"), "{text}");
+}
+
+#[test]
+fn module_graph_fails_on_a_circle_of_files_and_on_a_back_up_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let write = |path: &str, text: &str| {
+        let path = src.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("lib.rs", "pub mod shop;\n");
+    write(
+        "shop/mod.rs",
+        "mod cart;\nmod price;\nmod tax;\nmod till;\npub use price::Price;\n",
+    );
+    // price.rs and tax.rs import each other: a circle inside shop/
+    write(
+        "shop/price.rs",
+        "use super::tax::rate;\npub struct Price(pub u32);\n",
+    );
+    write(
+        "shop/tax.rs",
+        "use super::price::Price;\npub fn rate(_: &Price) {}\n",
+    );
+    // cart.rs takes Price through shop's facade, and so does a file of a nested folder;
+    // test code and comments may name anything
+    write(
+        "shop/cart.rs",
+        "use super::Price; // not super::tax\n#[cfg(test)]\nmod tests {\n    use super::super::*;\n}\n",
+    );
+    write("shop/till/mod.rs", "mod drawer;\n");
+    write("shop/till/drawer.rs", "use super::super::Price;\n");
+
+    let (clean, text) = module_graph(&src);
+    assert!(!clean, "{text}");
+    for found in [
+        "circle in src/shop/ among price.rs, tax.rs",
+        "price.rs -> tax.rs -> price.rs",
+        "src/shop/cart.rs:1 super::Price  (re-exported from price.rs)",
+        "src/shop/till/drawer.rs:1 super::super::Price  (re-exported from price.rs)",
+    ] {
+        assert!(text.contains(found), "no `{found}` in:\n{text}");
+    }
+    assert!(
+        !text.contains("super::super::*"),
+        "test code counted:\n{text}"
+    );
+
+    // imported from the files that define them, one way: clean
+    write("shop/tax.rs", "pub fn rate(_: u32) {}\n");
+    write("shop/cart.rs", "use super::price::Price;\n");
+    write("shop/till/drawer.rs", "use crate::shop::price::Price;\n");
+    let (clean, text) = module_graph(&src);
+    assert!(clean, "{text}");
+    assert!(text.contains("no cycle, no back-up import"), "{text}");
 }
