@@ -118,7 +118,7 @@ async fn check_configured(
         let Some(day) = DateWindow::new(today, today) else {
             continue;
         };
-        let req = crate::pipeline::request(config, report, &Window::Dates(day));
+        let req = crate::pipeline::plan::request(config, report, &Window::Dates(day));
         let what = format!("reports.{report}");
         match count_rows(
             client
