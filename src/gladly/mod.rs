@@ -1,6 +1,6 @@
 //! The source: the Gladly HTTP client (Basic auth, org-wide pacing, retries with backoff and
 //! `Retry-After`), report requests, streaming CSV rows, GET Conversation, and the list
-//! endpoints of the dimension topics ([`DimensionList`]).
+//! endpoints of the dimension topics ([`crate::report::DimensionList`]).
 //!
 //! ```no_run
 //! # async fn demo(settings: gladly_kafka::gladly::GladlySettings) -> Result<(), gladly_kafka::gladly::GladlyError> {
@@ -40,7 +40,6 @@ pub use client::{Client, ClientStats, RetryEvent};
 pub use conversation::{ConversationLookup, CONVERSATIONS_PATH};
 pub use csv_stream::{BodyChunks, RowLimits, RowStream, PREVIEW_BYTES};
 pub use error::{ApiError, ApiErrors, GladlyError};
-pub use lists::{DimensionList, ListItem};
 pub use pacer::Pacer;
 pub use retry::{parse_retry_after, Backoff, MAX_RETRY_AFTER};
 pub use settings::{GladlySettings, Secret};

@@ -18,12 +18,13 @@ use super::checkpoint::{read_latest, CheckpointError, DIMENSION_KEY_PREFIX};
 use super::connect::Pipeline;
 use super::job::{block, new_publisher};
 use crate::config::Config;
-use crate::gladly::{DimensionList, GladlyError};
+use crate::gladly::GladlyError;
 use crate::kafka::admin::TopicSpec;
 use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::kafka::{headers, Outgoing, Publisher, SinkError};
 use crate::records::dimensions::item_id;
 use crate::records::{schemas, DimensionEncoder, Record, SchemaIds};
+use crate::report::DimensionList;
 use crate::VERSION;
 
 /// The key of a list's record in the checkpoint topic: `dimension/<list>`.

@@ -12,8 +12,7 @@
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::gladly::DimensionList;
-use crate::report::BUILT_IN;
+use crate::report::{DimensionList, BUILT_IN};
 
 use super::schemas;
 
