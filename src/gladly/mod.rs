@@ -22,8 +22,7 @@
 mod answer;
 mod client;
 mod conversation;
-mod csv_parser;
-mod csv_stream;
+mod csv;
 mod error;
 mod get_body;
 mod lists;
@@ -38,7 +37,7 @@ use serde_json::json;
 pub use crate::report::{Conversation, CustomAttribute};
 pub use client::{Client, ClientStats, RetryEvent};
 pub use conversation::{ConversationLookup, CONVERSATIONS_PATH};
-pub use csv_stream::{BodyChunks, RowLimits, RowStream, PREVIEW_BYTES};
+pub use csv::{BodyChunks, RowLimits, RowStream, PREVIEW_BYTES};
 pub use error::{ApiError, ApiErrors, GladlyError};
 pub use pacer::Pacer;
 pub use retry::{parse_retry_after, Backoff, MAX_RETRY_AFTER};

@@ -1,7 +1,14 @@
 //! Tests of the streaming CSV rows: chunking, framing, size limits.
 
-use super::*;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
 use proptest::prelude::*;
+
+use super::*;
+use crate::gladly::GladlyError;
+use crate::report::{Header, Row};
 
 fn chunks(body: &[u8], cuts: &[usize]) -> BodyChunks {
     let mut parts = Vec::new();

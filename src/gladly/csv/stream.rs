@@ -1,5 +1,5 @@
 //! Streaming CSV: response bytes in, [`Row`]s out, never holding more than one chunk and one
-//! row (at most [`RowLimits::max_row_bytes`] of it). Parsing is in `csv_parser`.
+//! row (at most [`RowLimits::max_row_bytes`] of it). Parsing is in `parser`.
 //!
 //! Error items:
 //! - a row whose field count differs from the header, that is not UTF-8, that is longer
@@ -17,17 +17,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use csv::{ByteRecord, StringRecord};
-use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
-pub use super::csv_parser::RowLimits;
-use super::csv_parser::{Oversize, Parser, RawRecord};
-use super::GladlyError;
+use super::parser::{BodyChunks, Oversize, Parser, RawRecord, RowLimits};
+use crate::gladly::error::GladlyError;
 use crate::report::{Header, Row};
-
-/// The body as a stream of chunks; errors are already [`GladlyError::Body`].
-pub type BodyChunks = BoxStream<'static, Result<Bytes, GladlyError>>;
 
 /// Bytes kept of each cell of a row that is over the size limits, in its dead letter.
 pub const PREVIEW_BYTES: usize = 1024;
@@ -251,7 +246,3 @@ fn preview(record: &ByteRecord) -> Vec<String> {
         .map(|f| String::from_utf8_lossy(&f[..f.len().min(PREVIEW_BYTES)]).into_owned())
         .collect()
 }
-
-#[cfg(test)]
-#[path = "csv_stream_tests.rs"]
-mod tests;
