@@ -10,4 +10,4 @@ mod stream;
 mod tests;
 
 pub use parser::{BodyChunks, RowLimits};
-pub use stream::{RowStream, PREVIEW_BYTES};
+pub use stream::{RowResult, RowStream, PREVIEW_BYTES};
