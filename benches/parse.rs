@@ -60,11 +60,11 @@ async fn run(rows: usize) {
     let (mut n, mut checksum, mut errors) = (0u64, 0usize, 0u64);
     while let Some(item) = stream.next().await {
         match item {
-            Ok(row) => {
+            Ok(Ok(row)) => {
                 n += 1;
                 checksum += row.get("contact_session_id").map_or(0, str::len);
             }
-            Err(_) => errors += 1,
+            Ok(Err(_)) | Err(_) => errors += 1,
         }
     }
     let secs = began.elapsed().as_secs_f64();

@@ -83,13 +83,15 @@ fn project(rows: &[Row], columns: &[String]) -> Vec<BTreeMap<String, String>> {
 }
 
 async fn fetch_all(client: &Client, req: &ReportRequest) -> Vec<Row> {
-    client
+    let (rows, bad) = client
         .report(req)
         .await
         .unwrap()
-        .try_collect_rows()
+        .collect_rows()
         .await
-        .unwrap()
+        .unwrap();
+    assert!(bad.is_empty(), "no bad rows: {bad:?}");
+    rows
 }
 
 async fn assert_matches_truth(sim: &Simulator, client: &Client, req: &ReportRequest) -> Vec<Row> {
@@ -373,7 +375,8 @@ async fn a_cut_body_is_an_error_item_not_a_short_success() {
     let mut errors = Vec::new();
     while let Some(item) = stream.next().await {
         match item {
-            Ok(row) => ok.push(row),
+            Ok(Ok(row)) => ok.push(row),
+            Ok(Err(bad)) => panic!("the simulator sends no bad rows: {bad}"),
             Err(e) => errors.push(e),
         }
     }
@@ -474,12 +477,9 @@ async fn a_paced_run_of_30_requests_gets_no_429() {
             let client = client.clone();
             tokio::spawn(async move {
                 for _ in 0..10 {
-                    let rows = client
-                        .report(&ws())
-                        .await
-                        .expect("no 429")
-                        .try_collect_rows();
-                    assert!(!rows.await.unwrap().is_empty());
+                    let rows = client.report(&ws()).await.expect("no 429").collect_rows();
+                    let (rows, bad) = rows.await.unwrap();
+                    assert!(!rows.is_empty() && bad.is_empty());
                 }
             })
         })

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
-use gladly_kafka::gladly::DimensionList;
 use gladly_kafka::kafka::TopicSettings;
 use gladly_kafka::records::schemas;
+use gladly_kafka::report::DimensionList;
 use gladly_kafka::report::Report;
 
 fn dir() -> PathBuf {

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 
 use gladly_kafka::config::Config;
-use gladly_kafka::records::sql::{self, FlinkConnection, TopicTable};
+use gladly_kafka::records::sql::{self, FlinkConnection};
 
 /// The SQL dialect `sql` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,7 +36,7 @@ pub(crate) fn print(config: &Config, args: &SqlArgs) -> anyhow::Result<()> {
         bootstrap_servers: config.kafka.bootstrap_servers.clone(),
         registry_url: config.registry.url.clone(),
     };
-    let mut tables = TopicTable::all(config);
+    let mut tables = config.topic_tables();
     if !args.tables.is_empty() {
         if let Some(unknown) = args
             .tables

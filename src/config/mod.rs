@@ -28,7 +28,8 @@ pub use sections::{
     ConversationsSettings, DimensionsSettings, ObserveSettings, PipelineSettings, PublishMode,
 };
 
-use crate::report::{BuiltIn, Format, Report, ReportSpec, Source};
+use crate::records::{schemas, sql::TopicTable};
+use crate::report::{BuiltIn, DimensionList, Format, Report, ReportSpec, Source, BUILT_IN};
 
 /// The whole configuration: one TOML file plus `GLADLY_KAFKA__…` overrides.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -138,6 +139,31 @@ impl Config {
     pub fn report_topic(&self, report: Report) -> String {
         self.spec(report)
             .map_or_else(|| self.topics.report_topic(report), |s| s.topic)
+    }
+
+    /// Every topic with a fixed schema this configuration names, as SQL tables see them: the
+    /// built-in reports, the conversations and the four dimension lists (reports configured
+    /// by columns have schemas derived from Gladly's header, and are not listed).
+    pub fn topic_tables(&self) -> Vec<TopicTable> {
+        let reports = BUILT_IN.iter().map(|b| TopicTable {
+            name: b.report.name().to_string(),
+            topic: self.report_topic(b.report),
+            key_schema: b.key_schema,
+            value_schema: b.value_schema,
+        });
+        let conversations = std::iter::once(TopicTable {
+            name: "conversations".into(),
+            topic: self.topics.conversations_topic(),
+            key_schema: schemas::conversation_key_schema(),
+            value_schema: schemas::conversation_value_schema(),
+        });
+        let lists = DimensionList::ALL.into_iter().map(|l| TopicTable {
+            name: l.name().to_string(),
+            topic: self.topics.dimension_topic(l),
+            key_schema: schemas::dimension_key_schema(l),
+            value_schema: schemas::dimension_value_schema(l),
+        });
+        reports.chain(conversations).chain(lists).collect()
     }
 
     /// `kafka.transactional_id_prefix`, or `gladly-kafka.<topics.prefix>`.

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::config_error::ConfigError;
-use crate::gladly::DimensionList;
+use crate::report::DimensionList;
 
 /// `[conversations]`: for every conversation with a contact that ended in a work-session
 /// window, GET its current state and publish it to `<prefix>.conversations`, in the window's

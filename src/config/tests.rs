@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::gladly::DimensionList;
+use crate::report::DimensionList;
 use crate::report::Source;
 
 #[derive(Debug, Deserialize)]

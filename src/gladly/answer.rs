@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 
-use super::csv_stream::{BodyChunks, RowStream};
+use super::csv::{BodyChunks, RowStream};
 use super::error::{ApiErrors, GladlyError};
 
 /// Characters of a body quoted in a message.

@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::answer::{
     check_header, first_bytes, is_csv_type, read_prefix, summarize, with_deadline,
 };
-use super::csv_stream::{RowLimits, RowStream};
+use super::csv::{RowLimits, RowStream};
 use super::error::{ApiErrors, GladlyError};
 use super::pacer::Pacer;
 use super::retry::{parse_retry_after, Backoff};

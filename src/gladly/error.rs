@@ -1,4 +1,8 @@
 //! What can go wrong talking to Gladly, each variant saying what to fix.
+//!
+//! Two kinds, two types: a [`GladlyError`] is fatal to what it happened to (a request, or a
+//! report body that broke off), while a [`RowError`] is one data row of a body that could not
+//! be read, with the rest of the body still coming.
 
 use std::time::Duration;
 
@@ -169,17 +173,6 @@ pub enum GladlyError {
         #[source]
         source: reqwest::Error,
     },
-    /// A data row that cannot be read as a row of this report. The stream continues after it.
-    #[error("CSV row at line {line}: {reason}")]
-    MalformedRow {
-        /// 1-based line where the row starts in the body.
-        line: u64,
-        /// What is wrong, starting with its kind (`malformed row: …` for the field count or
-        /// encoding, `oversized row: …`, `oversized cell: …`).
-        reason: String,
-        /// The raw cells, lossily decoded (cut to a preview when the row is oversized).
-        raw: Vec<String>,
-    },
     /// The body is not CSV that can be split into rows: it ends inside a quoted field, or
     /// its header line is over `gladly.max_row_bytes`. The stream ends; nothing of it counts.
     #[error("the report body is not well-formed CSV at line {line}: {detail}")]
@@ -265,7 +258,7 @@ pub enum GladlyError {
 
 impl GladlyError {
     /// True when trying again later may succeed (429, 5xx, timeouts, resets, a cut body).
-    /// 400/401/403/404, malformed rows and setup errors need a fix first.
+    /// 400/401/403/404 and setup errors need a fix first.
     pub fn is_retryable(&self) -> bool {
         match self {
             GladlyError::RateLimited { .. }
@@ -284,8 +277,7 @@ impl GladlyError {
             | GladlyError::Status { .. }
             | GladlyError::Moved { .. }
             | GladlyError::Redirected { .. }
-            | GladlyError::Decode { .. }
-            | GladlyError::MalformedRow { .. } => false,
+            | GladlyError::Decode { .. } => false,
         }
     }
 
@@ -327,6 +319,21 @@ impl GladlyError {
             _ => false,
         }
     }
+}
+
+/// A data row of a report body that cannot be read as a row of the report: the wrong number
+/// of fields, not UTF-8, or over the size limits. Soft: only this row is lost (the service
+/// publishes it as a dead letter) and [`super::RowStream`] goes on with the next one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("CSV row at line {line}: {reason}")]
+pub struct RowError {
+    /// 1-based line where the row starts in the body.
+    pub line: u64,
+    /// What is wrong, starting with its kind (`malformed row: …` for the field count or
+    /// encoding, `oversized row: …`, `oversized cell: …`).
+    pub reason: String,
+    /// The raw cells, lossily decoded (cut to a preview when the row is oversized).
+    pub raw: Vec<String>,
 }
 
 #[cfg(test)]

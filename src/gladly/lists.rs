@@ -4,63 +4,9 @@
 //! GET Conversation; a redirect is never followed (it would carry the credentials elsewhere)
 //! and the body is bounded (`get_body::MAX_GET_BODY`, 32 MiB).
 
-use serde::{Deserialize, Serialize};
-
 use super::client::GetAnswer;
 use super::{Client, GladlyError};
-
-/// One of Gladly's list endpoints published as a dimension topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DimensionList {
-    /// `GET /api/v1/agents`: `id`, `name`, `emailAddress`.
-    Agents,
-    /// `GET /api/v1/inboxes`: `id`, `name`, `disabled`.
-    Inboxes,
-    /// `GET /api/v1/teams`: `id`, `name`, `description`, `agentIds`.
-    Teams,
-    /// `GET /api/v1/topics`: `id`, `name`, `disabled`, `parentId`.
-    Topics,
-}
-
-impl DimensionList {
-    /// Every list, in a stable order.
-    pub const ALL: [DimensionList; 4] = [
-        DimensionList::Agents,
-        DimensionList::Inboxes,
-        DimensionList::Teams,
-        DimensionList::Topics,
-    ];
-
-    /// The name in config, topics and checkpoint keys: `agents`, `inboxes`, `teams`, `topics`.
-    pub fn name(self) -> &'static str {
-        match self {
-            DimensionList::Agents => "agents",
-            DimensionList::Inboxes => "inboxes",
-            DimensionList::Teams => "teams",
-            DimensionList::Topics => "topics",
-        }
-    }
-
-    /// The endpoint's path.
-    pub fn path(self) -> &'static str {
-        match self {
-            DimensionList::Agents => "/api/v1/agents",
-            DimensionList::Inboxes => "/api/v1/inboxes",
-            DimensionList::Teams => "/api/v1/teams",
-            DimensionList::Topics => "/api/v1/topics",
-        }
-    }
-}
-
-impl std::fmt::Display for DimensionList {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One item of a list as Gladly answered it (the JSON object, every field kept).
-pub type ListItem = serde_json::Map<String, serde_json::Value>;
+use crate::report::{DimensionList, ListItem};
 
 impl Client {
     /// GETs `list`: paced under `gladly.requests_per_second`, retried on 429/5xx/timeouts
@@ -150,12 +96,5 @@ mod tests {
         assert!(err.to_string().contains("<html>"), "{err}");
         let err = client.list(DimensionList::Topics).await.unwrap_err();
         assert!(err.to_string().contains("404"), "{err}");
-    }
-
-    #[test]
-    fn names_and_paths() {
-        let names: Vec<_> = DimensionList::ALL.iter().map(|l| l.name()).collect();
-        assert_eq!(names, ["agents", "inboxes", "teams", "topics"]);
-        assert_eq!(DimensionList::Teams.path(), "/api/v1/teams");
     }
 }

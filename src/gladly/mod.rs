@@ -1,29 +1,54 @@
 //! The source: the Gladly HTTP client (Basic auth, org-wide pacing, retries with backoff and
 //! `Retry-After`), report requests, streaming CSV rows, GET Conversation, and the list
-//! endpoints of the dimension topics ([`DimensionList`]).
+//! endpoints of the dimension topics ([`crate::report::DimensionList`]).
 //!
-//! ```no_run
-//! # async fn demo(settings: gladly_kafka::gladly::GladlySettings) -> Result<(), gladly_kafka::gladly::GladlyError> {
+//! ```
 //! use futures::StreamExt;
-//! use gladly_kafka::gladly::{Client, ReportRequest};
-//! let client = Client::new(&settings)?;
-//! let req = ReportRequest::WorkSessions {
-//!     start: "2024-03-14T10:00:00Z".parse().unwrap(),
-//!     end: "2024-03-14T11:00:00Z".parse().unwrap(),
-//! };
-//! let mut rows = client.report(&req).await?;
-//! while let Some(row) = rows.next().await {
-//!     let row = row?; // a cut body or a malformed row is an Err item
-//!     println!("{:?}", row.get("contact_session_id"));
+//! use gladly_kafka::gladly::{Client, GladlyError, ReportRequest, RowError, RowStream};
+//!
+//! /// The ids of a report's rows, and its bad rows: a bad row is set aside and the stream
+//! /// goes on; a body that broke off ends it, and the caller retries the whole window.
+//! async fn read(mut rows: RowStream) -> Result<(Vec<String>, Vec<RowError>), GladlyError> {
+//!     let (mut ids, mut dead_letters) = (Vec::new(), Vec::new());
+//!     while let Some(item) = rows.next().await {
+//!         // `?` stops on a fatal GladlyError only: the body broke off, the rest is lost
+//!         match item? {
+//!             Ok(row) => ids.push(row.get("id").unwrap_or_default().to_string()),
+//!             // soft: only this row is lost (the service dead-letters it); read on
+//!             Err(bad) => dead_letters.push(bad),
+//!         }
+//!     }
+//!     Ok((ids, dead_letters))
 //! }
+//!
+//! /// Against Gladly: the rows of one window.
+//! async fn window(client: &Client) -> Result<(Vec<String>, Vec<RowError>), GladlyError> {
+//!     let req = ReportRequest::WorkSessions {
+//!         start: "2024-03-14T10:00:00Z".parse().unwrap(),
+//!         end: "2024-03-14T11:00:00Z".parse().unwrap(),
+//!     };
+//!     read(client.report(&req).await?).await
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), GladlyError> {
+//! // Here, from bodies in memory. A row with a field too many is a soft error:
+//! let body = "id,channel\n1,CHAT\n2,EMAIL,oops\n3,SMS\n";
+//! let (ids, bad) = read(RowStream::from_bytes(body).await?).await?;
+//! assert_eq!(ids, ["1", "3"]);
+//! assert_eq!((bad.len(), bad[0].line), (1, 3));
+//!
+//! // A body that ends inside a quoted field was cut: a fatal error, not a short success.
+//! let cut = "id,channel\n1,CHAT\n2,\"EMA";
+//! let err = read(RowStream::from_bytes(cut).await?).await.unwrap_err();
+//! assert!(matches!(err, GladlyError::Framing { line: 3, .. }), "{err}");
 //! # Ok(()) }
 //! ```
 
 mod answer;
 mod client;
 mod conversation;
-mod csv_parser;
-mod csv_stream;
+mod csv;
 mod error;
 mod get_body;
 mod lists;
@@ -38,9 +63,8 @@ use serde_json::json;
 pub use crate::report::{Conversation, CustomAttribute};
 pub use client::{Client, ClientStats, RetryEvent};
 pub use conversation::{ConversationLookup, CONVERSATIONS_PATH};
-pub use csv_stream::{BodyChunks, RowLimits, RowStream, PREVIEW_BYTES};
-pub use error::{ApiError, ApiErrors, GladlyError};
-pub use lists::{DimensionList, ListItem};
+pub use csv::{BodyChunks, RowLimits, RowResult, RowStream, PREVIEW_BYTES};
+pub use error::{ApiError, ApiErrors, GladlyError, RowError};
 pub use pacer::Pacer;
 pub use retry::{parse_retry_after, Backoff, MAX_RETRY_AFTER};
 pub use settings::{GladlySettings, Secret};

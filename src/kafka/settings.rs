@@ -9,7 +9,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::config_error::ConfigError;
-use crate::gladly::DimensionList;
+use crate::report::DimensionList;
 use crate::report::{BuiltIn, Report};
 
 /// How records and checkpoints reach Kafka.

@@ -93,7 +93,8 @@ async fn count_rows(answer: Result<gladly::RowStream, gladly::GladlyError>) -> R
     let mut rows = answer.map_err(|e| e.to_string())?;
     let mut n = 0u64;
     while let Some(r) = rows.next().await {
-        r.map_err(|e| format!("reading the report failed: {e}"))?;
+        r.map_err(|e| format!("reading the report failed: {e}"))?
+            .map_err(|e| format!("reading the report failed: {e}"))?;
         n += 1;
     }
     Ok(n)

@@ -24,12 +24,12 @@ use super::events::ListRefreshed;
 use super::source::{drive, Cursored, Source, Stop, Written};
 use super::summary::Summary;
 use crate::config::Config;
-use crate::gladly::DimensionList;
 use crate::kafka::admin::TopicSpec;
 use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::kafka::{headers, Outgoing, OwnedOutgoing};
 use crate::records::dimensions::item_id;
 use crate::records::{schemas, DimensionEncoder, Record, SchemaIds};
+use crate::report::DimensionList;
 use crate::VERSION;
 
 /// The key of a list's record in the checkpoint topic: `dimension/<list>`.

@@ -1,12 +1,13 @@
 //! Why a report stopped ([`PipelineError`], [`SetupError`]) and why one window attempt failed
 //! ([`Failure`], internal: the retry loop decides what to do with it).
 
-use crate::gladly::{DimensionList, GladlyError};
+use crate::gladly::GladlyError;
 use crate::kafka::access::AccessError;
 use crate::kafka::admin::TopicError;
 use crate::kafka::reader::ReadError;
 use crate::kafka::registry::RegistryError;
 use crate::kafka::SinkError;
+use crate::report::DimensionList;
 use crate::report::Report;
 
 use super::checkpoint::CheckpointError;

@@ -49,13 +49,13 @@ pub(super) async fn read_window(
     let (mut total, mut pending) = (0u64, 0u64);
     while let Some(item) = rows.next().await {
         match item {
-            Ok(row) => {
+            Ok(Ok(row)) => {
                 if let Some(e) = ended.as_mut() {
                     e.push(&row);
                 }
                 wc.push(&row, &mut out);
             }
-            Err(GladlyError::MalformedRow { line, reason, raw }) => {
+            Ok(Err(gladly::RowError { line, reason, raw })) => {
                 out.push(Output::DeadLetter(malformed(
                     &rows.header(),
                     line,

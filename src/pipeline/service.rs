@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
-use super::reread::TierProgress;
-use super::window::Position;
 use super::connect::Pipeline;
 use super::error::{PipelineError, SetupError};
 use super::plan::BackfillBound;
 use super::progress::Progress;
+use super::reread::TierProgress;
 use super::summary::Summary;
+use super::window::Position;
 use crate::config::Config;
 use crate::kafka::access::probe;
 use crate::report::Report;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{avro, changes, Record, SchemaIds};
-use crate::gladly::{DimensionList, ListItem};
+use crate::report::{DimensionList, ListItem};
 
 /// How a documented field is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The Avro contract: the `.avsc` files of `schemas/`, compiled in.
 
-use crate::gladly::DimensionList;
+use crate::report::DimensionList;
 use crate::report::{BuiltIn, Report};
 
 /// The key schema (`schemas/<report>-key.avsc`) of a built-in report's topic. Panics for a

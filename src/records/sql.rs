@@ -11,12 +11,6 @@
 
 use serde_json::Value;
 
-use crate::config::Config;
-use crate::gladly::DimensionList;
-use crate::report::BUILT_IN;
-
-use super::schemas;
-
 /// Why a topic has no SQL table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SqlError {
@@ -55,7 +49,8 @@ pub enum SqlError {
     },
 }
 
-/// A topic and the schemas of its records.
+/// A topic and the schemas of its records. `Config::topic_tables` lists those of every topic
+/// with a fixed schema.
 #[derive(Debug, Clone)]
 pub struct TopicTable {
     /// The SQL table's name (`contacts`, `work_sessions`, `inboxes`, ...).
@@ -66,33 +61,6 @@ pub struct TopicTable {
     pub key_schema: &'static str,
     /// The value schema (Avro JSON).
     pub value_schema: &'static str,
-}
-
-impl TopicTable {
-    /// Every topic with a fixed schema the configuration names: the built-in reports, the
-    /// conversations and the four dimension lists (reports configured by columns have
-    /// schemas derived from Gladly's header, and are not listed).
-    pub fn all(config: &Config) -> Vec<TopicTable> {
-        let reports = BUILT_IN.iter().map(|b| TopicTable {
-            name: b.report.name().to_string(),
-            topic: config.report_topic(b.report),
-            key_schema: b.key_schema,
-            value_schema: b.value_schema,
-        });
-        let conversations = std::iter::once(TopicTable {
-            name: "conversations".into(),
-            topic: config.topics.conversations_topic(),
-            key_schema: schemas::conversation_key_schema(),
-            value_schema: schemas::conversation_value_schema(),
-        });
-        let lists = DimensionList::ALL.into_iter().map(|l| TopicTable {
-            name: l.name().to_string(),
-            topic: config.topics.dimension_topic(l),
-            key_schema: schemas::dimension_key_schema(l),
-            value_schema: schemas::dimension_value_schema(l),
-        });
-        reports.chain(conversations).chain(lists).collect()
-    }
 }
 
 /// Where a Flink job finds the topics: the broker and the Confluent-compatible registry.
@@ -324,9 +292,11 @@ pub fn postgres_table(t: &TopicTable) -> Result<String, SqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn contacts() -> TopicTable {
-        TopicTable::all(&Config::default())
+        Config::default()
+            .topic_tables()
             .into_iter()
             .find(|t| t.name == "contacts")
             .unwrap()
@@ -343,7 +313,8 @@ mod tests {
     fn every_fixed_topic_is_listed_with_the_configured_names() {
         let mut config = Config::default();
         config.topics.prefix = "acme".into();
-        let names: Vec<(String, String)> = TopicTable::all(&config)
+        let names: Vec<(String, String)> = config
+            .topic_tables()
             .into_iter()
             .map(|t| (t.name, t.topic))
             .collect();
@@ -381,7 +352,8 @@ mod tests {
 
     #[test]
     fn arrays_and_records_map_to_flink_arrays_and_rows() {
-        let t = TopicTable::all(&Config::default())
+        let t = Config::default()
+            .topic_tables()
             .into_iter()
             .find(|t| t.name == "conversations")
             .unwrap();

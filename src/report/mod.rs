@@ -1,17 +1,20 @@
 //! The vocabulary every layer shares: which [`Report`], a CSV [`Row`] addressed by header name,
-//! and a [`Conversation`] as GET Conversation answers it.
+//! a [`Conversation`] as GET Conversation answers it, and which [`DimensionList`] (with its
+//! [`ListItem`]s).
 //!
-//! The source (`gladly`) produces rows and conversations; the core (`records`) turns them into
-//! records; neither knows about the other, both know this module.
+//! The source (`gladly`) produces rows, conversations and list items; the core (`records`)
+//! turns them into records; neither knows about the other, both know this module.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer};
 
+mod list;
 mod name;
 mod spec;
 
+pub use list::{DimensionList, ListItem};
 pub use name::{InvalidReportName, Report};
 pub use spec::{
     BuiltIn, DerivedFormat, Format, Preset, ReportSpec, Source, TypedFormat, AGENT_SUMMARY,

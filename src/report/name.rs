@@ -1,6 +1,7 @@
 //! [`Report`]: a report's name, cheap to copy and compare. What the report *is* (how it is
 //! requested, keyed and converted) is its [`super::ReportSpec`], which the configuration builds.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -14,8 +15,41 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Report(&'static str);
 
-/// Names interned so far: a handful per process (one per configured report).
-static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+/// The names of the configured reports, interned: a handful per process.
+static NAMES: Interner = Interner::new();
+
+/// A table of names given a `'static` lifetime so that [`Report`] can stay `Copy`: each
+/// distinct name is leaked once, the first time it is seen, and every later `intern` of it
+/// (a config reread, each checkpoint record read back) answers that same copy. What is leaked
+/// is bounded by the distinct names a process meets, not by how often it reads them.
+struct Interner {
+    names: Mutex<BTreeSet<&'static str>>,
+}
+
+impl Interner {
+    const fn new() -> Self {
+        Interner {
+            names: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The one `'static` copy of `name`, leaked only if this table has not seen it.
+    fn intern(&self, name: String) -> &'static str {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&known) = names.get(name.as_str()) {
+            return known;
+        }
+        let interned: &'static str = Box::leak(name.into_boxed_str());
+        names.insert(interned);
+        interned
+    }
+
+    /// Distinct names leaked so far.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
 
 impl Report {
     /// Work Session events (`POST /api/v1/reports/work-session-events`).
@@ -33,8 +67,14 @@ impl Report {
     ];
 
     /// The report named `name` (lower-case letters, digits and `_`, starting with a letter;
-    /// `-` is read as `_`).
+    /// `-` is read as `_`). A built-in name answers its constant; another name is interned,
+    /// so naming the same report again allocates nothing that outlives the call.
     pub fn named(name: &str) -> Result<Report, InvalidReportName> {
+        Report::named_in(name, &NAMES)
+    }
+
+    /// [`Report::named`], interning in `table`.
+    fn named_in(name: &str, table: &Interner) -> Result<Report, InvalidReportName> {
         let name = name.trim().replace('-', "_");
         let valid = name.len() <= 100
             && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -49,13 +89,7 @@ impl Report {
                 return Ok(built_in.report);
             }
         }
-        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(known) = names.iter().find(|n| **n == name) {
-            return Ok(Report(known));
-        }
-        let interned: &'static str = Box::leak(name.into_boxed_str());
-        names.push(interned);
-        Ok(Report(interned))
+        Ok(Report(table.intern(name)))
     }
 
     /// The snake_case name used in config keys, topic names (`<prefix>.<name>`) and headers.
@@ -119,10 +153,60 @@ mod tests {
         let b: Report = serde_json::from_str("\"conversation_export\"").unwrap();
         assert_eq!(a, b);
         assert!(std::ptr::eq(a.name(), b.name()), "one copy of each name");
+        assert!(std::ptr::eq(
+            b.name(),
+            serde_json::from_str::<Report>("\"conversation-export\"")
+                .unwrap()
+                .name()
+        ));
         let err = "Tickets!".parse::<Report>().unwrap_err().to_string();
         assert!(
             err.contains("Tickets!") && err.contains("lower-case"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_name_is_leaked_once_however_often_it_is_read() {
+        let table = Interner::new();
+        let first = Report::named_in("tickets_export", &table).unwrap();
+        assert_eq!(table.len(), 1);
+        for spelling in ["tickets_export", " tickets-export ", "tickets_export"] {
+            let again = Report::named_in(spelling, &table).unwrap();
+            assert!(std::ptr::eq(first.name(), again.name()), "the same copy");
+        }
+        assert_eq!(table.len(), 1, "no second copy of the name");
+        for b in crate::report::BUILT_IN {
+            assert_eq!(Report::named_in(b.report.name(), &table).unwrap(), b.report);
+        }
+        assert_eq!(table.len(), 1, "built-in names are never leaked");
+        assert!(Report::named_in("Tickets!", &table).is_err());
+        assert_eq!(table.len(), 1, "nor invalid ones");
+    }
+
+    #[test]
+    fn deserialising_a_name_twice_answers_the_same_copy() {
+        // as a checkpoint record read back twice: the global table, as the service uses it
+        let json = "{\"report\":\"checkpointed_export\"}";
+        #[derive(serde::Deserialize)]
+        struct Checkpoint {
+            report: Report,
+        }
+        let a: Checkpoint = serde_json::from_str(json).unwrap();
+        let b: Checkpoint = serde_json::from_str(json).unwrap();
+        assert!(std::ptr::eq(a.report.name(), b.report.name()));
+        let interned = NAMES
+            .names
+            .lock()
+            .unwrap()
+            .get("checkpointed_export")
+            .copied();
+        assert!(
+            interned.is_some_and(|n| std::ptr::eq(n, a.report.name())),
+            "the table's one copy"
+        );
+        let built_in: Report = serde_json::from_str("\"contacts\"").unwrap();
+        assert_eq!(built_in, Report::CONTACTS);
+        assert!(NAMES.names.lock().unwrap().get("contacts").is_none());
     }
 }

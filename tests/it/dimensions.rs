@@ -16,10 +16,10 @@ use crate::support;
 use std::collections::BTreeMap;
 
 use chrono::Duration;
-use gladly_kafka::gladly::DimensionList;
 use gladly_kafka::pipeline::dimensions::ListSummary;
 use gladly_kafka::pipeline::service;
 use gladly_kafka::records::{decode, schemas};
+use gladly_kafka::report::DimensionList;
 use serde_json::{json, Value};
 
 use support::kafka::ReadRecord;

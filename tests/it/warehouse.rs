@@ -381,7 +381,7 @@ fn read_topics(w: &World, e: &Expected, topic: &str) -> (Rows, Vec<Vec<String>>)
 }
 
 fn topic_of(w: &World, table: &str) -> String {
-    use gladly_kafka::gladly::DimensionList;
+    use gladly_kafka::report::DimensionList;
     match DimensionList::ALL.iter().find(|l| l.name() == table) {
         Some(list) => w.config.topics.dimension_topic(*list),
         None => w

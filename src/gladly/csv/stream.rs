@@ -1,15 +1,18 @@
 //! Streaming CSV: response bytes in, [`Row`]s out, never holding more than one chunk and one
-//! row (at most [`RowLimits::max_row_bytes`] of it). Parsing is in `csv_parser`.
+//! row (at most [`RowLimits::max_row_bytes`] of it). Parsing is in `parser`.
 //!
-//! Error items:
-//! - a row whose field count differs from the header, that is not UTF-8, that is longer
-//!   than `max_row_bytes` or has a cell longer than `max_cell_bytes` is yielded as
-//!   `Err(GladlyError::MalformedRow { line, .. })` (its cells cut to [`PREVIEW_BYTES`] when
-//!   it is too big) and the stream **continues** (the caller dead-letters it);
-//! - a broken body (connection cut, read timeout, deadline) is yielded as
-//!   `Err(GladlyError::Body { .. })` or `Err(GladlyError::Deadline { .. })`, and a body that
-//!   ends inside a quoted field as `Err(GladlyError::Framing { .. })`; the stream then
-//!   **ends**: it is never a short success.
+//! Its items are `Result<RowResult, GladlyError>`, two kinds of error in two types:
+//! - `Ok(Ok(row))`: a row;
+//! - `Ok(Err(RowError { line, .. }))`, soft: a row whose field count differs from the
+//!   header, that is not UTF-8, that is longer than `max_row_bytes` or has a cell longer than
+//!   `max_cell_bytes` (its cells cut to [`PREVIEW_BYTES`] when it is too big); the stream
+//!   **continues** (the caller dead-letters it);
+//! - `Err(GladlyError)`, fatal: a broken body (connection cut, read timeout, deadline) as
+//!   [`GladlyError::Body`] or [`GladlyError::Deadline`], a body that ends inside a quoted
+//!   field as [`GladlyError::Framing`]; the stream then **ends**: it is never a short
+//!   success.
+//!
+//! So `item?` stops on a fatal error only, and a bad row has to be handled where it comes.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,24 +20,24 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use csv::{ByteRecord, StringRecord};
-use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
-pub use super::csv_parser::RowLimits;
-use super::csv_parser::{Oversize, Parser, RawRecord};
-use super::GladlyError;
+use super::parser::{BodyChunks, Oversize, Parser, RawRecord, RowLimits};
+use crate::gladly::error::{GladlyError, RowError};
 use crate::report::{Header, Row};
 
-/// The body as a stream of chunks; errors are already [`GladlyError::Body`].
-pub type BodyChunks = BoxStream<'static, Result<Bytes, GladlyError>>;
+/// A data row, or why this one row could not be read (soft: the stream goes on after it).
+pub type RowResult = Result<Row, RowError>;
 
 /// Bytes kept of each cell of a row that is over the size limits, in its dead letter.
 pub const PREVIEW_BYTES: usize = 1024;
 /// Cells kept of a row that is over the size limits, in its dead letter.
 const PREVIEW_CELLS: usize = 256;
 
-/// The rows of one report response, streamed. See the module docs for its error items.
+/// The rows of one report response, streamed. An item is `Ok(Ok(row))`; `Ok(Err(RowError))`,
+/// a bad row, after which the stream goes on; or `Err(GladlyError)`, fatal: the body broke
+/// off or is not CSV, and the stream ends (the example of [`crate::gladly`] handles both).
 ///
 /// The header is read before the stream is handed out, so [`RowStream::header`] is always
 /// available. While a `RowStream` is alive it holds one of the client's report slots: read
@@ -111,7 +114,8 @@ impl RowStream {
         })
     }
 
-    /// A stream over an in-memory body (tests, replays).
+    /// A stream over an in-memory body (tests, replays, examples): the rows of a whole CSV
+    /// text, header line first, with the default [`RowLimits`] and no report slot.
     pub async fn from_bytes(body: impl Into<Bytes>) -> Result<RowStream, GladlyError> {
         let body: Bytes = body.into();
         RowStream::from_body(futures::stream::iter([Ok(body)]).boxed(), None).await
@@ -132,13 +136,17 @@ impl RowStream {
         self.rows
     }
 
-    /// Collects every item: `Ok` rows in order, or the first error.
-    pub async fn try_collect_rows(mut self) -> Result<Vec<Row>, GladlyError> {
-        let mut rows = Vec::new();
+    /// Reads to the end: the rows and the bad rows, each in order, or the fatal error that
+    /// ended the body.
+    pub async fn collect_rows(mut self) -> Result<(Vec<Row>, Vec<RowError>), GladlyError> {
+        let (mut rows, mut bad) = (Vec::new(), Vec::new());
         while let Some(item) = self.next().await {
-            rows.push(item?);
+            match item? {
+                Ok(row) => rows.push(row),
+                Err(e) => bad.push(e),
+            }
         }
-        Ok(rows)
+        Ok((rows, bad))
     }
 
     fn finish(&mut self) {
@@ -147,7 +155,7 @@ impl RowStream {
     }
 
     /// The row of a raw record, or why it is malformed.
-    fn row(&self, raw: RawRecord) -> Result<Row, GladlyError> {
+    fn row(&self, raw: RawRecord) -> RowResult {
         let expected = self.header.len();
         if let Some(o) = raw.oversize {
             return Err(self.oversized_row(raw.line, &raw.record, o));
@@ -163,7 +171,7 @@ impl RowStream {
                 || format!("field {}", i + 1),
                 |name| format!("field {} (`{name}`)", i + 1),
             );
-            return Err(GladlyError::MalformedRow {
+            return Err(RowError {
                 line: raw.line,
                 reason: format!(
                     "oversized cell: {column} is {len} bytes, over gladly.max_cell_bytes = {}; \
@@ -174,7 +182,7 @@ impl RowStream {
             });
         }
         if raw.record.len() != expected {
-            return Err(GladlyError::MalformedRow {
+            return Err(RowError {
                 line: raw.line,
                 reason: format!(
                     "malformed row: {} fields where the header has {expected}",
@@ -187,7 +195,7 @@ impl RowStream {
             Ok(record) => Ok(Row::new(self.header.clone(), record, raw.line)),
             Err(e) => {
                 let field = e.utf8_error().field();
-                Err(GladlyError::MalformedRow {
+                Err(RowError {
                     line: raw.line,
                     reason: format!("malformed row: field {} is not valid UTF-8", field + 1),
                     raw: lossy(&e.into_byte_record()),
@@ -196,8 +204,8 @@ impl RowStream {
         }
     }
 
-    fn oversized_row(&self, line: u64, kept: &ByteRecord, o: Oversize) -> GladlyError {
-        GladlyError::MalformedRow {
+    fn oversized_row(&self, line: u64, kept: &ByteRecord, o: Oversize) -> RowError {
+        RowError {
             line,
             reason: format!(
                 "oversized row: {} bytes in {} fields, over gladly.max_row_bytes = {}; \
@@ -210,7 +218,7 @@ impl RowStream {
 }
 
 impl Stream for RowStream {
-    type Item = Result<Row, GladlyError>;
+    type Item = Result<RowResult, GladlyError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -229,7 +237,7 @@ impl Stream for RowStream {
             }
             Poll::Ready(Some(Ok(raw))) => {
                 this.rows += 1;
-                Poll::Ready(Some(this.row(raw)))
+                Poll::Ready(Some(Ok(this.row(raw))))
             }
         }
     }
@@ -251,7 +259,3 @@ fn preview(record: &ByteRecord) -> Vec<String> {
         .map(|f| String::from_utf8_lossy(&f[..f.len().min(PREVIEW_BYTES)]).into_owned())
         .collect()
 }
-
-#[cfg(test)]
-#[path = "csv_stream_tests.rs"]
-mod tests;

@@ -1,7 +1,25 @@
 //! Tests of the streaming CSV rows: chunking, framing, size limits.
 
-use super::*;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
 use proptest::prelude::*;
+
+use super::*;
+use crate::gladly::{GladlyError, RowError};
+use crate::report::{Header, Row};
+
+/// One item of a [`RowStream`].
+type Item = Result<RowResult, GladlyError>;
+
+/// The row of an item that must be one.
+fn row(item: &Item) -> &Row {
+    match item {
+        Ok(Ok(row)) => row,
+        other => panic!("expected a row, got {other:?}"),
+    }
+}
 
 fn chunks(body: &[u8], cuts: &[usize]) -> BodyChunks {
     let mut parts = Vec::new();
@@ -16,7 +34,7 @@ fn chunks(body: &[u8], cuts: &[usize]) -> BodyChunks {
     futures::stream::iter(parts).boxed()
 }
 
-async fn parse(body: BodyChunks) -> (Arc<Header>, Vec<Result<Row, GladlyError>>) {
+async fn parse(body: BodyChunks) -> (Arc<Header>, Vec<Item>) {
     let s = RowStream::from_body(body, None).await.unwrap();
     let h = s.header();
     (h, s.collect().await)
@@ -36,13 +54,13 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn bom_quotes_newlines_and_crlf() {
     let (h, rows) = block_on(parse(chunks(TRICKY, &[])));
     assert_eq!(h.names(), ["id", "note", "extra"]);
-    let rows: Vec<Row> = rows.into_iter().map(Result::unwrap).collect();
+    let rows: Vec<&Row> = rows.iter().map(row).collect();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].get("note"), Some("a, b"));
     assert_eq!(rows[1].get("note"), Some("multi\nline \"quoted\""));
     assert_eq!(rows[2].get("extra"), Some(""));
     assert_eq!(
-        rows.iter().map(Row::line).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.line()).collect::<Vec<_>>(),
         vec![2, 3, 5],
         "lines count quoted newlines"
     );
@@ -56,7 +74,7 @@ proptest! {
         prop_assert_eq!(h.names(), ["id", "note", "extra"]);
         let got: Vec<Vec<String>> = rows
             .into_iter()
-            .map(|r| r.unwrap().record().iter().map(str::to_string).collect())
+            .map(|r| row(&r).record().iter().map(str::to_string).collect())
             .collect();
         prop_assert_eq!(got, vec![
             vec!["1".to_string(), "a, b".into(), "x".into()],
@@ -71,9 +89,9 @@ fn wrong_field_count_is_an_error_item_and_the_stream_goes_on() {
     let body = b"a,b\n1,2\n1,2,3\n\xff,4\n5,6".to_vec();
     let (_, rows) = block_on(parse(chunks(&body, &[5])));
     assert_eq!(rows.len(), 4);
-    assert_eq!(rows[0].as_ref().unwrap().get("b"), Some("2"));
+    assert_eq!(row(&rows[0]).get("b"), Some("2"));
     match &rows[1] {
-        Err(GladlyError::MalformedRow { line, reason, raw }) => {
+        Ok(Err(RowError { line, reason, raw })) => {
             assert_eq!(*line, 3);
             assert!(
                 reason.contains("3 fields where the header has 2"),
@@ -84,13 +102,13 @@ fn wrong_field_count_is_an_error_item_and_the_stream_goes_on() {
         other => panic!("expected a malformed row, got {other:?}"),
     }
     match &rows[2] {
-        Err(GladlyError::MalformedRow { line, reason, .. }) => {
+        Ok(Err(RowError { line, reason, .. })) => {
             assert_eq!(*line, 4);
             assert!(reason.contains("UTF-8"), "{reason}");
         }
         other => panic!("expected a malformed row, got {other:?}"),
     }
-    assert_eq!(rows[3].as_ref().unwrap().get("a"), Some("5"));
+    assert_eq!(row(&rows[3]).get("a"), Some("5"));
 }
 
 #[test]
@@ -110,7 +128,7 @@ fn header_only_body_has_no_rows() {
 async fn parse_limited(
     body: BodyChunks,
     limits: RowLimits,
-) -> Result<(Arc<Header>, Vec<Result<Row, GladlyError>>), GladlyError> {
+) -> Result<(Arc<Header>, Vec<Item>), GladlyError> {
     let s = RowStream::with_limits(body, None, limits).await?;
     let h = s.header();
     Ok((h, s.collect().await))
@@ -142,7 +160,7 @@ fn an_unterminated_quote_fails_the_body_instead_of_swallowing_the_rest() {
     }
     // a quote closed at the very end is fine
     let (_, rows) = block_on(parse(chunks(b"a,b\n1,\"x\ny\"", &[])));
-    assert_eq!(rows[0].as_ref().unwrap().get("b"), Some("x\ny"));
+    assert_eq!(row(&rows[0]).get("b"), Some("x\ny"));
 }
 
 #[test]
@@ -156,11 +174,11 @@ fn an_oversized_cell_is_an_error_item_with_a_preview_and_the_stream_goes_on() {
     .unwrap();
     assert_eq!(rows.len(), 2);
     match &rows[0] {
-        Err(GladlyError::MalformedRow {
+        Ok(Err(RowError {
             line: 2,
             reason,
             raw,
-        }) => {
+        })) => {
             assert!(
                 reason.starts_with("oversized cell: field 2 (`b`) is 3000 bytes"),
                 "{reason}"
@@ -171,7 +189,7 @@ fn an_oversized_cell_is_an_error_item_with_a_preview_and_the_stream_goes_on() {
         }
         other => panic!("expected an oversized cell, got {other:?}"),
     }
-    assert_eq!(rows[1].as_ref().unwrap().get("b"), Some("ok"));
+    assert_eq!(row(&rows[1]).get("b"), Some("ok"));
 }
 
 #[test]
@@ -186,11 +204,11 @@ fn an_oversized_row_is_cut_and_reported_with_its_size() {
     .unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     match &rows[0] {
-        Err(GladlyError::MalformedRow {
+        Ok(Err(RowError {
             line: 2,
             reason,
             raw,
-        }) => {
+        })) => {
             let size = "1,\"".len() + big.len() + "\",3\n".len();
             assert!(
                 reason.starts_with(&format!("oversized row: {size} bytes in 3 fields")),
@@ -202,7 +220,7 @@ fn an_oversized_row_is_cut_and_reported_with_its_size() {
         }
         other => panic!("expected an oversized row, got {other:?}"),
     }
-    let good = rows[1].as_ref().unwrap();
+    let good = row(&rows[1]);
     assert_eq!((good.get("b"), good.line()), (Some("ok"), 50_003));
 }
 
@@ -216,13 +234,13 @@ fn a_row_of_countless_fields_is_oversized_not_a_memory_sink() {
     };
     let (_, rows) = block_on(parse_limited(chunks(body.as_bytes(), &[]), limits)).unwrap();
     match &rows[0] {
-        Err(GladlyError::MalformedRow { reason, raw, .. }) => {
+        Ok(Err(RowError { reason, raw, .. })) => {
             assert!(reason.contains("100001 fields"), "{reason}");
             assert!(raw.len() <= 256);
         }
         other => panic!("expected an oversized row, got {other:?}"),
     }
-    assert_eq!(rows[1].as_ref().unwrap().get("a"), Some("1"));
+    assert_eq!(row(&rows[1]).get("a"), Some("1"));
 }
 
 #[test]
@@ -241,9 +259,9 @@ fn an_oversized_header_is_a_framing_error() {
 fn nul_bytes_and_inner_boms_are_kept_as_sent() {
     let body = b"a,b\ncs3\x00,\xef\xbb\xbfx\n";
     let (_, rows) = block_on(parse(chunks(body, &[])));
-    let row = rows[0].as_ref().unwrap();
-    assert_eq!(row.get("a"), Some("cs3\0"));
-    assert_eq!(row.get("b"), Some("\u{feff}x"));
+    let first = row(&rows[0]);
+    assert_eq!(first.get("a"), Some("cs3\0"));
+    assert_eq!(first.get("b"), Some("\u{feff}x"));
 }
 
 /// Bodies from bytes that matter to CSV (quotes, separators, line ends, invalid UTF-8, NUL)
@@ -286,9 +304,10 @@ proptest! {
     ) {
         let whole = block_on(parse(chunks(&body, &[])));
         let (_, items) = block_on(parse(chunks(&body, &cuts)));
-        let describe = |items: &[Result<Row, GladlyError>]| -> Vec<String> {
+        let describe = |items: &[Item]| -> Vec<String> {
             items.iter().map(|i| match i {
-                Ok(r) => format!("{}:{:?}", r.line(), r.record()),
+                Ok(Ok(r)) => format!("{}:{:?}", r.line(), r.record()),
+                Ok(Err(bad)) => bad.to_string(),
                 Err(e) => e.to_string(),
             }).collect()
         };
@@ -301,8 +320,8 @@ proptest! {
             prop_assert_eq!(items.len(), reference_rows(&body), "{:?}", String::from_utf8_lossy(&body));
             for item in &items {
                 match item {
-                    Ok(row) => prop_assert_eq!(row.record().len(), 3),
-                    Err(GladlyError::MalformedRow { .. }) => {}
+                    Ok(Ok(row)) => prop_assert_eq!(row.record().len(), 3),
+                    Ok(Err(RowError { .. })) => {}
                     Err(other) => prop_assert!(false, "unexpected {}", other),
                 }
             }

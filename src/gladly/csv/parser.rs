@@ -1,5 +1,6 @@
 //! The incremental CSV parser under [`super::RowStream`]: chunks in, raw records out, with
-//! bounded memory whatever the body holds.
+//! bounded memory whatever the body holds. It knows nothing of rows or headers (`stream`
+//! makes rows of its records): its imports point away from the rest of `csv`.
 //!
 //! Built on `csv_core`, so quoted commas and newlines, CRLF and a leading UTF-8 BOM are
 //! handled however the body is split into chunks. On top of it:
@@ -17,10 +18,13 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use csv::ByteRecord;
 use csv_core::ReadRecordResult;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 
-use super::csv_stream::BodyChunks;
-use super::GladlyError;
+use crate::gladly::error::GladlyError;
+
+/// The body as a stream of chunks; errors are already [`GladlyError::Body`].
+pub type BodyChunks = BoxStream<'static, Result<Bytes, GladlyError>>;
 
 /// Most fields a row may have before it is treated as oversized (Gladly's reports have a few
 /// dozen columns).
