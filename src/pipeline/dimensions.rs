@@ -131,20 +131,14 @@ impl DimensionSource {
         due_only: bool,
     ) -> Result<Vec<ListSummary>, DimensionError> {
         let cfg = &ctx.config;
-        let last = read_list_checkpoints(cfg).await?;
-        let now = ctx.clock.now();
-        let cadence = chrono::Duration::seconds(cfg.dimensions.cadence_secs as i64);
-        let due: Vec<DimensionList> = self
-            .lists
-            .iter()
-            .map(|(list, _, _)| *list)
-            .filter(|list| {
-                !due_only
-                    || last
-                        .get(list)
-                        .is_none_or(|c| c.refreshed_at + cadence <= now)
-            })
-            .collect();
+        let mut refresh = ListRefresh {
+            ctx,
+            source: self,
+            last: read_list_checkpoints(cfg).await?,
+            due_only,
+            done: Vec::new(),
+        };
+        let due = refresh.plan();
         let Some(first) = due.first().copied() else {
             return Ok(Vec::new());
         };
@@ -155,12 +149,6 @@ impl DimensionSource {
                 list: first,
                 source,
             })?;
-        let mut refresh = ListRefresh {
-            ctx,
-            source: self,
-            last,
-            done: Vec::new(),
-        };
         drive(ctx, &engine, &mut refresh, due, None)
             .await
             .map_err(stopped)?;
@@ -226,6 +214,8 @@ struct ListRefresh<'a> {
     source: &'a DimensionSource,
     /// Every list's last record.
     last: BTreeMap<DimensionList, ListCheckpoint>,
+    /// Only the lists not refreshed within `dimensions.cadence_secs` are due (else all).
+    due_only: bool,
     /// The lists refreshed so far.
     done: Vec<ListSummary>,
 }
@@ -336,6 +326,24 @@ impl Source for ListRefresh<'_> {
 impl Cursored for ListRefresh<'_> {
     fn kind(&self) -> &'static str {
         "list"
+    }
+
+    /// The enabled lists, or those not refreshed within `dimensions.cadence_secs`.
+    fn plan(&self) -> Vec<DimensionList> {
+        let now = self.ctx.clock.now();
+        let cadence = chrono::Duration::seconds(self.ctx.config.dimensions.cadence_secs as i64);
+        self.source
+            .lists
+            .iter()
+            .map(|(list, _, _)| *list)
+            .filter(|list| {
+                !self.due_only
+                    || self
+                        .last
+                        .get(list)
+                        .is_none_or(|c| c.refreshed_at + cadence <= now)
+            })
+            .collect()
     }
 
     fn cursor(&self, list: &DimensionList, done: &ListDone) -> OwnedOutgoing {

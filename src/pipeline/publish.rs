@@ -7,10 +7,10 @@ use super::connect::Pipeline;
 use super::dimensions::ListSummary;
 use super::error::{DimensionError, PipelineError};
 use super::job::ReportJob;
-use super::plan::{backfill_windows, live_windows, window_start_instant, BackfillBound};
+use super::plan::{backfill_windows, window_start_instant, BackfillBound};
 use super::progress::Progress;
 use super::report_windows::{Cursor, ReportWindows};
-use super::source::{drive, Stop};
+use super::source::{drive, Cursored, Stop};
 use super::summary::Summary;
 use super::window::Window;
 use crate::report::Report;
@@ -18,8 +18,18 @@ use crate::report::Report;
 impl Pipeline {
     /// The windows a poll of `job` covers now: from its checkpoint (less the lookback, or
     /// from `start`) to now.
-    pub fn plan(&self, job: &ReportJob) -> Vec<Window> {
-        live_windows(self.config(), job.report, job.position, self.clock().now())
+    pub fn plan(&self, job: &mut ReportJob) -> Vec<Window> {
+        self.report_windows(job, Cursor::Job).plan()
+    }
+
+    /// `job`'s windows as a source, each ending with `cursor`'s record.
+    fn report_windows<'a>(&'a self, job: &'a mut ReportJob, cursor: Cursor<'a>) -> ReportWindows<'a> {
+        ReportWindows {
+            ctx: self.ctx(),
+            job,
+            cursor,
+            conversations: self.inner.conversations.as_ref(),
+        }
     }
 
     /// The windows of a backfill over `[from, to]` (dates inclusive, or instants).
@@ -32,9 +42,9 @@ impl Pipeline {
         backfill_windows(self.config(), report, from, to)
     }
 
-    /// One poll of a report: plan and publish.
+    /// One poll of a report: plan (see [`Cursored::plan`]) and publish.
     pub async fn poll(&self, job: &mut ReportJob) -> Result<Summary, PipelineError> {
-        let windows = self.plan(job);
+        let windows = self.report_windows(job, Cursor::Job).plan();
         let first = windows
             .first()
             .map(|w| window_start_instant(w, self.config(), job.report));
@@ -70,12 +80,7 @@ impl Pipeline {
         let engine = job.engine.clone();
         let report = job.report;
         let buckets = job.buckets;
-        let mut source = ReportWindows {
-            ctx: self.ctx(),
-            job,
-            cursor,
-            conversations: self.inner.conversations.as_ref(),
-        };
+        let mut source = self.report_windows(job, cursor);
         drive(self.ctx(), &engine, &mut source, windows, progress)
             .await
             .map_err(|stop| self.stopped(report, buckets, stop))

@@ -15,7 +15,9 @@ use super::engine::Transaction;
 use super::error::Failure;
 use super::events::WindowCommitted;
 use super::job::ReportJob;
-use super::plan::{date_position, halves, request, window_end_instant, window_start_instant};
+use super::plan::{
+    date_position, halves, live_windows, request, window_end_instant, window_start_instant,
+};
 use super::reader::{read_window, AbortOnDrop, Chunk, CHUNKS_IN_FLIGHT};
 use super::reread::{pass_record, TierProgress};
 use super::schema::schema_for;
@@ -164,6 +166,12 @@ impl Source for ReportWindows<'_> {
 impl Cursored for ReportWindows<'_> {
     fn kind(&self) -> &'static str {
         "window"
+    }
+
+    /// From the job's checkpoint (less the lookback, or from `start`) to now.
+    fn plan(&self) -> Vec<Window> {
+        let job = &*self.job;
+        live_windows(&self.ctx.config, job.report, job.position, self.ctx.clock.now())
     }
 
     /// A `window` span (report, window, rows, duration_secs).

@@ -67,6 +67,11 @@ pub(crate) trait Cursored: Source {
     /// What one unit is called in logs (`window`, `list`).
     fn kind(&self) -> &'static str;
 
+    /// The units due from where the cursor stands now (a live poll's windows, the lists
+    /// not refreshed within their cadence). A backfill or a re-read pass hands [`drive`] its
+    /// own units instead.
+    fn plan(&self) -> Vec<Self::Unit>;
+
     /// The span a unit's attempts run in (none by default).
     fn span(&self, _unit: &Self::Unit) -> tracing::Span {
         tracing::Span::none()

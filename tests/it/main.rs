@@ -17,6 +17,7 @@ fn stack() -> (String, String) {
 
 mod compaction;
 mod dimensions;
+mod engine;
 mod flink;
 mod hostile;
 mod kafka_sink;
