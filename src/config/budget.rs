@@ -4,7 +4,8 @@
 //! arithmetic on the configuration, in steady state: a first poll catching up, row-cap
 //! splits, retries and backfills come on top.
 
-use super::{Config, RereadTier, TierSpan};
+use super::reread::{RereadTier, TierSpan};
+use super::root::Config;
 use crate::config_error::ConfigError;
 use crate::report::Report;
 

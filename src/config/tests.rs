@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+
 use super::*;
-use crate::report::DimensionList;
-use crate::report::Source;
+use crate::report::{DimensionList, Report, Source};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,10 +18,10 @@ use super::answer::{
 use super::csv::{RowLimits, RowStream};
 use super::error::{ApiErrors, GladlyError};
 use super::pacer::Pacer;
+use super::request::ReportRequest;
 use super::retry::{parse_retry_after, Backoff};
 use super::settings::{GladlySettings, Secret};
 pub use super::stats::{ClientStats, RetryEvent};
-use super::ReportRequest;
 
 struct Inner {
     /// Follows no redirects: a report answered from another host is not Gladly data, and

@@ -2,8 +2,8 @@
 //! topics). Paced by the client's general per-second pacer, retried like every call; a 404
 //! means the conversation was deleted, a 301 (merged or moved) is followed once.
 
-use super::client::GetAnswer;
-use super::{Client, GladlyError};
+use super::client::{Client, GetAnswer};
+use super::error::GladlyError;
 use crate::report::Conversation;
 
 /// Path of the conversations resource; a conversation is `<path>/<id>`.

@@ -1,7 +1,7 @@
 //! The body of a 200 to a GET (GET Conversation, the lists), read up to a bound so a huge or
 //! endless answer cannot take the service's memory.
 
-use super::GladlyError;
+use super::error::GladlyError;
 
 /// Most bytes a GET answer may have (a list of every agent of a large organization is a few
 /// MiB); a longer one is refused as not Gladly's documented answer rather than held in memory.

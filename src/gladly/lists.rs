@@ -4,8 +4,8 @@
 //! GET Conversation; a redirect is never followed (it would carry the credentials elsewhere)
 //! and the body is bounded (`get_body::MAX_GET_BODY`, 32 MiB).
 
-use super::client::GetAnswer;
-use super::{Client, GladlyError};
+use super::client::{Client, GetAnswer};
+use super::error::GladlyError;
 use crate::report::{DimensionList, ListItem};
 
 impl Client {

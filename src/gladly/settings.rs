@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::csv::RowLimits;
 use crate::config_error::ConfigError;
 
 /// A secret string (the API token). `Debug` and `Display` print `***`; [`Secret::expose`]
@@ -138,8 +139,8 @@ impl GladlySettings {
     }
 
     /// The CSV size limits the client applies.
-    pub fn row_limits(&self) -> crate::gladly::RowLimits {
-        crate::gladly::RowLimits {
+    pub fn row_limits(&self) -> RowLimits {
+        RowLimits {
             max_row_bytes: self.max_row_bytes,
             max_cell_bytes: self.max_cell_bytes,
         }

@@ -2,8 +2,10 @@
 //! bucket × aggregation level, keyed `{agent_id, bucket_start, aggregation_level}`,
 //! timestamped with the bucket start.
 
+use super::avro;
 use super::columns::{Field, Kind, Val};
-use super::{avro, Ctx, Record};
+use super::record::Record;
+use super::row_ctx::Ctx;
 use crate::report::Row;
 
 /// The documented columns, in `agent_summary-value.avsc` order.
@@ -55,7 +57,7 @@ const AGENT: usize = 4;
 
 pub(crate) fn convert(ctx: &Ctx<'_>, row: &Row, vals: &[Val<'_>]) -> Result<Record, String> {
     let bucket_start = vals[BUCKET_START].as_long().expect("required field");
-    let level = ctx.inner.aggregation_level.as_str();
+    let level = ctx.aggregation_level;
     let mut key = ctx.key_start();
     avro::string(&mut key, vals[AGENT].as_str().expect("required field"));
     avro::long(&mut key, bucket_start);

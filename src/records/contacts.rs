@@ -1,8 +1,10 @@
 //! Contact Export report rows (`POST /api/v1/reports`, `ContactExportReportV3`): one record per
 //! contact, keyed `{contact_id}`, timestamped with `Queued At`.
 
+use super::avro;
 use super::columns::{Field, Kind, Val};
-use super::{avro, Ctx, Record};
+use super::record::Record;
+use super::row_ctx::Ctx;
 use crate::report::Row;
 
 /// The typed columns, in `contacts-value.avsc` order: the ten the help page documents, then

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use super::columns::normalize;
 use super::parse::{self, Zone};
-use super::{avro, changes, DeadLetter, Record, SchemaIds, WindowMeta};
+use super::record::{DeadLetter, Record, SchemaIds, WindowMeta};
+use super::{avro, changes};
 use crate::report::{Conversation, Header, Row};
 
 /// The contact whose end triggers a conversation's fetch.

@@ -2,8 +2,19 @@
 
 use std::collections::HashSet;
 
-use super::{avro, DeadLetter, WindowMeta};
-use crate::report::Report;
+use super::avro;
+use super::columns::raw_cells;
+use super::record::{DeadLetter, Output, WindowMeta};
+use crate::report::{Report, Row};
+
+/// The dead letter of `row`, which could not be converted because of `reason`.
+pub(crate) fn of_row(row: &Row, reason: String) -> Output {
+    Output::DeadLetter(DeadLetter {
+        line: row.line(),
+        reason,
+        raw: raw_cells(row),
+    })
+}
 
 /// Encodes a dead letter as a Confluent wire-format value of `dead_letter-value.avsc`.
 /// `raw` keeps every column in `columns`; in the `raw` map a repeated column name keeps its

@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{avro, changes, Record, SchemaIds};
+use super::record::{Record, SchemaIds};
+use super::{avro, changes};
 use crate::report::{DimensionList, ListItem};
 
 /// How a documented field is written.

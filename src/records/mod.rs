@@ -27,47 +27,25 @@ mod contacts;
 pub mod conversations;
 mod dead_letter;
 pub mod dimensions;
+mod record;
+mod row_ctx;
 mod work_sessions;
 
 use std::sync::{Arc, Mutex};
-
-use chrono::{DateTime, Utc};
 
 pub use conversations::{ConversationEncoder, EndedContact, EndedConversations};
 pub use dead_letter::{
     encode_dead_letter, encode_dead_letter_of, CUT_CELL_BYTES, DEAD_LETTER_RAW_BUDGET,
 };
 pub use dimensions::DimensionEncoder;
-
-/// Most bytes a record's key and value may take together: under Kafka's default
-/// `message.max.bytes` (1,000,000) with room for the headers. A row whose record would be
-/// bigger becomes a dead letter, so one row can never keep its window from committing.
-pub const MAX_RECORD_BYTES: usize = 900_000;
+pub use record::{DeadLetter, Output, Record, SchemaIds, WindowMeta, MAX_RECORD_BYTES};
 
 use crate::report::{BuiltIn, DerivedFormat, Report, Row, TypedFormat};
 use columns::{Field, Layout, Val, MAX_FIELDS};
 use derived::{DerivedConverter, DerivedSchema};
 use parse::Zone;
-
-/// Registry ids of one topic's key and value schemas.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct SchemaIds {
-    /// Id of the `<topic>-key` schema.
-    pub key: u32,
-    /// Id of the `<topic>-value` schema.
-    pub value: u32,
-}
-
-/// The report window a response answers, and when it was fetched (copied into every value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowMeta {
-    /// Start of the requested window.
-    pub window_start: DateTime<Utc>,
-    /// End of the requested window.
-    pub window_end: DateTime<Utc>,
-    /// When the response was fetched.
-    pub fetched_at: DateTime<Utc>,
-}
+use record::within_size;
+use row_ctx::Ctx;
 
 /// How one report's cells are interpreted.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,43 +65,6 @@ impl Default for ConvertSettings {
             aggregation_level: None,
         }
     }
-}
-
-/// One Kafka record: key and value already in the Confluent wire format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Key bytes.
-    pub key: Vec<u8>,
-    /// Value bytes; `None` is a tombstone.
-    pub value: Option<Vec<u8>>,
-    /// The row's event time (epoch millis), for the Kafka record timestamp.
-    pub timestamp_ms: i64,
-    /// The earliest anchor the key can have had (a work session's contact creation; else the
-    /// timestamp): whether the changelog memory must know of it.
-    pub since_ms: i64,
-    /// [`changes::fingerprint`] of the value without the fetch metadata;
-    /// [`changes::TOMBSTONE`] for a tombstone.
-    pub fingerprint: u64,
-}
-
-/// A row that could not be converted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// 1-based line of the row in the CSV body (0 when unknown).
-    pub line: u64,
-    /// What failed: the column, its value and the expected form.
-    pub reason: String,
-    /// The raw cells, `(column, cell)` in header order.
-    pub raw: Vec<(String, String)>,
-}
-
-/// What a row turns into.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// A record (or tombstone) for the report's topic.
-    Record(Record),
-    /// A row for the dead-letter topic.
-    DeadLetter(DeadLetter),
 }
 
 /// Converts one report's rows; cheap to clone and share between threads.
@@ -265,75 +206,6 @@ pub struct WindowConverter {
     sessions: work_sessions::State,
 }
 
-/// What the per-report conversions share for one row.
-struct Ctx<'a> {
-    inner: &'a Inner,
-    layout: &'a Layout,
-    meta_bytes: &'a [u8],
-}
-
-impl Ctx<'_> {
-    /// A value buffer with the Confluent header and the typed fields written.
-    fn value_start(&self, row: &Row, vals: &[Val<'_>]) -> Vec<u8> {
-        // Room for every cell's text plus framing, and the extra columns' names and cells
-        // again for extra_json, so the buffer is allocated once.
-        let cells = row.record();
-        let text = cells.as_slice().len();
-        let extra_text = if self.layout.extra.is_empty() {
-            0
-        } else {
-            text
-        };
-        let mut value = Vec::with_capacity(
-            text + extra_text
-                + 8 * cells.len()
-                + 2 * self.layout.extra_name_bytes
-                + 4 * self.layout.extra.len()
-                + 64,
-        );
-        avro::header(&mut value, self.inner.ids.value);
-        Layout::encode_fields(&mut value, self.inner.fields, vals);
-        value
-    }
-
-    /// Writes `extra`, `extra_json` and the window metadata: the tail every value schema
-    /// shares. Returns
-    /// the value's fingerprint, taken before the metadata (which every read changes).
-    fn value_end(&self, value: &mut Vec<u8>, row: &Row) -> u64 {
-        self.layout.encode_extra(value, row);
-        let fingerprint = changes::fingerprint(value);
-        value.extend_from_slice(self.meta_bytes);
-        fingerprint
-    }
-
-    fn key_start(&self) -> Vec<u8> {
-        let mut key = Vec::with_capacity(128);
-        avro::header(&mut key, self.inner.ids.key);
-        key
-    }
-}
-
-/// `record`, or why it cannot be one Kafka message.
-fn within_size(record: Record) -> Result<Record, String> {
-    let size = record.key.len() + record.value.as_ref().map_or(0, Vec::len);
-    if size > MAX_RECORD_BYTES {
-        Err(format!(
-            "oversized record: its key and value would be {size} bytes, over the \
-             {MAX_RECORD_BYTES} one Kafka message takes"
-        ))
-    } else {
-        Ok(record)
-    }
-}
-
-fn dead_letter(row: &Row, reason: String) -> Output {
-    Output::DeadLetter(DeadLetter {
-        line: row.line(),
-        reason,
-        raw: columns::raw_cells(row),
-    })
-}
-
 impl WindowConverter {
     /// Converts one row, appending its record or dead letter to `out`.
     pub fn push(&mut self, row: &Row, out: &mut Vec<Output>) {
@@ -350,7 +222,9 @@ impl WindowConverter {
         }
         let layout = self.layout.as_ref().expect("layout set above");
         let ctx = Ctx {
-            inner,
+            ids: inner.ids,
+            fields: inner.fields,
+            aggregation_level: &inner.aggregation_level,
             layout,
             meta_bytes: &self.meta_bytes,
         };
@@ -376,7 +250,7 @@ impl WindowConverter {
                 if sessions {
                     self.sessions.poison(layout, row);
                 }
-                out.push(dead_letter(row, reason));
+                out.push(dead_letter::of_row(row, reason));
             }
         }
     }

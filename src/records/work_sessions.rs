@@ -16,7 +16,9 @@
 use std::hash::Hasher;
 
 use super::columns::{Field, Kind, Layout, Val};
-use super::{avro, changes, parse, Ctx, Output, Record};
+use super::record::{Output, Record};
+use super::row_ctx::Ctx;
+use super::{avro, changes, parse};
 use crate::report::Row;
 
 /// The report's documented columns, in `work_sessions-value.avsc` order.

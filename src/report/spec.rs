@@ -5,7 +5,7 @@
 //! the key and anchor columns, the conversion, the schemas, the topic) is read from here; the
 //! rest of the code plans, requests, converts and publishes any spec the same way.
 
-use super::Report;
+use super::name::Report;
 
 /// How Gladly is asked for a report's rows, which also decides the window kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,6 +282,12 @@ impl Preset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_of_built_in_reports_follows_their_names() {
+        let reports: Vec<Report> = BUILT_IN.iter().map(|b| b.report).collect();
+        assert_eq!(reports, Report::BUILT_IN);
+    }
 
     #[test]
     fn every_typed_format_belongs_to_one_built_in_report() {

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use super::{ColumnKind, DerivedColumn, DerivedSchema};
+use super::schema::{ColumnKind, DerivedColumn, DerivedSchema};
 use crate::records::columns::preview;
+use crate::records::dead_letter;
 use crate::records::parse::{self, Zone};
-use crate::records::{avro, changes, dead_letter, within_size, Output, Record};
+use crate::records::record::{within_size, Output, Record};
+use crate::records::{avro, changes};
 use crate::report::{normalize_column, DerivedFormat, Header, Row};
 
 /// Converts the rows of a configured report into records of one schema version.
@@ -61,7 +63,7 @@ impl DerivedConverter {
         DerivedLayout {
             columns: self
                 .schema
-                .columns
+                .columns()
                 .iter()
                 .map(|c| find(&c.header))
                 .collect(),
@@ -82,7 +84,7 @@ impl DerivedConverter {
         let at = self.anchor(layout, row)?;
         let mut value = Vec::with_capacity(row.record().as_slice().len() + 64);
         avro::header(&mut value, self.value_id);
-        for (c, p) in self.schema.columns.iter().zip(&layout.columns) {
+        for (c, p) in self.schema.columns().iter().zip(&layout.columns) {
             encode_cell(&mut value, c, cell(row, *p), self.zone)?;
         }
         let fingerprint = changes::fingerprint(&value);
@@ -198,6 +200,6 @@ pub(crate) fn push(
     let result = converter.convert(l, row, meta_bytes).and_then(within_size);
     match result {
         Ok(r) => out.push(Output::Record(r)),
-        Err(reason) => out.push(dead_letter(row, reason)),
+        Err(reason) => out.push(dead_letter::of_row(row, reason)),
     }
 }

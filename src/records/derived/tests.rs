@@ -5,7 +5,7 @@ use super::*;
 use crate::records::avro;
 use crate::records::parse::Zone;
 use crate::records::Record;
-use crate::report::{DerivedFormat, Row};
+use crate::report::{DerivedFormat, Header, Report, Row};
 use apache_avro::types::Value as AvroValue;
 use std::sync::Arc;
 
