@@ -23,7 +23,11 @@ impl Pipeline {
     }
 
     /// `job`'s windows as a source, each ending with `cursor`'s record.
-    fn report_windows<'a>(&'a self, job: &'a mut ReportJob, cursor: Cursor<'a>) -> ReportWindows<'a> {
+    fn report_windows<'a>(
+        &'a self,
+        job: &'a mut ReportJob,
+        cursor: Cursor<'a>,
+    ) -> ReportWindows<'a> {
         ReportWindows {
             ctx: self.ctx(),
             job,

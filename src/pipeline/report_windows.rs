@@ -171,7 +171,12 @@ impl Cursored for ReportWindows<'_> {
     /// From the job's checkpoint (less the lookback, or from `start`) to now.
     fn plan(&self) -> Vec<Window> {
         let job = &*self.job;
-        live_windows(&self.ctx.config, job.report, job.position, self.ctx.clock.now())
+        live_windows(
+            &self.ctx.config,
+            job.report,
+            job.position,
+            self.ctx.clock.now(),
+        )
     }
 
     /// A `window` span (report, window, rows, duration_secs).

@@ -65,18 +65,21 @@ async fn a_window_dropped_mid_transaction_is_aborted_and_the_next_poll_publishes
     let mut job = p.open(Report::WORK_SESSIONS, Scope::Run).await.unwrap();
     let rows_sent = async {
         loop {
-            if ends(&topic).await.1 > 0 {
-                return;
+            let seen = ends(&topic).await;
+            if seen.1 > 0 {
+                return seen;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    tokio::select! {
+    let (stable, end) = tokio::select! {
         done = p.poll(&mut job) => panic!("the poll ended before it was dropped: {done:?}"),
-        _ = rows_sent => {}
-    }
-    let (stable, end) = ends(&topic).await;
-    assert_eq!(stable, 0, "the window's transaction is open: {stable} of {end}");
+        seen = rows_sent => seen,
+    };
+    assert_eq!(
+        stable, 0,
+        "the window's transaction was open: {stable} of {end}"
+    );
     // the engine aborts it at once; the broker alone would wait kafka.transaction_timeout_secs
     // (900 s)
     let mut aborted = (0, 0);
