@@ -21,7 +21,7 @@ use super::context::Context;
 use super::engine::{Engine, Transaction};
 use super::error::{DimensionError, Failure};
 use super::events::ListRefreshed;
-use super::source::{drive, Cursored, Source, Stop, Written};
+use super::source::{drive, Cursored, Source, Written};
 use super::summary::Summary;
 use crate::config::Config;
 use crate::kafka::admin::TopicSpec;
@@ -149,62 +149,32 @@ impl DimensionSource {
                 list: first,
                 source,
             })?;
-        drive(ctx, &engine, &mut refresh, due, None)
-            .await
-            .map_err(stopped)?;
+        drive(ctx, &engine, &mut refresh, due, None).await?;
         Ok(refresh.done)
     }
 
     /// The next instant a list is due (now when one is due or never refreshed).
     pub(crate) async fn next_due(&self, ctx: &Context) -> Result<DateTime<Utc>, DimensionError> {
-        let cfg = &ctx.config;
-        let last = read_list_checkpoints(cfg).await?;
-        let cadence = chrono::Duration::seconds(cfg.dimensions.cadence_secs as i64);
+        let last = read_list_checkpoints(&ctx.config).await?;
         let now = ctx.clock.now();
         Ok(self
             .lists
             .iter()
-            .map(|(l, _, _)| last.get(l).map_or(now, |c| c.refreshed_at + cadence))
+            .map(|(list, _, _)| due_at(ctx, &last, *list, now))
             .min()
-            .unwrap_or(now + cadence))
+            .unwrap_or(now))
     }
 }
 
-/// Why the driver stopped, as the refresh's error.
-fn stopped(stop: Stop<DimensionList>) -> DimensionError {
-    match stop {
-        Stop::Shutdown => DimensionError::Shutdown,
-        Stop::Refused {
-            unit: list,
-            failure: Failure::Gladly(source),
-        } => DimensionError::Gladly { list, source },
-        Stop::Refused {
-            unit: list,
-            failure: Failure::Sink(source),
-        } => DimensionError::Sink { list, source },
-        Stop::Refused {
-            unit: list,
-            failure,
-        } => DimensionError::Exhausted {
-            list,
-            attempts: 1,
-            last: failure.to_string(),
-        },
-        Stop::Exhausted {
-            unit: list,
-            attempts,
-            last,
-        } => DimensionError::Exhausted {
-            list,
-            attempts,
-            last,
-        },
-        Stop::TooBig { unit: list, rows } => DimensionError::Exhausted {
-            list,
-            attempts: 1,
-            last: format!("{rows} items do not fit in one transaction"),
-        },
-    }
+/// When `list` is due: `dimensions.cadence_secs` after its last refresh, or `now` if never.
+fn due_at(
+    ctx: &Context,
+    last: &BTreeMap<DimensionList, ListCheckpoint>,
+    list: DimensionList,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let cadence = chrono::Duration::seconds(ctx.config.dimensions.cadence_secs as i64);
+    last.get(&list).map_or(now, |c| c.refreshed_at + cadence)
 }
 
 /// A refresh of the due lists, as a source: a unit is one list; its cursor is the list's
@@ -331,18 +301,11 @@ impl Cursored for ListRefresh<'_> {
     /// The enabled lists, or those not refreshed within `dimensions.cadence_secs`.
     fn plan(&self) -> Vec<DimensionList> {
         let now = self.ctx.clock.now();
-        let cadence = chrono::Duration::seconds(self.ctx.config.dimensions.cadence_secs as i64);
         self.source
             .lists
             .iter()
             .map(|(list, _, _)| *list)
-            .filter(|list| {
-                !self.due_only
-                    || self
-                        .last
-                        .get(list)
-                        .is_none_or(|c| c.refreshed_at + cadence <= now)
-            })
+            .filter(|list| !self.due_only || due_at(self.ctx, &self.last, *list, now) <= now)
             .collect()
     }
 

@@ -268,6 +268,75 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Why [`drive`] stopped before its last unit.
+#[derive(Debug)]
+pub(crate) enum Stop<U> {
+    /// A shutdown was requested.
+    Shutdown,
+    /// A failure retrying cannot fix (refused credentials, a fenced producer).
+    Refused {
+        /// The unit it happened to.
+        unit: U,
+        /// What happened.
+        failure: Failure,
+    },
+    /// A unit kept failing.
+    Exhausted {
+        /// The unit.
+        unit: U,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// A unit too big for one transaction that cannot be split.
+    TooBig {
+        /// The unit.
+        unit: U,
+        /// Rows read when it stopped.
+        rows: u64,
+    },
+}
+
+/// Why the driver stopped at a list, as the refresh's error.
+impl From<Stop<DimensionList>> for DimensionError {
+    fn from(stop: Stop<DimensionList>) -> Self {
+        match stop {
+            Stop::Shutdown => DimensionError::Shutdown,
+            Stop::Refused {
+                unit: list,
+                failure: Failure::Gladly(source),
+            } => DimensionError::Gladly { list, source },
+            Stop::Refused {
+                unit: list,
+                failure: Failure::Sink(source),
+            } => DimensionError::Sink { list, source },
+            Stop::Refused {
+                unit: list,
+                failure,
+            } => DimensionError::Exhausted {
+                list,
+                attempts: 1,
+                last: failure.to_string(),
+            },
+            Stop::Exhausted {
+                unit: list,
+                attempts,
+                last,
+            } => DimensionError::Exhausted {
+                list,
+                attempts,
+                last,
+            },
+            Stop::TooBig { unit: list, rows } => DimensionError::Exhausted {
+                list,
+                attempts: 1,
+                last: format!("{rows} items do not fit in one transaction"),
+            },
+        }
+    }
+}
+
 /// The pipeline error for a sink error outside a window: fenced stops the report, anything
 /// else is a setup failure.
 pub(crate) fn sink_failure(report: Report, e: SinkError) -> PipelineError {

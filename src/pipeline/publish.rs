@@ -5,12 +5,12 @@
 
 use super::connect::Pipeline;
 use super::dimensions::ListSummary;
-use super::error::{DimensionError, PipelineError};
+use super::error::{DimensionError, PipelineError, Stop};
 use super::job::ReportJob;
 use super::plan::{backfill_windows, window_start_instant, BackfillBound};
 use super::progress::Progress;
 use super::report_windows::{Cursor, ReportWindows};
-use super::source::{drive, Cursored, Stop};
+use super::source::{drive, Cursored};
 use super::summary::Summary;
 use super::window::Window;
 use crate::report::Report;

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::context::Context;
 use super::engine::{Engine, Transaction};
-use super::error::Failure;
+use super::error::{Failure, Stop};
 use super::events::{UnitFailed, UnitSplit};
 use super::progress::Progress;
 use super::summary::Summary;
@@ -88,36 +88,6 @@ pub(crate) trait Cursored: Source {
     fn split(&mut self, _unit: &Self::Unit, _queue: &mut VecDeque<Self::Unit>) -> bool {
         false
     }
-}
-
-/// Why [`drive`] stopped before its last unit.
-#[derive(Debug)]
-pub(crate) enum Stop<U> {
-    /// A shutdown was requested.
-    Shutdown,
-    /// A failure retrying cannot fix (refused credentials, a fenced producer).
-    Refused {
-        /// The unit it happened to.
-        unit: U,
-        /// What happened.
-        failure: Failure,
-    },
-    /// A unit kept failing.
-    Exhausted {
-        /// The unit.
-        unit: U,
-        /// Attempts made.
-        attempts: u32,
-        /// The last error.
-        last: String,
-    },
-    /// A unit too big for one transaction that cannot be split.
-    TooBig {
-        /// The unit.
-        unit: U,
-        /// Rows read when it stopped.
-        rows: u64,
-    },
 }
 
 /// Publishes `units` in order through `engine`, each in its own transaction with its cursor;
