@@ -46,6 +46,32 @@ pub struct SimConfig {
     /// fetched at or after its instant carry it, last; earlier answers do not. `None` (the
     /// default): every report keeps its columns.
     pub added_column: Option<AddedColumn>,
+    /// How late events become visible on `GET /api/v1/events`.
+    pub event_lag: EventLag,
+}
+
+/// How late an event becomes visible on `GET /api/v1/events` after its `timestamp` (Gladly:
+/// "up to 15 seconds behind real-time"). Every event gets a lag that is a pure function of its
+/// id: a query made before `timestamp + lag` does not return it, every one made after does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLag {
+    /// Lags are spread over `[0, max)` (default 15 s; zero: visible at once).
+    pub max: chrono::Duration,
+    /// Share of events (chosen by id) that come even later: `late_by` more (default 0).
+    pub late_fraction: f64,
+    /// The extra lag of those (default 5 minutes): set it past a client's overlap to see it
+    /// miss them, inside it to see it catch them.
+    pub late_by: chrono::Duration,
+}
+
+impl Default for EventLag {
+    fn default() -> Self {
+        EventLag {
+            max: chrono::Duration::seconds(15),
+            late_fraction: 0.0,
+            late_by: chrono::Duration::minutes(5),
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -68,6 +94,7 @@ impl Default for SimConfig {
             contact_export_metric_set: CONTACT_EXPORT.into(),
             agent_summary_metric_set: AGENT_SUMMARY.into(),
             added_column: None,
+            event_lag: EventLag::default(),
         }
     }
 }
@@ -112,6 +139,14 @@ impl SimConfig {
             column: column.into(),
             from,
         });
+        self
+    }
+
+    /// Same config with `fraction` of the events (chosen by id) visible only `by` later than
+    /// the usual lag (see [`EventLag`]).
+    pub fn with_late_events(mut self, fraction: f64, by: chrono::Duration) -> Self {
+        self.event_lag.late_fraction = fraction;
+        self.event_lag.late_by = by;
         self
     }
 

@@ -94,6 +94,25 @@ pub struct FaultState {
     pub conversation_delay: Duration,
     /// How many GET Conversation requests `conversation_delay` applies to.
     pub conversation_slow_next: u32,
+    /// Answer 403 to every `GET /api/v1/events` (missing API User permission).
+    pub events_forbidden: bool,
+    /// Answer 429 to this many next `GET /api/v1/events` requests…
+    pub events_rate_limit_next: u32,
+    /// …with this `Retry-After`.
+    pub events_rate_limit_retry_after: RetryAfter,
+    /// Answer `events_error_status` to this many next `GET /api/v1/events` requests.
+    pub events_error_next: u32,
+    /// The 5xx of those answers (0 means 503).
+    pub events_error_status: u16,
+    /// Delay before the response headers of the next `events_slow_next` events requests.
+    pub events_delay: Duration,
+    /// How many events requests `events_delay` applies to.
+    pub events_slow_next: u32,
+    /// Cut the connection after this many body bytes, for the next `events_cut_next` events
+    /// answers (a 200 whose body breaks off, possibly mid-line).
+    pub events_cut_after_bytes: usize,
+    /// How many events answers to cut.
+    pub events_cut_next: u32,
 }
 
 /// The name and cell prefix of the unknown extra column.
@@ -224,6 +243,83 @@ impl Faults {
             f.cut_after_bytes
         })
     }
+}
+
+impl Faults {
+    /// The next `n` `GET /api/v1/events` requests get `status` (a 5xx; 0 means 503).
+    pub fn fail_events_next(&self, n: u32, status: u16) {
+        self.update(|f| {
+            f.events_error_next = n;
+            f.events_error_status = status;
+        });
+    }
+
+    /// The next `n` `GET /api/v1/events` requests get 429 with `retry_after`.
+    pub fn rate_limit_events_next(&self, n: u32, retry_after: RetryAfter) {
+        self.update(|f| {
+            f.events_rate_limit_next = n;
+            f.events_rate_limit_retry_after = retry_after;
+        });
+    }
+
+    /// The next `n` `GET /api/v1/events` requests wait `delay` before their headers.
+    pub fn slow_events_next(&self, n: u32, delay: Duration) {
+        self.update(|f| {
+            f.events_slow_next = n;
+            f.events_delay = delay;
+        });
+    }
+
+    /// The next `n` `GET /api/v1/events` 200s break off after `after_bytes` body bytes.
+    pub fn cut_events_next(&self, n: u32, after_bytes: usize) {
+        self.update(|f| {
+            f.events_cut_next = n;
+            f.events_cut_after_bytes = after_bytes;
+        });
+    }
+
+    /// Takes one events request's share of the faults (decrementing the "next N" counters;
+    /// the cut is taken by [`Faults::take_events_cut`] when a body is served).
+    pub(crate) fn take_events(&self) -> EventsDecision {
+        let mut f = self.state.lock().expect("faults lock");
+        let mut d = EventsDecision {
+            forbidden: f.events_forbidden,
+            ..EventsDecision::default()
+        };
+        if f.events_rate_limit_next > 0 {
+            f.events_rate_limit_next -= 1;
+            d.rate_limited = Some(f.events_rate_limit_retry_after);
+        } else if f.events_error_next > 0 {
+            f.events_error_next -= 1;
+            d.error = Some(match f.events_error_status {
+                0 => 503,
+                s => s,
+            });
+        }
+        if f.events_slow_next > 0 && !f.events_delay.is_zero() {
+            f.events_slow_next -= 1;
+            d.slow = f.events_delay;
+        }
+        d
+    }
+
+    /// Called when an events body is served: consumes one "cut" if any.
+    pub(crate) fn take_events_cut(&self) -> Option<usize> {
+        let mut f = self.state.lock().expect("faults lock");
+        (f.events_cut_next > 0).then(|| {
+            f.events_cut_next -= 1;
+            f.events_cut_after_bytes
+        })
+    }
+}
+
+/// What happens to one events request.
+#[derive(Debug, Default)]
+pub(crate) struct EventsDecision {
+    pub forbidden: bool,
+    pub rate_limited: Option<RetryAfter>,
+    pub error: Option<u16>,
+    pub slow: Duration,
 }
 
 /// What happens to one request.

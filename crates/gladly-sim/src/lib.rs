@@ -18,6 +18,10 @@
 //! - `GET /api/v1/agents`, `/inboxes`, `/teams`, `/topics`: JSON lists that change on a fixed
 //!   schedule (an agent renamed and one added on day 3 after the origin, an inbox added on day
 //!   3 and removed on day 4, …), under the same per-second limit (see [`Simulator::list`]).
+//! - `GET /api/v1/events?startAt=…&endAt=…&entities=…`: the Events API in JSON Lines, the
+//!   last 24 hours of contact, conversation and agent-shift events, each visible a few seconds
+//!   after its timestamp ([`EventLag`]), under the same per-second limit (see
+//!   [`Simulator::events_truth`]).
 //!
 //! The reports show the world as of `now − data_delay`. Every contact has an arrival time,
 //! channel, direction, inbox, 0–3 agents (only ever added), an end (some stay open for hours)
@@ -36,6 +40,7 @@ mod clock;
 mod config;
 mod conversations;
 mod dimensions;
+mod events;
 mod faults;
 mod limiter;
 mod model;
@@ -47,6 +52,7 @@ mod timestamp;
 mod truth;
 pub mod wire;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,7 +62,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use added_column::AddedColumn;
 pub use clock::SimClock;
-pub use config::SimConfig;
+pub use config::{EventLag, SimConfig};
 pub use conversations::ConversationTruth;
 pub use faults::{FaultState, Faults, Limits, RetryAfter, BAD_CELL, EXTRA_COLUMN};
 pub use server::SimServer;
@@ -77,6 +83,7 @@ pub struct Simulator {
     limiter: Arc<Limiter>,
     bad: Mutex<BadRows>,
     draws: AtomicU64,
+    served_events: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -102,6 +109,7 @@ impl Simulator {
             limiter: Arc::default(),
             bad: Mutex::new(BadRows::default()),
             draws: AtomicU64::new(0),
+            served_events: Mutex::default(),
         })
     }
 
@@ -233,6 +241,92 @@ impl Simulator {
         dimensions::list_at(&self.model, list, at.timestamp_millis())
     }
 
+    /// Ground truth: every event of `entities` (names of [`wire::EVENT_ENTITIES`]) whose
+    /// `timestamp` is in `[start, end)` and that has been recorded by now (timestamp ≤ now),
+    /// whether its visibility lag has passed or not, in the order `GET /api/v1/events` sends
+    /// them; each the exact object the API sends. Not limited to the last 24 hours. Panics on
+    /// an unknown entity.
+    pub fn events_truth(
+        &self,
+        entities: &[&str],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<serde_json::Value> {
+        self.events_json(entities, start, end, false)
+    }
+
+    /// What a fault-free `GET /api/v1/events` for `entities` and `[start, end)` answers now:
+    /// the events of [`Simulator::events_truth`] whose visibility lag has passed. Panics on an
+    /// unknown entity.
+    pub fn events_visible(
+        &self,
+        entities: &[&str],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<serde_json::Value> {
+        self.events_json(entities, start, end, true)
+    }
+
+    /// The visibility lag of the event `id`: it is served once now ≥ its `timestamp` + this.
+    /// `None` when `id` is not an event id of this simulator.
+    pub fn event_lag(&self, id: &str) -> Option<chrono::Duration> {
+        let identity = self.model.decode_id(model::Kind::Event, id)?;
+        let ms = events::lag_ms(self.cfg.seed, &self.cfg.event_lag, identity);
+        Some(chrono::Duration::milliseconds(ms))
+    }
+
+    /// The distinct ids of the events `GET /api/v1/events` has sent so far (whole lines only:
+    /// an event whose line a cut broke off is not counted).
+    pub fn served_event_ids(&self) -> BTreeSet<String> {
+        self.served_events
+            .lock()
+            .expect("served events lock")
+            .clone()
+    }
+
+    fn events_json(
+        &self,
+        entities: &[&str],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        lagged: bool,
+    ) -> Vec<serde_json::Value> {
+        let mut set = events::Entities::default();
+        for e in entities {
+            assert!(set.add(e), "{e} is not an Events API entity");
+        }
+        let ceil = |t: DateTime<Utc>| {
+            t.timestamp_millis() + i64::from(t.timestamp_subsec_nanos() % 1_000_000 != 0)
+        };
+        let window = events::Window {
+            start_ms: ceil(start),
+            end_ms: ceil(end),
+            now_ms: self.clock.now().timestamp_millis(),
+            entities: set,
+            lagged,
+        };
+        self.event_source(window)
+            .map(|e| serde_json::from_str(&e.line).expect("an event is JSON"))
+            .collect()
+    }
+
+    /// The events of `window`, in order.
+    fn event_source(&self, window: events::Window) -> events::EventSource {
+        events::EventSource::new(self.model.clone(), self.cfg.event_lag.clone(), window)
+    }
+
+    /// Notes events whose whole line was sent.
+    fn record_served_events(&self, ids: impl IntoIterator<Item = String>) {
+        let mut served = self.served_events.lock().expect("served events lock");
+        let mut n = 0;
+        for id in ids {
+            served.insert(id);
+            n += 1;
+        }
+        drop(served);
+        self.stats.lock().expect("stats lock").events_served += n;
+    }
+
     /// How many rows the bad-cell fault has made unconvertible so far (every serving counts).
     pub fn injected_bad_rows(&self) -> u64 {
         self.bad.lock().expect("bad rows lock").served
@@ -248,6 +342,8 @@ impl Simulator {
         *s.requests.entry(endpoint.to_string()).or_default() += 1;
         if endpoint == "conversations" {
             s.conversation_gets += 1;
+        } else if endpoint == "events" {
+            s.event_gets += 1;
         } else if dimensions::LISTS.contains(&endpoint) {
             // a list GET: under the per-second limit, not a report
         } else {
@@ -297,6 +393,8 @@ impl Simulator {
     }
 }
 
+#[cfg(test)]
+mod event_tests;
 #[cfg(test)]
 mod report_tests;
 #[cfg(test)]

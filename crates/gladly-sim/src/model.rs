@@ -37,6 +37,10 @@ pub(crate) enum Kind {
     Attribute = 8,
     /// A team.
     Team = 9,
+    /// An Events API event (`id`).
+    Event = 10,
+    /// An agent status reason (`activeReason.id`).
+    Reason = 11,
 }
 
 /// Channels, with their share of contacts.

@@ -6,8 +6,8 @@ use std::time::Instant;
 /// Counters of what the simulator saw.
 #[derive(Debug, Clone, Default)]
 pub struct SimStats {
-    /// Requests per endpoint: `work-session-events`, `reports`, `conversations`, and the
-    /// lists `agents`, `inboxes`, `teams`, `topics`.
+    /// Requests per endpoint: `work-session-events`, `reports`, `conversations`, `events`,
+    /// and the lists `agents`, `inboxes`, `teams`, `topics`.
     pub requests: BTreeMap<String, u64>,
     /// Responses by status.
     pub responses: BTreeMap<u16, u64>,
@@ -21,6 +21,11 @@ pub struct SimStats {
     pub conversation_moves: u64,
     /// Data rows sent in report bodies.
     pub rows_served: u64,
+    /// `GET /api/v1/events` calls (each attempt, 401s, 429s and 400s included).
+    pub event_gets: u64,
+    /// Event lines sent in events bodies (whole lines only; the same event read twice counts
+    /// twice, see [`crate::Simulator::served_event_ids`] for distinct ones).
+    pub events_served: u64,
     /// Arrival instants of report requests (the last 10,000).
     pub report_arrivals: Vec<Instant>,
 }

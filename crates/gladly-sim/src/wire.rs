@@ -25,6 +25,27 @@ pub const CONVERSATION_TIMESTAMPS: &str = "ConversationTimestampsReport";
 /// The Work Session Events (V4) metric set: the work-session rows through `/api/v1/reports`.
 pub const WORK_SESSION_EVENTS_V4: &str = "WorkSessionEventsReportV4";
 
+/// `GET`: the Events API, query `startAt`, `endAt`, `entities` (repeated), answered in JSON
+/// Lines.
+pub const EVENTS_PATH: &str = "/api/v1/events";
+/// The media type of an Events API answer (the one Gladly's spec names).
+pub const EVENTS_CONTENT_TYPE: &str = "application/x-jsonlines";
+/// The `entities` values of the Events API, as Gladly documents them. An event belongs to the
+/// entity before the `/` of its type (`CONVERSATION_ASSIGNEE/…` to `CONVERSATION`).
+pub const EVENT_ENTITIES: [&str; 8] = [
+    "AGENT_AVAILABILITY",
+    "AGENT_STATUS",
+    "CONTACT",
+    "CONVERSATION",
+    "CUSTOMER",
+    "CUSTOMER_PROFILE",
+    "PAYMENT_REQUEST",
+    "TASK",
+];
+/// The unknown field some events carry inside `content` (about 1 in 50, chosen by id), to
+/// exercise a client's forward compatibility.
+pub const EVENT_EXTRA_FIELD: &str = "simulatorExtra";
+
 /// One entry of Gladly's error body: `attr` names the offending field and may be absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiError {

@@ -59,8 +59,11 @@ const LAST_NAMES: [&str; 8] = [
     "Okafor", "Nguyen", "Silva", "Kowalski", "Haddad", "Ito", "Moreau", "Brown",
 ];
 
-/// Agent `a`'s daily shift: starts at this UTC hour, lasts 8 hours.
-fn shift_start_hour(a: u32) -> i64 {
+/// How long an agent's daily shift lasts (from its login to its logout).
+pub(crate) const SHIFT_MS: i64 = 8 * 3_600_000;
+
+/// Agent `a`'s daily shift: starts at this UTC hour, lasts [`SHIFT_MS`].
+pub(crate) fn shift_start_hour(a: u32) -> i64 {
     i64::from((a * 7) % 24)
 }
 
@@ -70,7 +73,7 @@ fn shift_stats(a: u32, from: i64, to: i64) -> (u64, u64, i64) {
         return (0, 0, 0);
     }
     let day = 86_400_000;
-    let len = 8 * 3_600_000;
+    let len = SHIFT_MS;
     let (mut ins, mut outs, mut time) = (0, 0, 0);
     let mut d = from.div_euclid(day) - 1;
     while d * day < to {

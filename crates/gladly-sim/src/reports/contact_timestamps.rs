@@ -43,19 +43,22 @@ impl ContactTimestampRows {
     }
 }
 
-/// One event of a contact.
-struct Event {
-    at: i64,
-    kind: &'static str,
+/// One event of a contact (a row of this report, and an Events API event).
+pub(crate) struct Event {
+    /// When it happened.
+    pub(crate) at: i64,
+    /// `CONTACT/…`.
+    pub(crate) kind: &'static str,
     /// `AGENT` events name their agent; others are the customer's.
-    initiator: Option<u32>,
-    /// The inbox and agent the contact had before the event.
-    inbox: Option<u32>,
-    agent: Option<u32>,
+    pub(crate) initiator: Option<u32>,
+    /// The inbox the contact had before the event.
+    pub(crate) inbox: Option<u32>,
+    /// The agent the contact had before the event.
+    pub(crate) agent: Option<u32>,
 }
 
 /// Every event of contact `c`, whether it has happened yet or not, in time order.
-fn events(c: &Contact) -> Vec<Event> {
+pub(crate) fn events(c: &Contact) -> Vec<Event> {
     let work = &c.work[..c.n_work];
     let mut out = vec![Event {
         at: c.created_ms,

@@ -43,7 +43,7 @@ impl ConversationExportRows {
 }
 
 /// The agents of the contacts `visible` at `as_of`, each with its contact, in acceptance order.
-pub(super) fn assignments<'a>(visible: &[&'a Contact], as_of: i64) -> Vec<(&'a Contact, Work)> {
+pub(crate) fn assignments<'a>(visible: &[&'a Contact], as_of: i64) -> Vec<(&'a Contact, Work)> {
     let mut out: Vec<(&Contact, Work)> = visible
         .iter()
         .flat_map(|c| c.visible_work(as_of).iter().map(move |w| (*c, *w)))
@@ -53,7 +53,7 @@ pub(super) fn assignments<'a>(visible: &[&'a Contact], as_of: i64) -> Vec<(&'a C
 }
 
 /// The agent who accepted last before `at`, if any.
-pub(super) fn agent_before(assigned: &[(&Contact, Work)], at: i64) -> Option<u32> {
+pub(crate) fn agent_before(assigned: &[(&Contact, Work)], at: i64) -> Option<u32> {
     assigned
         .iter()
         .rev()
@@ -62,7 +62,7 @@ pub(super) fn agent_before(assigned: &[(&Contact, Work)], at: i64) -> Option<u32
 }
 
 /// The conversation's inbox at `at`: that of its latest contact created by then.
-pub(super) fn inbox_then(m: &Model, visible: &[&Contact], at: i64) -> Option<u64> {
+pub(crate) fn inbox_then(m: &Model, visible: &[&Contact], at: i64) -> Option<u64> {
     visible
         .iter()
         .rev()

@@ -49,36 +49,42 @@ impl ConversationTimestampRows {
     }
 }
 
-/// One event of a conversation.
+/// One event of a conversation (a row of this report, and an Events API event).
 #[derive(Default)]
-struct Event {
-    at: i64,
-    kind: &'static str,
+pub(crate) struct Event {
+    /// When it happened.
+    pub(crate) at: i64,
+    /// `CONVERSATION/…` or `CONVERSATION_ASSIGNEE/UPDATED`.
+    pub(crate) kind: &'static str,
     /// The agent who did it (`AGENT`), else `system` says `SYSTEM` or `CUSTOMER`.
-    initiator: Option<u32>,
-    system: bool,
-    topic: Option<u64>,
-    new_inbox: Option<u64>,
-    new_agent: Option<u32>,
-    reason: &'static str,
+    pub(crate) initiator: Option<u32>,
+    /// Done by the system (when no agent did it).
+    pub(crate) system: bool,
+    /// The topic added or removed.
+    pub(crate) topic: Option<u64>,
+    /// The inbox assigned.
+    pub(crate) new_inbox: Option<u64>,
+    /// The agent assigned.
+    pub(crate) new_agent: Option<u32>,
+    /// Why it was assigned (`ROUTED`, `ASSIGNED`, `TRANSFERRED`).
+    pub(crate) reason: &'static str,
+}
+
+/// Every event of conversation `n` (contacts `all`, of which `visible` exist) up to `as_of`,
+/// in time order.
+pub(crate) fn events(n: u64, all: &[Contact], visible: &[&Contact], as_of: i64) -> Vec<Event> {
+    let assigned = assignments(visible, as_of);
+    let (closes, reopens) = closes_and_reopens(all, as_of);
+    let closing = closing_topic(n);
+    let mut out = vec![created_event(visible[0], as_of)];
+    assignment_events(n, &assigned, &mut out);
+    close_events(&closes, closing, &assigned, &mut out);
+    reopen_events(&reopens, closing, &mut out);
+    out.sort_by_key(|e| e.at);
+    out
 }
 
 impl ConversationTimestamps {
-    /// Every event of conversation `n` (contacts `all`, of which `visible` exist) up to
-    /// `as_of`, in time order.
-    fn events(&self, n: u64, all: &[Contact], visible: &[&Contact]) -> Vec<Event> {
-        let as_of = self.as_of;
-        let assigned = assignments(visible, as_of);
-        let (closes, reopens) = closes_and_reopens(all, as_of);
-        let closing = closing_topic(n);
-        let mut out = vec![created_event(visible[0], as_of)];
-        assignment_events(n, &assigned, &mut out);
-        close_events(&closes, closing, &assigned, &mut out);
-        reopen_events(&reopens, closing, &mut out);
-        out.sort_by_key(|e| e.at);
-        out
-    }
-
     fn rows(&self, n: u64, all: &[Contact], out: &mut Vec<Row>) {
         let m = &self.model;
         let as_of = self.as_of;
@@ -89,7 +95,7 @@ impl ConversationTimestamps {
         let agent_nm = |a: Option<u32>| a.map_or(String::new(), |a| agent_name(m, a.into(), as_of));
         let inbox_id = |i: Option<u64>| i.map_or(String::new(), |i| m.id(Kind::Inbox, i));
         let inbox_nm = |i: Option<u64>| i.map_or(String::new(), |i| inbox_name(i).to_string());
-        for (seq, e) in self.events(n, all, &visible).into_iter().enumerate() {
+        for (seq, e) in events(n, all, &visible, as_of).into_iter().enumerate() {
             let d = local_date(self.tz, e.at);
             if d < self.start || d > self.end {
                 continue;

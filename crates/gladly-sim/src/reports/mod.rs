@@ -27,6 +27,14 @@ use conversation_export::ConversationExportRows;
 use conversation_timestamps::ConversationTimestampRows;
 use work_sessions::WorkSessionRows;
 
+// what the Events API shares with the reports: the same events, shifts and assignees
+pub(crate) use agent_summary::{shift_start_hour, SHIFT_MS};
+pub(crate) use contact_timestamps::events as contact_events;
+pub(crate) use conversation_export::{agent_before, assignments, inbox_then};
+pub(crate) use conversation_timestamps::{
+    events as conversation_events, Event as ConversationEvent,
+};
+
 /// Agent Summary bucket sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Level {

@@ -1,28 +1,36 @@
 //! The HTTP side of the simulator: routes, Basic auth, Gladly's error body and rate-limit
 //! answers. The report endpoints are in [`report`] (validation in [`validate`], bodies in
-//! [`csv_body`]), GET Conversation in [`conversation`].
+//! [`csv_body`]), GET Conversation in [`conversation`], the Events API in [`events`].
 
 mod conversation;
 mod csv_body;
+mod events;
 mod lists;
 mod report;
 mod validate;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use futures::StreamExt;
 
 use crate::faults::RetryAfter;
-use crate::wire::{ApiError, ApiErrors, CONVERSATION_ROUTE, REPORTS_PATH, WORK_SESSIONS_PATH};
+use crate::wire::{
+    ApiError, ApiErrors, CONVERSATION_ROUTE, EVENTS_PATH, REPORTS_PATH, WORK_SESSIONS_PATH,
+};
 use crate::{SimConfig, Simulator};
 
+#[cfg(test)]
+pub(crate) use events::window as events_window;
 pub(crate) use validate::plan;
 
 /// A running simulator server. Stops when dropped or on [`SimServer::shutdown`].
@@ -67,6 +75,7 @@ pub(crate) async fn serve(sim: Arc<Simulator>, addr: SocketAddr) -> io::Result<S
         .route("/api/v1/inboxes", get(lists::inboxes))
         .route("/api/v1/teams", get(lists::teams))
         .route("/api/v1/topics", get(lists::topics))
+        .route(EVENTS_PATH, get(events::events))
         .fallback(not_found)
         .with_state(sim);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -156,6 +165,27 @@ fn limit_retry_after(configured: RetryAfter, wait: Option<std::time::Duration>) 
         (RetryAfter::Absent, _) | (_, None) => RetryAfter::Absent,
         (_, Some(w)) => RetryAfter::Seconds(w.as_secs_f64().ceil().max(1.0) as u64),
     }
+}
+
+/// A body streaming `chunks` as they are generated. When `cut` is set by then, the connection
+/// breaks after them (a moment later, so the data before the cut goes out first and the
+/// answer looks like a broken body rather than a failed request).
+fn streamed<I>(chunks: I, cut: Arc<AtomicBool>) -> Body
+where
+    I: Iterator<Item = Result<Bytes, io::Error>> + Send + 'static,
+{
+    let tail = futures::stream::once(async move {
+        if !cut.load(Ordering::SeqCst) {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Some(Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "simulated connection cut",
+        )))
+    })
+    .filter_map(futures::future::ready);
+    Body::from_stream(futures::stream::iter(chunks).chain(tail))
 }
 
 /// A simulated 5xx with a plain-text body.

@@ -1,20 +1,18 @@
 //! The two report endpoints: auth, faults and the org-wide limits first, then validation, then
 //! a CSV body streamed as it is generated.
 
-use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use futures::StreamExt;
 use serde_json::Value;
 
 use super::csv_body::CsvBody;
 use super::{
-    authorized, err, errors, limit_retry_after, plan, server_error, too_many, unauthorized,
+    authorized, err, errors, limit_retry_after, plan, server_error, streamed, too_many,
+    unauthorized,
 };
 use crate::faults::Decision;
 use crate::reports::Plan;
@@ -125,22 +123,8 @@ fn csv_response(
     guard: InFlight,
 ) -> Response {
     let body = CsvBody::new(sim.clone(), plan, decision.format, guard);
-    // a cut happens after the data before it has gone out (else it would look like a
-    // failed request rather than a broken body)
     let cut = body.cut_happened();
-    let tail = futures::stream::once(async move {
-        if !cut.load(Ordering::SeqCst) {
-            return None;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        Some(Err(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            "simulated connection cut",
-        )))
-    })
-    .filter_map(futures::future::ready);
-    let stream = futures::stream::iter(body).chain(tail);
-    let mut resp = Response::new(Body::from_stream(stream));
+    let mut resp = Response::new(streamed(body, cut));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
