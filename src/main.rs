@@ -399,6 +399,25 @@ async fn once(s: Service, report: Option<Report>) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    match service::once_events(&s.pipeline, lists_too).await {
+        Ok(Some(e)) => println!(
+            "events: {} ranges, {} published, {} read again, {} dead letters{}",
+            e.ranges,
+            e.records,
+            e.suppressed,
+            e.dead_letters,
+            if e.lost_secs > 0 {
+                format!(", {} s LOST (outage past the API's 24 hours)", e.lost_secs)
+            } else {
+                String::new()
+            }
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            failed = true;
+            eprintln!("error: {e}");
+        }
+    }
     match service::once_dimensions(&s.pipeline, lists_too).await {
         Ok(lists) => {
             for l in lists {

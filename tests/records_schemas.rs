@@ -94,7 +94,9 @@ fn current_schemas_are_the_compiled_in_contract() {
             schemas::dimension_value_schema(list)
         );
     }
-    assert_eq!(files.len(), 17, "{:?}", files.keys());
+    assert_eq!(files["events-key.avsc"], schemas::events_key_schema());
+    assert_eq!(files["events-value.avsc"], schemas::events_value_schema());
+    assert_eq!(files.len(), 19, "{:?}", files.keys());
 }
 
 #[test]
@@ -162,6 +164,7 @@ fn current_topics() -> BTreeMap<String, String> {
         "conversations".into(),
         strip(settings.conversations_topic()),
     );
+    out.insert("events".into(), strip(settings.events_topic()));
     for list in DimensionList::ALL {
         out.insert(list.name().into(), strip(settings.dimension_topic(list)));
     }

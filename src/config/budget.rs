@@ -63,13 +63,19 @@ impl ReportBudget {
     }
 }
 
-/// What every enabled report's schedules need, against what the process may send.
+/// What every enabled report's schedules need, against what the process may send; and the
+/// scheduled GETs (the events feed's polls, the dimension lists' refreshes) against
+/// `gladly.requests_per_second`, which GET Conversation shares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Budget {
     /// `gladly.requests_per_minute`.
     pub requests_per_minute: u32,
     /// Each enabled report's schedules.
     pub reports: Vec<ReportBudget>,
+    /// `gladly.requests_per_second`.
+    pub requests_per_second: u32,
+    /// The scheduled GETs: `events`, `dimensions` (each list once per cadence).
+    pub gets: Vec<Demand>,
 }
 
 impl Budget {
@@ -83,9 +89,35 @@ impl Budget {
         self.reports.iter().map(ReportBudget::per_hour).sum()
     }
 
+    /// Scheduled GETs per hour (see [`Budget::gets`]).
+    pub fn gets_per_hour(&self) -> f64 {
+        self.gets.iter().map(Demand::per_hour).sum()
+    }
+
     /// `28 report requests/hour of 480 allowed (6%; work_sessions 17.2 = live 12 + 24h every
-    /// 60 min 4 + …; contacts …)`: what `check` and `status` print after `budget: `.
+    /// 60 min 4 + …; contacts …)`: what `check` and `status` print after `budget: `; then,
+    /// when the events feed or the dimension lists are on, `; scheduled GETs 64/hour of
+    /// 18000 allowed (events 60, dimensions 4)`.
     pub fn summary(&self) -> String {
+        let gets = if self.gets.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = self
+                .gets
+                .iter()
+                .map(|d| format!("{} {}", d.what, number(d.per_hour())))
+                .collect();
+            format!(
+                "; scheduled GETs {}/hour of {} allowed ({})",
+                self.gets_per_hour().ceil() as u64,
+                u64::from(self.requests_per_second) * 3600,
+                parts.join(", ")
+            )
+        };
+        format!("{}{gets}", self.report_summary())
+    }
+
+    fn report_summary(&self) -> String {
         let allowed = self.allowed_per_hour();
         let used = self.used_per_hour();
         let pct = if allowed == 0 {
@@ -119,6 +151,23 @@ impl Budget {
     /// Refuses schedules that need more requests than `gladly.requests_per_minute` allows,
     /// naming the largest ones and the keys that lower them.
     pub fn check(&self) -> Result<(), ConfigError> {
+        let gets_allowed = u64::from(self.requests_per_second) * 3600;
+        if self.gets_per_hour() > gets_allowed as f64 {
+            let fixes: Vec<String> = self
+                .gets
+                .iter()
+                .map(|d| format!("{}: {}", d.what, d.fix))
+                .collect();
+            return Err(ConfigError::invalid(
+                "gladly.requests_per_second",
+                format!(
+                    "the scheduled GETs need {} per hour, more than the {gets_allowed} that {} per second allow: {}",
+                    self.gets_per_hour().ceil() as u64,
+                    self.requests_per_second,
+                    fixes.join("; ")
+                ),
+            ));
+        }
         let (used, allowed) = (self.used_per_hour(), self.allowed_per_hour());
         if used <= allowed as f64 {
             return Ok(());
@@ -180,7 +229,33 @@ impl Config {
                 .into_iter()
                 .map(|r| self.report_budget(r))
                 .collect(),
+            requests_per_second: self.gladly.requests_per_second,
+            gets: self.scheduled_gets(),
         }
+    }
+
+    /// The scheduled GETs: the events feed's polls (one request each in steady state), the
+    /// dimension lists' refreshes (one per list).
+    fn scheduled_gets(&self) -> Vec<Demand> {
+        let mut gets = Vec::new();
+        if self.events.enabled {
+            gets.push(Demand {
+                what: "events".into(),
+                fix: "raise events.cadence_secs".into(),
+                windows: 1,
+                runs_per_hour: 3600.0 / self.events.cadence_secs.max(1) as f64,
+            });
+        }
+        let lists = self.dimensions.enabled_lists().len() as u64;
+        if lists > 0 {
+            gets.push(Demand {
+                what: "dimensions".into(),
+                fix: "raise dimensions.cadence_secs".into(),
+                windows: lists,
+                runs_per_hour: 3600.0 / self.dimensions.cadence_secs.max(1) as f64,
+            });
+        }
+        gets
     }
 
     fn report_budget(&self, report: Report) -> ReportBudget {

@@ -163,3 +163,27 @@ fn a_default_tier_over_budget_says_how_to_replace_the_defaults() {
         "{err}"
     );
 }
+
+#[test]
+fn the_events_feed_and_the_lists_count_as_scheduled_gets() {
+    let mut c = Config::default();
+    let reports_only = c.budget().summary();
+    assert!(!reports_only.contains("GETs"), "{reports_only}");
+    c.events.enabled = true;
+    c.dimensions.enabled = true;
+    let b = c.budget();
+    // 60 polls an hour at the default cadence; four lists once an hour
+    assert_eq!(b.gets_per_hour(), 64.0);
+    let s = b.summary();
+    assert!(
+        s.starts_with(&reports_only)
+            && s.ends_with("; scheduled GETs 64/hour of 18000 allowed (events 60, dimensions 4)"),
+        "{s}"
+    );
+    c.gladly.requests_per_second = 0;
+    let err = c.budget().check().unwrap_err().to_string();
+    assert!(
+        err.contains("gladly.requests_per_second") && err.contains("events.cadence_secs"),
+        "{err}"
+    );
+}

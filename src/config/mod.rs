@@ -6,6 +6,7 @@
 //! Secrets (the Gladly token, registry and SASL passwords) are redacted wherever they print.
 
 mod budget;
+mod events;
 mod load;
 mod reports;
 mod reread;
@@ -20,6 +21,7 @@ pub use crate::config_error::ConfigError;
 #[cfg(test)]
 pub(crate) use budget::date_windows;
 pub use budget::{Budget, Demand, ReportBudget};
+pub use events::{EventsSettings, COVERAGE_MARGIN_SECS};
 pub use load::{load, load_from, ENV_PREFIX};
 pub use reports::{DateReportSettings, ReportsConfig, WorkSessionsSettings};
 pub use reread::{DateTier, InstantTier, RereadTier, TierSpan, DATE_TIERS, WORK_SESSION_TIERS};

@@ -30,6 +30,8 @@ pub struct Config {
     pub conversations: ConversationsSettings,
     /// `[dimensions]`: the optional agents, inboxes, teams and topics topics (list endpoints).
     pub dimensions: DimensionsSettings,
+    /// `[events]`: the optional events topic (Gladly's Events API).
+    pub events: super::events::EventsSettings,
     /// `[pipeline]`: row cap, window retries.
     pub pipeline: PipelineSettings,
     /// `[observe]`: metrics/health listener and log format.

@@ -24,6 +24,7 @@ impl Config {
         self.reports.validate()?;
         self.pipeline.validate()?;
         self.dimensions.validate()?;
+        self.events.validate()?;
         if self.enabled_reports().is_empty() {
             return Err(ConfigError::invalid(
                 "reports",

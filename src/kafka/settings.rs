@@ -142,6 +142,8 @@ pub struct TopicSettings {
     pub agent_summary: Option<String>,
     /// Override the conversations topic name.
     pub conversations: Option<String>,
+    /// Override the events topic name (`[events]`).
+    pub events: Option<String>,
     /// Override the agents topic name (`[dimensions]`).
     pub agents: Option<String>,
     /// Override the inboxes topic name (`[dimensions]`).
@@ -170,6 +172,7 @@ impl Default for TopicSettings {
             contacts: None,
             agent_summary: None,
             conversations: None,
+            events: None,
             agents: None,
             inboxes: None,
             teams: None,
@@ -205,6 +208,13 @@ impl TopicSettings {
         self.conversations
             .clone()
             .unwrap_or_else(|| format!("{}.conversations", self.prefix))
+    }
+
+    /// The compacted topic of Gladly's events (`[events]`), keyed by event id: `<prefix>.events`.
+    pub fn events_topic(&self) -> String {
+        self.events
+            .clone()
+            .unwrap_or_else(|| format!("{}.events", self.prefix))
     }
 
     /// The compacted topic of a Gladly list (`[dimensions]`), keyed by id: `<prefix>.<list>`.
@@ -256,6 +266,7 @@ impl TopicSettings {
             ("contacts", &self.contacts),
             ("agent_summary", &self.agent_summary),
             ("conversations", &self.conversations),
+            ("events", &self.events),
             ("agents", &self.agents),
             ("inboxes", &self.inboxes),
             ("teams", &self.teams),

@@ -3,6 +3,36 @@
 /// Name, type and help text of every metric, in exposition order.
 pub(super) const HELP: &[(&str, &str, &str)] = &[
     (
+        "gladly_kafka_events_published_total",
+        "counter",
+        "Events of Gladly's Events API committed to the events topic ([events])",
+    ),
+    (
+        "gladly_kafka_events_suppressed_total",
+        "counter",
+        "Events read again (the overlap, a retried range, a restart) and not published again",
+    ),
+    (
+        "gladly_kafka_events_lost_seconds_total",
+        "counter",
+        "Seconds of events lost to outages longer than the 24 hours the Events API serves (the reports still carry those contacts)",
+    ),
+    (
+        "gladly_kafka_events_covered_until_timestamp_seconds",
+        "gauge",
+        "Every event recorded before this instant has been read and published: the events feed's cursor",
+    ),
+    (
+        "gladly_kafka_events_newest_timestamp_seconds",
+        "gauge",
+        "Timestamp of the newest event published; time() minus it is the feed's freshness",
+    ),
+    (
+        "gladly_kafka_events_cadence_seconds",
+        "gauge",
+        "events.cadence_secs: seconds between polls of the Events API",
+    ),
+    (
         "gladly_kafka_rows_fetched_total",
         "counter",
         "CSV rows read from Gladly in published windows",

@@ -249,6 +249,36 @@ impl Metrics {
         });
     }
 
+    /// `run` polls the events feed every `cadence`: like [`Metrics::expect_report`], ready
+    /// until its first cadence has passed, then while its last poll succeeded and lost
+    /// nothing; its cadence is exported (`gladly_kafka_events_cadence_seconds`) for the
+    /// freshness alert, and its counters start at 0.
+    pub fn expect_events(&self, cadence: Duration) {
+        let deadline = Instant::now() + cadence;
+        self.with(|m| {
+            m.health
+                .entry("events".to_string())
+                .or_insert(Health::Starting { deadline });
+            m.gauges.insert(
+                series("gladly_kafka_events_cadence_seconds", &[]),
+                cadence.as_secs_f64(),
+            );
+            for name in [
+                "gladly_kafka_events_published_total",
+                "gladly_kafka_events_suppressed_total",
+                "gladly_kafka_events_lost_seconds_total",
+            ] {
+                m.counters.entry(series(name, &[])).or_insert(0.0);
+            }
+            for result in ["ok", "failed"] {
+                let l = [("report", "events"), ("result", result)];
+                m.counters
+                    .entry(series("gladly_kafka_cycles_total", &l))
+                    .or_insert(0.0);
+            }
+        });
+    }
+
     /// A poll cycle of `report` ended: `Ok`, or why it failed.
     pub fn cycle_done(&self, report: &str, outcome: Result<(), String>) {
         let r = report;

@@ -86,6 +86,7 @@ async fn check_gladly(checks: &mut Checks, config: &Config, clock: &SharedClock)
         }
     }
     check_lists(checks, config, &client).await;
+    check_events(checks, config, &client, clock).await;
 }
 
 /// The rows of an answer, counted; the first error, if any.
@@ -153,6 +154,37 @@ async fn check_lists(checks: &mut Checks, config: &Config, client: &gladly::Clie
             ),
             Err(e) => checks.line(false, &what, e),
         }
+    }
+}
+
+/// The events feed, when enabled: one GET of the last five minutes of its entities.
+async fn check_events(
+    checks: &mut Checks,
+    config: &Config,
+    client: &gladly::Client,
+    clock: &SharedClock,
+) {
+    if !config.events.enabled {
+        return;
+    }
+    let end = clock.now() - chrono::Duration::seconds(config.events.settle_secs as i64);
+    let start = end - chrono::Duration::minutes(5);
+    match client.events(&config.events.entities(), start, end).await {
+        Ok(body) => {
+            let lines = body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count();
+            checks.line(
+                true,
+                "events",
+                format!(
+                    "{} answers {lines} events for the last five minutes",
+                    gladly::EVENTS_PATH
+                ),
+            )
+        }
+        Err(e) => checks.line(false, "events", e),
     }
 }
 

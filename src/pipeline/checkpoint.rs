@@ -121,6 +121,15 @@ pub use crate::kafka::reader::QuietEof;
 /// (`dimension/agents`, …): not report checkpoints, see `pipeline::dimensions`.
 pub const DIMENSION_KEY_PREFIX: &str = "dimension/";
 
+/// The key of the events feed's record in the checkpoint topic: not a report checkpoint, see
+/// `pipeline::event_feed`.
+pub const EVENTS_KEY: &str = "events/feed";
+
+/// True for the key of a report's checkpoint (not a dimension list's or the events feed's).
+pub fn is_report_key(key: &str) -> bool {
+    !key.starts_with(DIMENSION_KEY_PREFIX) && key != EVENTS_KEY
+}
+
 /// Reads the whole checkpoint topic (`read_committed`) and returns the latest value per key
 /// whose key `wanted` accepts. Blocking. Tombstones remove a key.
 pub fn read_latest(
@@ -157,8 +166,8 @@ pub fn read_latest(
 /// Reads the whole checkpoint topic (`read_committed`) and returns the latest report
 /// checkpoint per key. Blocking. Unreadable values are logged and skipped (`status` shows what
 /// it can; a report about to resume from one stops instead, see [`read_checkpoint_records`]);
-/// tombstones remove a key; the dimension lists' records ([`DIMENSION_KEY_PREFIX`]) are not
-/// report checkpoints.
+/// tombstones remove a key; the dimension lists' and the events feed's records are not report
+/// checkpoints ([`is_report_key`]).
 pub fn read_checkpoints(
     kafka: &KafkaSettings,
     topic: &str,
@@ -174,9 +183,7 @@ pub fn read_checkpoint_records(
     topic: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<String, Result<Checkpoint, String>>, CheckpointError> {
-    let raw = read_latest(kafka, topic, timeout, |k| {
-        !k.starts_with(DIMENSION_KEY_PREFIX)
-    })?;
+    let raw = read_latest(kafka, topic, timeout, is_report_key)?;
     Ok(raw
         .into_iter()
         .map(|(key, v)| {

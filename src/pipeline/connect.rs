@@ -7,11 +7,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::checkpoint::{checkpoint_key, readable, unreadable_fix, Checkpoint, Scope};
-use super::context::Context;
+use super::context::{Context, DeadLetterTopic};
 use super::conversations::ConversationSource;
 use super::dimensions::{self, DimensionSource};
 use super::engine::Engine;
 use super::error::{sink_failure, PipelineError, SetupError};
+use super::event_feed::EventSource;
 use super::job::{read_all_checkpoints, remembered, ReportJob};
 use super::plan::buckets;
 use super::reread::TierProgress;
@@ -53,15 +54,22 @@ pub(crate) fn all_topic_specs(config: &Config) -> Vec<TopicSpec> {
         .filter_map(|r| config.spec(r))
         .collect();
     let mut specs = topic_specs(&config.topics, &reports);
+    let compacted = |name: String, setting: &str| TopicSpec {
+        name,
+        setting: setting.into(),
+        compact: true,
+        partitions: config.topics.partitions,
+        exact_partitions: true,
+        configs: vec![],
+    };
     if config.conversations.enabled {
-        specs.push(TopicSpec {
-            name: config.topics.conversations_topic(),
-            setting: "topics.conversations".into(),
-            compact: true,
-            partitions: config.topics.partitions,
-            exact_partitions: true,
-            configs: vec![],
-        });
+        specs.push(compacted(
+            config.topics.conversations_topic(),
+            "topics.conversations",
+        ));
+    }
+    if config.events.enabled {
+        specs.push(compacted(config.topics.events_topic(), "topics.events"));
     }
     specs.extend(dimensions::topic_specs(config));
     specs
@@ -101,6 +109,8 @@ pub(super) struct Inner {
     pub(super) conversations: Option<ConversationSource>,
     /// `[dimensions]`, when enabled: the lists refreshed on their cadence.
     pub(super) dimensions: Option<DimensionSource>,
+    /// `[events]`, when enabled: Gladly's Events API.
+    pub(super) events: Option<EventSource>,
 }
 
 impl Pipeline {
@@ -138,6 +148,10 @@ impl Pipeline {
         )
         .await
         .map_err(SetupError::from)?;
+        let dead_letters = DeadLetterTopic {
+            name: config.topics.dead_letter_topic(),
+            schema_id: dead_letter_id,
+        };
         let run_id = uuid::Uuid::new_v4().to_string();
         let conversations = ConversationSource::connect(
             &config,
@@ -152,6 +166,9 @@ impl Pipeline {
         let dimensions = DimensionSource::connect(&config, &registry)
             .await
             .map_err(SetupError::from)?;
+        let events = EventSource::connect(&config, &registry)
+            .await
+            .map_err(SetupError::from)?;
         Ok(Pipeline {
             inner: Arc::new(Inner {
                 ctx: Context {
@@ -159,7 +176,7 @@ impl Pipeline {
                     clock,
                     gladly,
                     registry,
-                    dead_letter_id,
+                    dead_letters,
                     run_id,
                     shutdown,
                     metrics,
@@ -167,6 +184,7 @@ impl Pipeline {
                 ids,
                 conversations,
                 dimensions,
+                events,
             }),
         })
     }
@@ -349,5 +367,33 @@ impl Pipeline {
                 .checkpoint_moved(report.name(), position.covered_until());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_includes_the_conversations_and_events_ones_only_when_enabled() {
+        let names = |c: &Config| -> Vec<String> {
+            all_topic_specs(c).into_iter().map(|s| s.name).collect()
+        };
+        let mut c = Config::default();
+        let base = names(&c).len();
+        assert!(!names(&c).contains(&"gladly.conversations".to_string()));
+        assert!(!names(&c).contains(&"gladly.events".to_string()));
+        c.conversations.enabled = true;
+        c.events.enabled = true;
+        let specs = all_topic_specs(&c);
+        for (name, setting) in [
+            ("gladly.conversations", "topics.conversations"),
+            ("gladly.events", "topics.events"),
+        ] {
+            let spec = specs.iter().find(|s| s.name == name).unwrap();
+            assert!(spec.compact);
+            assert_eq!(spec.setting, setting);
+        }
+        assert_eq!(specs.len(), base + 2);
     }
 }

@@ -12,6 +12,15 @@ use crate::gladly;
 use crate::kafka::registry::RegistryClient;
 use crate::observe::Metrics;
 
+/// The dead-letter topic and its value schema's registry id.
+#[derive(Debug, Clone)]
+pub(crate) struct DeadLetterTopic {
+    /// `topics.dead_letter`.
+    pub(crate) name: String,
+    /// The id of `<name>-value`.
+    pub(crate) schema_id: u32,
+}
+
 /// What every source and the engine's driver share.
 pub(crate) struct Context {
     /// The configuration in force.
@@ -22,8 +31,8 @@ pub(crate) struct Context {
     pub(crate) gladly: gladly::Client,
     /// For the value schemas of reports configured by columns, registered as they evolve.
     pub(crate) registry: RegistryClient,
-    /// The dead-letter topic's value schema id.
-    pub(crate) dead_letter_id: u32,
+    /// Where rows that cannot be converted go.
+    pub(crate) dead_letters: DeadLetterTopic,
     /// This run's id (in headers and checkpoints).
     pub(crate) run_id: String,
     /// True once a shutdown was requested.

@@ -9,12 +9,12 @@
 //! outlast the client's retries fail the window (it is aborted and retried); 401/403 stop
 //! the report.
 
-use chrono::Utc;
 use futures::StreamExt;
 
+use super::context::DeadLetterTopic;
 use super::engine::Transaction;
 use super::error::Failure;
-use super::source::{Source, Written};
+use super::source::{send_dead_letter, Source, Written};
 use super::summary::{ConversationSummary, Outcome};
 use super::window::rfc3339;
 use crate::clock::SharedClock;
@@ -24,8 +24,7 @@ use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::kafka::{headers, Delivery, Outgoing};
 use crate::records::conversations::conversation_dead_letter;
 use crate::records::{
-    encode_dead_letter_of, schemas, ConversationEncoder, EndedContact, EndedConversations, Record,
-    SchemaIds, WindowMeta,
+    schemas, ConversationEncoder, EndedContact, EndedConversations, Record, SchemaIds, WindowMeta,
 };
 use crate::VERSION;
 
@@ -67,8 +66,7 @@ pub struct ConversationSource {
     clock: SharedClock,
     encoder: ConversationEncoder,
     topic: String,
-    dead_letter_topic: String,
-    dead_letter_id: u32,
+    dead_letters: DeadLetterTopic,
     /// Exactly-once: most conversations a window may fetch so they fit in its transaction.
     max_per_window: Option<usize>,
     in_flight: usize,
@@ -99,8 +97,10 @@ impl ConversationSource {
             clock,
             encoder: ConversationEncoder::new(ids),
             topic,
-            dead_letter_topic: config.topics.dead_letter_topic(),
-            dead_letter_id,
+            dead_letters: DeadLetterTopic {
+                name: config.topics.dead_letter_topic(),
+                schema_id: dead_letter_id,
+            },
             max_per_window: max_per_window(
                 config.kafka.delivery,
                 per_second,
@@ -230,21 +230,9 @@ impl ConversationSource {
     ) -> Result<(), Failure> {
         tracing::warn!(conversation = id, %reason, "conversation sent to the dead-letter topic");
         let dl = conversation_dead_letter(id, trigger, reason);
-        let value = encode_dead_letter_of(SOURCE, &dl, meta, self.dead_letter_id);
-        let h = h.clone().insert(rdkafka::message::Header {
-            key: "gladly.error",
-            value: Some(dl.reason.as_str()),
-        });
-        tx.send(Outgoing {
-            topic: &self.dead_letter_topic,
-            key: Some(SOURCE.as_bytes()),
-            value: Some(&value),
-            // wall-clock time, like the reports' dead letters (the topic's retention)
-            timestamp_ms: Utc::now().timestamp_millis(),
-            headers: &h,
-        })
-        .await
-        .map_err(Failure::Sink)
+        send_dead_letter(&self.dead_letters, tx, SOURCE, &dl, meta, h)
+            .await
+            .map_err(Failure::Sink)
     }
 }
 
@@ -306,24 +294,5 @@ mod tests {
         assert_eq!(max_per_window(Delivery::ExactlyOnce, 1, 10), Some(5));
         assert_eq!(max_per_window(Delivery::ExactlyOnce, 0, 1), Some(1));
         assert_eq!(max_per_window(Delivery::AtLeastOnce, 5, 900), None);
-    }
-
-    #[test]
-    #[cfg(any())]
-    fn every_topic_includes_the_conversations_one_only_when_enabled() {
-        let mut c = Config::default();
-        let names = |c: &Config| -> Vec<String> {
-            all_topic_specs(c).into_iter().map(|s| s.name).collect()
-        };
-        assert!(!names(&c).contains(&"gladly.conversations".to_string()));
-        c.conversations.enabled = true;
-        let specs = all_topic_specs(&c);
-        let conv = specs
-            .iter()
-            .find(|s| s.name == "gladly.conversations")
-            .unwrap();
-        assert!(conv.compact);
-        assert_eq!(conv.setting, "topics.conversations");
-        assert_eq!(specs.len(), names(&Config::default()).len() + 1);
     }
 }

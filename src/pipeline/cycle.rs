@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::checkpoint::Scope;
 use super::connect::Pipeline;
 use super::error::PipelineError;
-use super::events::PassCompleted;
+use super::internal_events::PassCompleted;
 use super::job::{remembered, ReportJob};
 use super::plan::{live_start, midnight};
 use super::report_windows::Cursor;

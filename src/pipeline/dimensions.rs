@@ -20,7 +20,7 @@ use super::checkpoint::{read_latest, DIMENSION_KEY_PREFIX};
 use super::context::Context;
 use super::engine::{Engine, Transaction};
 use super::error::{DimensionError, Failure};
-use super::events::ListRefreshed;
+use super::internal_events::ListRefreshed;
 use super::source::{drive, Cursored, Source, Written};
 use super::summary::Summary;
 use crate::config::Config;

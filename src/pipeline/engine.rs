@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::events::{ProducerDropped, TransactionAborted};
+use super::internal_events::{ProducerDropped, TransactionAborted};
 use crate::kafka::{KafkaSettings, Outgoing, OwnedOutgoing, Publisher, SinkError};
 use crate::observe::Metrics;
 

@@ -63,6 +63,15 @@ pub enum PipelineError {
     /// A dimension list could not be refreshed.
     #[error("dimensions: {0}")]
     Dimensions(#[from] DimensionError),
+    /// The events feed stopped: a range kept failing, or (`fatal`) Gladly refused in a way
+    /// retrying cannot fix or another instance took over its transactional id.
+    #[error("events: {message}")]
+    Events {
+        /// What happened, with the range.
+        message: String,
+        /// True when the process must stop.
+        fatal: bool,
+    },
     /// A shutdown was requested.
     #[error("shutting down")]
     Shutdown,
@@ -73,6 +82,7 @@ impl PipelineError {
     pub fn is_fatal(&self) -> bool {
         match self {
             PipelineError::Dimensions(e) => e.is_fatal(),
+            PipelineError::Events { fatal, .. } => *fatal,
             _ => matches!(
                 self,
                 PipelineError::Fenced { .. }
@@ -186,6 +196,9 @@ pub enum SetupError {
     /// A report was asked for that is not enabled.
     #[error("report {0} is not enabled in [reports.{0}]")]
     NotEnabled(Report),
+    /// The events feed's producer could not be created or initialised.
+    #[error("events: {0}")]
+    Events(String),
     /// A task of the service panicked.
     #[error("{task} panicked: {message}")]
     Panicked {

@@ -230,3 +230,91 @@ impl ListRefreshed<'_> {
         );
     }
 }
+
+/// A range of the events feed was committed with the feed's cursor.
+pub(crate) struct EventsCommitted<'a> {
+    /// The range, `[from, to)`.
+    pub(super) range: &'a str,
+    /// Events published (new ones).
+    pub(super) records: u64,
+    /// Events read again and not published (the overlap).
+    pub(super) suppressed: u64,
+    /// Lines sent to the dead-letter topic.
+    pub(super) dead_letters: u64,
+    /// Every event recorded before this instant has been read.
+    pub(super) covered_until: DateTime<Utc>,
+    /// The newest event published so far, if any.
+    pub(super) newest: Option<DateTime<Utc>>,
+    /// Where the counts go.
+    pub(super) metrics: &'a Metrics,
+}
+
+impl EventsCommitted<'_> {
+    /// Counts it and moves the feed's freshness gauges.
+    pub(super) fn emit(self) {
+        let m = self.metrics;
+        m.count(
+            "gladly_kafka_events_published_total",
+            &[],
+            self.records as f64,
+        );
+        m.count(
+            "gladly_kafka_events_suppressed_total",
+            &[],
+            self.suppressed as f64,
+        );
+        if self.dead_letters > 0 {
+            m.count(
+                "gladly_kafka_dead_letters_total",
+                &[("report", "events"), ("reason", "malformed event")],
+                self.dead_letters as f64,
+            );
+        }
+        m.gauge(
+            "gladly_kafka_events_covered_until_timestamp_seconds",
+            &[],
+            self.covered_until.timestamp_millis() as f64 / 1000.0,
+        );
+        if let Some(newest) = self.newest {
+            m.gauge(
+                "gladly_kafka_events_newest_timestamp_seconds",
+                &[],
+                newest.timestamp_millis() as f64 / 1000.0,
+            );
+        }
+        tracing::info!(
+            range = self.range,
+            records = self.records,
+            suppressed = self.suppressed,
+            dead_letters = self.dead_letters,
+            "events published"
+        );
+    }
+}
+
+/// The feed's cursor was further back than the Events API serves (an outage longer than its
+/// 24 hours): the events recorded in `[from, to)` are lost to the feed. The reports still
+/// carry those contacts.
+pub(crate) struct EventsLost<'a> {
+    /// Where the cursor stood.
+    pub(super) from: DateTime<Utc>,
+    /// The oldest instant the API still serves (with a margin): where the feed resumes.
+    pub(super) to: DateTime<Utc>,
+    /// Where the counts go.
+    pub(super) metrics: &'a Metrics,
+}
+
+impl EventsLost<'_> {
+    /// Counts the lost seconds and logs the span as an error.
+    pub(super) fn emit(self) {
+        let secs = (self.to - self.from).num_milliseconds() as f64 / 1000.0;
+        self.metrics
+            .count("gladly_kafka_events_lost_seconds_total", &[], secs);
+        tracing::error!(
+            from = %self.from,
+            to = %self.to,
+            lost_secs = secs,
+            "events lost: the feed was stopped longer than the 24 hours Gladly's Events API serves; the events recorded in [from, to) cannot be read any more (the reports still carry those contacts: see the docs' events reconciliation)"
+        );
+    }
+}

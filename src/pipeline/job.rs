@@ -66,9 +66,23 @@ pub(super) async fn remembered(
     report: Report,
     since_ms: i64,
 ) -> Result<Published, SetupError> {
-    let kafka = cfg.kafka.clone();
     let topic = cfg.topics.report_topic(report);
-    let read = tokio::task::spawn_blocking(move || {
+    let read = read_back(cfg, topic, since_ms, changes::published_fingerprint).await?;
+    tracing::info!(%report, keys = read.len(), "remembered what the topic holds since the re-read horizon");
+    Ok(Published::rebuilt(read, since_ms))
+}
+
+/// The key, value fingerprint (by `fingerprint`; a tombstone's is
+/// [`changes::TOMBSTONE`]) and timestamp of every record `topic` holds stamped since
+/// `since_ms`, for a changelog memory.
+pub(super) async fn read_back(
+    cfg: &Config,
+    topic: String,
+    since_ms: i64,
+    fingerprint: fn(&[u8]) -> Option<u64>,
+) -> Result<Vec<(changes::KeyId, u64, i64)>, SetupError> {
+    let kafka = cfg.kafka.clone();
+    tokio::task::spawn_blocking(move || {
         let mut reader = match TopicReader::open(
             &kafka,
             &topic,
@@ -84,11 +98,11 @@ pub(super) async fn remembered(
         let mut records = Vec::new();
         while let Some(r) = reader.next_record()? {
             let Some(key) = r.key else { continue };
-            let fingerprint = match r.value {
+            let fp = match r.value {
                 None => Some(changes::TOMBSTONE),
-                Some(v) => changes::published_fingerprint(&v),
+                Some(v) => fingerprint(&v),
             };
-            if let Some(fp) = fingerprint {
+            if let Some(fp) = fp {
                 records.push((
                     changes::key_id(&key),
                     fp,
@@ -100,9 +114,7 @@ pub(super) async fn remembered(
     })
     .await
     .map_err(|e| SetupError::joined("the topic reader", e))?
-    .map_err(SetupError::ReadBack)?;
-    tracing::info!(%report, keys = read.len(), "remembered what the topic holds since the re-read horizon");
-    Ok(Published::rebuilt(read, since_ms))
+    .map_err(SetupError::ReadBack)
 }
 
 pub(super) async fn read_all_checkpoints(

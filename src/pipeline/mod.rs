@@ -9,18 +9,19 @@
 //!   report's [`crate::report::ReportSpec`].
 //! - [`reread`]: re-read tiers: when a tier is due, what a pass covers, its progress record.
 //! - `summary`, `error`: what units produced; why a report stopped or an attempt failed.
-//! - `events`: the typed internal events, each one log line plus its metrics.
+//! - `internal_events`: the typed internal events, each one log line plus its metrics.
 //! - `context`: what every source shares (config, clock, Gladly client, metrics, shutdown).
 //! - `engine`: the one owner of a producer's transactions (begin, send, commit, abort,
 //!   producer re-creation).
 //! - `source`: the source contract and the driver that publishes any source's units through
 //!   the engine: retry, split, backoff, the same for all.
-//! - `reader`, `schema`: a window's reader task; the evolving value schema of a report
-//!   configured by columns.
-//! - [`conversations`], [`dimensions`]: the conversations of a work-session window's ended
-//!   contacts (written into the window's transaction); the agents, inboxes, teams and topics
-//!   lists, refreshed on a cadence.
+//! - `reader`: a window's reader task.
 //! - `job`: one report's publishing state ([`ReportJob`]).
+//! - `schema`: the evolving value schema of a report configured by columns.
+//! - [`conversations`], [`dimensions`], [`event_feed`]: the conversations of a work-session
+//!   window's ended contacts (written into the window's transaction); the agents, inboxes,
+//!   teams and topics lists, refreshed on a cadence; Gladly's Events API, polled minutes
+//!   behind Gladly.
 //! - `report_windows`: a report job's windows as a source.
 //! - `connect`: the [`Pipeline`]: Gladly client, schemas registered, topics in place, jobs
 //!   opened.
@@ -44,7 +45,7 @@ mod summary;
 
 mod error;
 
-mod events;
+mod internal_events;
 
 mod context;
 
@@ -54,13 +55,15 @@ mod source;
 
 mod reader;
 
+mod job;
+
 mod schema;
 
 pub mod conversations;
 
 pub mod dimensions;
 
-mod job;
+pub mod event_feed;
 
 mod report_windows;
 

@@ -6,6 +6,7 @@
 use super::connect::Pipeline;
 use super::dimensions::ListSummary;
 use super::error::{DimensionError, PipelineError, Stop};
+use super::event_feed::{FeedJob, FeedSummary};
 use super::job::ReportJob;
 use super::plan::{backfill_windows, window_start_instant, BackfillBound};
 use super::progress::Progress;
@@ -112,6 +113,24 @@ impl Pipeline {
                 let cadence = self.config().dimensions.cadence_secs as i64;
                 Ok(self.clock().now() + chrono::Duration::seconds(cadence))
             }
+        }
+    }
+
+    /// Opens the events feed (`None` when `[events]` is disabled): its producer, cursor and
+    /// changelog memory.
+    pub async fn open_events(&self) -> Result<Option<FeedJob>, PipelineError> {
+        match &self.inner.events {
+            Some(feed) => Ok(Some(feed.open(self.ctx()).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One poll of the events feed: every range from its cursor (less the overlap) to now less
+    /// the settling time, each with the cursor in its transaction.
+    pub async fn poll_events(&self, job: &mut FeedJob) -> Result<FeedSummary, PipelineError> {
+        match &self.inner.events {
+            Some(feed) => Ok(feed.poll(self.ctx(), job).await?),
+            None => Ok(FeedSummary::default()),
         }
     }
 

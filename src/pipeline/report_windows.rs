@@ -6,14 +6,14 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use chrono::Utc;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 
 use super::checkpoint::{checkpoint_key, Checkpoint, Scope};
-use super::context::Context;
+use super::context::{Context, DeadLetterTopic};
 use super::conversations::{ConversationSource, EndedInWindow};
 use super::engine::Transaction;
 use super::error::Failure;
-use super::events::WindowCommitted;
+use super::internal_events::WindowCommitted;
 use super::job::ReportJob;
 use super::plan::{
     date_position, halves, live_windows, request, window_end_instant, window_start_instant,
@@ -21,7 +21,7 @@ use super::plan::{
 use super::reader::{read_window, AbortOnDrop, Chunk, CHUNKS_IN_FLIGHT};
 use super::reread::{pass_record, TierProgress};
 use super::schema::schema_for;
-use super::source::{Cursored, Source, Written};
+use super::source::{send_dead_letter, Cursored, Source, Written};
 use super::summary::{Summary, DEAD_LETTER_EXAMPLES};
 use super::window::{Position, Window};
 use crate::config::PublishMode;
@@ -123,8 +123,7 @@ impl Source for ReportWindows<'_> {
         let mut out = WindowOut {
             report: job.report,
             topic: &job.spec.topic,
-            dead_letter_topic: cfg.topics.dead_letter_topic(),
-            dead_letter_id: ctx.dead_letter_id,
+            dead_letters: &ctx.dead_letters,
             published: (cfg.pipeline.publish == PublishMode::Changes).then_some(&job.published),
             pending: Pending::default(),
             headers: window_headers.clone(),
@@ -347,8 +346,7 @@ struct WindowOut<'a> {
     published: Option<&'a Published>,
     /// The records sent, for `published` once the window commits.
     pending: Pending,
-    dead_letter_topic: String,
-    dead_letter_id: u32,
+    dead_letters: &'a DeadLetterTopic,
     headers: OwnedHeaders,
     meta: WindowMeta,
     summary: Summary,
@@ -428,28 +426,14 @@ impl WindowOut<'_> {
         tx: &mut Transaction,
         dl: &records::DeadLetter,
     ) -> Result<(), crate::kafka::SinkError> {
-        let value = records::encode_dead_letter(self.report, dl, &self.meta, self.dead_letter_id);
-        let line = dl.line.to_string();
-        let h = self
-            .headers
-            .clone()
-            .insert(Header {
-                key: "gladly.error",
-                value: Some(dl.reason.as_str()),
-            })
-            .insert(Header {
-                key: "gladly.line",
-                value: Some(line.as_str()),
-            });
-        tx.send(Outgoing {
-            topic: &self.dead_letter_topic,
-            key: Some(self.report.name().as_bytes()),
-            value: Some(&value),
-            // wall-clock time: the dead-letter topic's retention counts from when the row
-            // failed, whatever business time the window covers
-            timestamp_ms: Utc::now().timestamp_millis(),
-            headers: &h,
-        })
+        send_dead_letter(
+            self.dead_letters,
+            tx,
+            self.report.name(),
+            dl,
+            &self.meta,
+            &self.headers,
+        )
         .await?;
         self.summary.dead_letters += 1;
         *self

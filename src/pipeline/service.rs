@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use super::checkpoint::{checkpoint_key, read_checkpoints, Checkpoint, Scope};
 use super::connect::Pipeline;
 use super::error::{PipelineError, SetupError};
+use super::event_feed::FeedSummary;
 use super::plan::BackfillBound;
 use super::progress::Progress;
 use super::reread::TierProgress;
@@ -118,6 +119,13 @@ pub async fn run(pipeline: Pipeline, shutdown: watch::Receiver<bool>) -> Result<
         let stop = shutdown.clone();
         tasks.spawn(async move { dimensions_loop(p, stop).await });
     }
+    if pipeline.inner.events.is_some() {
+        let p = pipeline.clone();
+        let stop = shutdown.clone();
+        let cadence = Duration::from_secs(p.config().events.cadence_secs);
+        p.metrics().expect_events(cadence);
+        tasks.spawn(async move { events_loop(p, stop).await });
+    }
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         match joined {
@@ -173,6 +181,84 @@ async fn dimensions_loop(
             }
         };
         if wait(&mut stop, wait_for).await {
+            return Ok(());
+        }
+    }
+}
+
+/// `once` for the events feed: one poll (nothing when `[events]` is disabled, or with
+/// `enabled` false, as for `once --report`).
+pub async fn once_events(
+    pipeline: &Pipeline,
+    enabled: bool,
+) -> Result<Option<FeedSummary>, PipelineError> {
+    if !enabled {
+        return Ok(None);
+    }
+    let Some(mut job) = pipeline.open_events().await? else {
+        return Ok(None);
+    };
+    let res = pipeline.poll_events(&mut job).await;
+    events_health(pipeline, &res);
+    res.map(Some)
+}
+
+/// The events feed's health: ready while its last poll succeeded and lost nothing.
+fn events_health(p: &Pipeline, res: &Result<FeedSummary, PipelineError>) {
+    let outcome = match res {
+        Ok(s) if s.lost_secs > 0 => Err(format!(
+            "{} s of events were lost to an outage longer than the Events API's 24 hours (see the log)",
+            s.lost_secs
+        )),
+        Ok(_) => Ok(()),
+        Err(PipelineError::Shutdown) => return,
+        Err(e) => Err(e.to_string()),
+    };
+    p.metrics().cycle_done(EVENTS, outcome);
+}
+
+/// The health and metrics name of the events feed.
+const EVENTS: &str = super::event_feed::SOURCE;
+
+/// `run`'s events task: polls the feed every `events.cadence_secs` until shutdown. A failed
+/// poll is retried at the next cadence, from the cursor; refused credentials and a fenced
+/// producer stop the service.
+async fn events_loop(p: Pipeline, mut stop: watch::Receiver<bool>) -> Result<(), PipelineError> {
+    let cadence = Duration::from_secs(p.config().events.cadence_secs);
+    let mut job = loop {
+        match p.open_events().await {
+            Ok(Some(job)) => break job,
+            Ok(None) => return Ok(()),
+            Err(e) if e.is_fatal() => {
+                p.metrics().cycle_done(EVENTS, Err(e.to_string()));
+                return Err(e);
+            }
+            Err(e) => {
+                p.metrics().cycle_done(EVENTS, Err(e.to_string()));
+                tracing::error!(error = %e, "cannot start the events feed; retrying in 30 s");
+                if wait(&mut stop, Duration::from_secs(30)).await {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    loop {
+        let res = p.poll_events(&mut job).await;
+        events_health(&p, &res);
+        match res {
+            Ok(s) => tracing::debug!(
+                ranges = s.ranges,
+                records = s.records,
+                suppressed = s.suppressed,
+                "events poll done"
+            ),
+            Err(PipelineError::Shutdown) => return Ok(()),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "events poll failed; the next poll retries from the cursor")
+            }
+        }
+        if wait(&mut stop, cadence).await {
             return Ok(());
         }
     }

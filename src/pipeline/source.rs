@@ -18,14 +18,17 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::context::Context;
+use super::context::{Context, DeadLetterTopic};
 use super::engine::{Engine, Transaction};
 use super::error::{Failure, Stop};
-use super::events::{UnitFailed, UnitSplit};
+use super::internal_events::{UnitFailed, UnitSplit};
 use super::progress::Progress;
 use super::summary::Summary;
 use crate::gladly::retry::Backoff;
-use crate::kafka::OwnedOutgoing;
+use rdkafka::message::{Header, OwnedHeaders};
+
+use crate::kafka::{Outgoing, OwnedOutgoing, SinkError};
+use crate::records::{encode_dead_letter_of, DeadLetter, WindowMeta};
 
 /// Longest wait between two attempts at a unit.
 const MAX_UNIT_BACKOFF: Duration = Duration::from_secs(60);
@@ -88,6 +91,40 @@ pub(crate) trait Cursored: Source {
     fn split(&mut self, _unit: &Self::Unit, _queue: &mut VecDeque<Self::Unit>) -> bool {
         false
     }
+}
+
+/// Sends `dl`, a row (or answer, or line) of `source` that could not be converted, to the
+/// dead-letter topic in `tx`, keyed by the source's name, with `headers` plus `gladly.error`
+/// (and `gladly.line` when the line is known). Its record time is the wall clock: the topic's
+/// retention counts from when the row failed, whatever business time the unit covers.
+pub(crate) async fn send_dead_letter(
+    to: &DeadLetterTopic,
+    tx: &mut Transaction,
+    source: &str,
+    dl: &DeadLetter,
+    meta: &WindowMeta,
+    headers: &OwnedHeaders,
+) -> Result<(), SinkError> {
+    let value = encode_dead_letter_of(source, dl, meta, to.schema_id);
+    let line = dl.line.to_string();
+    let mut h = headers.clone().insert(Header {
+        key: "gladly.error",
+        value: Some(dl.reason.as_str()),
+    });
+    if dl.line > 0 {
+        h = h.insert(Header {
+            key: "gladly.line",
+            value: Some(line.as_str()),
+        });
+    }
+    tx.send(Outgoing {
+        topic: &to.name,
+        key: Some(source.as_bytes()),
+        value: Some(&value),
+        timestamp_ms: chrono::Utc::now().timestamp_millis(),
+        headers: &h,
+    })
+    .await
 }
 
 /// Publishes `units` in order through `engine`, each in its own transaction with its cursor;

@@ -39,12 +39,21 @@ pub fn fingerprint(value: &[u8]) -> u64 {
 /// text, whose last byte, `}` or `]`, is ASCII). `None` when the bytes are too short to hold
 /// them.
 pub fn published_fingerprint(value: &[u8]) -> Option<u64> {
-    // the 4th byte from the end without the continuation bit ends the last field before them
+    fingerprint_before_longs(value, 3)
+}
+
+/// [`fingerprint`] of a value without the `longs` varint longs it ends with (the fetch
+/// metadata: three for a report's record, `fetched_at` alone for an event's); `None` when the
+/// bytes are too short to hold them. The field before them must end with an ASCII byte (the
+/// last byte of a JSON text does).
+pub fn fingerprint_before_longs(value: &[u8], longs: usize) -> Option<u64> {
+    // the (longs + 1)-th byte from the end without the continuation bit ends the last field
+    // before them
     let mut ends = 0;
     for (i, b) in value.iter().enumerate().rev() {
         if b & 0x80 == 0 {
             ends += 1;
-            if ends == 4 {
+            if ends == longs + 1 {
                 return Some(fingerprint(&value[..=i]));
             }
         }

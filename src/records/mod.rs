@@ -27,6 +27,7 @@ mod contacts;
 pub mod conversations;
 mod dead_letter;
 pub mod dimensions;
+pub mod events;
 mod record;
 mod row_ctx;
 mod work_sessions;
@@ -38,6 +39,7 @@ pub use dead_letter::{
     encode_dead_letter, encode_dead_letter_of, CUT_CELL_BYTES, DEAD_LETTER_RAW_BUDGET,
 };
 pub use dimensions::DimensionEncoder;
+pub use events::{EventEncoder, EventRecord};
 pub use record::{DeadLetter, Output, Record, SchemaIds, WindowMeta, MAX_RECORD_BYTES};
 
 use crate::report::{BuiltIn, DerivedFormat, Report, Row, TypedFormat};

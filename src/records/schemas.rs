@@ -36,6 +36,16 @@ pub fn conversation_value_schema() -> &'static str {
     include_str!("../../schemas/conversations-value.avsc")
 }
 
+/// The key schema of the events topic (`schemas/events-key.avsc`).
+pub fn events_key_schema() -> &'static str {
+    include_str!("../../schemas/events-key.avsc")
+}
+
+/// The value schema of the events topic (`schemas/events-value.avsc`).
+pub fn events_value_schema() -> &'static str {
+    include_str!("../../schemas/events-value.avsc")
+}
+
 /// The key schema of a dimension topic (`schemas/<list>-key.avsc`).
 pub fn dimension_key_schema(list: DimensionList) -> &'static str {
     match list {

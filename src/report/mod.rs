@@ -10,10 +10,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer};
 
+mod event;
 mod list;
 mod name;
 mod spec;
 
+pub use event::EventEntity;
 pub use list::{DimensionList, ListItem};
 pub use name::{InvalidReportName, Report};
 pub use spec::{

@@ -18,6 +18,7 @@ fn stack() -> (String, String) {
 mod compaction;
 mod dimensions;
 mod engine;
+mod events;
 mod flink;
 mod hostile;
 mod kafka_sink;

@@ -319,6 +319,9 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
     // the dimension lists' panels need their refreshes
     service::set(&mut table, "dimensions.enabled", true);
     service::set(&mut table, "dimensions.cadence_secs", 60);
+    // and the events feed's, its polls
+    service::set(&mut table, "events.enabled", true);
+    service::set(&mut table, "events.cadence_secs", 10);
     service::set(&mut table, "gladly.requests_per_second", 5000);
 
     let mut svc = Running::start(&w, table);
