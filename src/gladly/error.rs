@@ -246,6 +246,15 @@ pub enum GladlyError {
         /// What is wrong.
         reason: String,
     },
+    /// A 200 to a GET whose body is longer than the service holds in memory (a list, a
+    /// conversation, a range of events): not retried as is; the events feed splits the range.
+    #[error("Gladly's answer from {url} is not the documented shape: the body is longer than {limit} bytes")]
+    TooLong {
+        /// The URL requested.
+        url: String,
+        /// The bound, bytes.
+        limit: usize,
+    },
     /// Every attempt failed with a retryable error.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
@@ -277,7 +286,8 @@ impl GladlyError {
             | GladlyError::Status { .. }
             | GladlyError::Moved { .. }
             | GladlyError::Redirected { .. }
-            | GladlyError::Decode { .. } => false,
+            | GladlyError::Decode { .. }
+            | GladlyError::TooLong { .. } => false,
         }
     }
 

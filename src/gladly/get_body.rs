@@ -30,8 +30,8 @@ pub(super) async fn bounded_body(
 }
 
 fn too_long(url: &reqwest::Url) -> GladlyError {
-    GladlyError::Decode {
+    GladlyError::TooLong {
         url: url.to_string(),
-        reason: format!("the body is longer than {MAX_GET_BODY} bytes"),
+        limit: MAX_GET_BODY,
     }
 }

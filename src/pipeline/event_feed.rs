@@ -13,6 +13,7 @@
 //! long) resumes at the oldest instant the API serves, and the lost span is logged, counted
 //! and reported in the health check; the reports still carry those contacts.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
@@ -29,6 +30,7 @@ use super::source::{send_dead_letter, Cursored, Source, Written};
 use super::summary::Summary;
 use super::window::rfc3339;
 use crate::config::{Config, COVERAGE_MARGIN_SECS};
+use crate::gladly::GladlyError;
 use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::kafka::{headers, Outgoing, OwnedOutgoing};
 use crate::records::changes::{self, key_id, Pending, Published};
@@ -41,9 +43,15 @@ impl From<Stop<EventRange>> for PipelineError {
     fn from(stop: Stop<EventRange>) -> Self {
         match stop {
             Stop::Shutdown => PipelineError::Shutdown,
+            // refused credentials and a fenced producer stop the service; another refusal
+            // (a 400, a 404, a redirect) fails the poll, and the reports go on
             Stop::Refused { unit, failure } => PipelineError::Events {
+                fatal: match &failure {
+                    Failure::Gladly(e) => e.is_credentials(),
+                    Failure::Sink(e) => e.is_fenced(),
+                    _ => false,
+                },
                 message: format!("{unit}: {failure}"),
-                fatal: true,
             },
             Stop::Exhausted {
                 unit,
@@ -53,8 +61,10 @@ impl From<Stop<EventRange>> for PipelineError {
                 message: format!("{unit} failed {attempts} times; last error: {last}. The cursor did not move: the next poll retries it"),
                 fatal: false,
             },
-            Stop::TooBig { unit, rows } => PipelineError::Events {
-                message: format!("{unit}: {rows} events do not fit in one transaction"),
+            Stop::TooBig { unit, .. } => PipelineError::Events {
+                message: format!(
+                    "{unit}: Gladly's answer for one second of events is longer than the service holds in memory; lower events.entities to fewer entities"
+                ),
                 fatal: false,
             },
         }
@@ -304,11 +314,16 @@ impl Source for EventFeed<'_> {
     ) -> Result<Written<RangeDone>, Failure> {
         let started = Instant::now();
         let (ctx, source) = (self.ctx, self.source);
-        let body = ctx
+        let body = match ctx
             .gladly
             .events(&source.entities, range.from, range.to)
             .await
-            .map_err(Failure::Gladly)?;
+        {
+            Ok(body) => body,
+            // more than the service holds in memory at once: the range is split
+            Err(GladlyError::TooLong { .. }) => return Ok(Written::TooBig { rows: 0 }),
+            Err(e) => return Err(Failure::Gladly(e)),
+        };
         let fetched_at = ctx.clock.now();
         let fetched = fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let (start, end) = (rfc3339(range.from), rfc3339(range.to));
@@ -397,6 +412,24 @@ impl Cursored for EventFeed<'_> {
     fn plan(&self) -> Vec<EventRange> {
         let covered = self.job.checkpoint.as_ref().map(|c| c.covered_until);
         plan(&self.ctx.config, covered, self.ctx.clock.now()).0
+    }
+
+    /// Halves a range whose answer was too long, down to one second.
+    fn split(&mut self, range: &EventRange, queue: &mut VecDeque<EventRange>) -> bool {
+        let half = (range.to - range.from) / 2;
+        if half < Duration::seconds(1) {
+            return false;
+        }
+        let mid = range.from + half;
+        queue.push_front(EventRange {
+            from: mid,
+            to: range.to,
+        });
+        queue.push_front(EventRange {
+            from: range.from,
+            to: mid,
+        });
+        true
     }
 
     fn cursor(&self, _range: &EventRange, done: &RangeDone) -> OwnedOutgoing {
