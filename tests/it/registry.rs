@@ -321,7 +321,7 @@ async fn every_current_schema_registers() {
             .unwrap_or_else(|e| panic!("{} does not register: {e}", path.display()));
         n += 1;
     }
-    assert_eq!(n, 17, "every schema file was tried");
+    assert_eq!(n, 19, "every schema file was tried");
 }
 
 // The Confluent REST API itself, without our client.
