@@ -241,30 +241,50 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    /// True when retrying cannot help: Gladly refused (credentials, permissions, a bad
-    /// request) or another instance took over the transactional id.
-    pub(crate) fn is_refused(&self) -> bool {
+    /// What retrying cannot help, taken out of the failure: Gladly refused (credentials,
+    /// permissions, a bad request) or another instance took over the transactional id.
+    /// Anything else comes back as it was, to be retried.
+    pub(crate) fn refusal(self) -> Result<Refusal, Failure> {
         match self {
-            Failure::Gladly(e) => !e.is_retryable(),
-            Failure::Sink(e) => e.is_fenced(),
-            _ => false,
+            Failure::Gladly(e) if !e.is_retryable() => Ok(Refusal::Gladly(e)),
+            Failure::Sink(e) if e.is_fenced() => Ok(Refusal::Fenced(e)),
+            other => Err(other),
         }
     }
 }
 
-impl Failure {
-    /// The error that stops `report` after a failure retrying cannot fix.
+/// A failure retrying cannot fix.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Gladly refused: credentials, permissions, a bad request, a redirect.
+    Gladly(GladlyError),
+    /// Another instance took over the transactional id.
+    Fenced(SinkError),
+}
+
+impl Refusal {
+    /// The error that stops `report`.
     pub(crate) fn into_report_error(self, report: Report) -> PipelineError {
         match self {
-            Failure::Gladly(source) => PipelineError::Gladly { report, source },
-            Failure::Sink(source) => sink_failure(report, source),
-            Failure::Shutdown => PipelineError::Shutdown,
-            other => PipelineError::Exhausted {
-                report,
-                window: String::new(),
-                attempts: 1,
-                last: other.to_string(),
-            },
+            Refusal::Gladly(source) => PipelineError::Gladly { report, source },
+            Refusal::Fenced(source) => PipelineError::Fenced { report, source },
+        }
+    }
+
+    /// True when the whole process must stop: refused credentials, or fenced.
+    pub(crate) fn stops_the_process(&self) -> bool {
+        match self {
+            Refusal::Gladly(e) => e.is_credentials(),
+            Refusal::Fenced(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Gladly(e) => e.fmt(f),
+            Refusal::Fenced(e) => e.fmt(f),
         }
     }
 }
@@ -291,7 +311,7 @@ pub(crate) enum Stop<U> {
         /// The unit it happened to.
         unit: U,
         /// What happened.
-        failure: Failure,
+        refusal: Refusal,
     },
     /// A unit kept failing.
     Exhausted {
@@ -318,20 +338,12 @@ impl From<Stop<DimensionList>> for DimensionError {
             Stop::Shutdown => DimensionError::Shutdown,
             Stop::Refused {
                 unit: list,
-                failure: Failure::Gladly(source),
+                refusal: Refusal::Gladly(source),
             } => DimensionError::Gladly { list, source },
             Stop::Refused {
                 unit: list,
-                failure: Failure::Sink(source),
+                refusal: Refusal::Fenced(source),
             } => DimensionError::Sink { list, source },
-            Stop::Refused {
-                unit: list,
-                failure,
-            } => DimensionError::Exhausted {
-                list,
-                attempts: 1,
-                last: failure.to_string(),
-            },
             Stop::Exhausted {
                 unit: list,
                 attempts,

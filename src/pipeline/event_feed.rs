@@ -45,13 +45,9 @@ impl From<Stop<EventRange>> for PipelineError {
             Stop::Shutdown => PipelineError::Shutdown,
             // refused credentials and a fenced producer stop the service; another refusal
             // (a 400, a 404, a redirect) fails the poll, and the reports go on
-            Stop::Refused { unit, failure } => PipelineError::Events {
-                fatal: match &failure {
-                    Failure::Gladly(e) => e.is_credentials(),
-                    Failure::Sink(e) => e.is_fenced(),
-                    _ => false,
-                },
-                message: format!("{unit}: {failure}"),
+            Stop::Refused { unit, refusal } => PipelineError::Events {
+                fatal: refusal.stops_the_process(),
+                message: format!("{unit}: {refusal}"),
             },
             Stop::Exhausted {
                 unit,

@@ -143,7 +143,7 @@ impl Pipeline {
     ) -> PipelineError {
         match stop {
             Stop::Shutdown => PipelineError::Shutdown,
-            Stop::Refused { failure, .. } => failure.into_report_error(report),
+            Stop::Refused { refusal, .. } => refusal.into_report_error(report),
             Stop::Exhausted {
                 unit,
                 attempts,

@@ -212,8 +212,11 @@ async fn attempts<S: Cursored>(
                 return Ok((None, u64::from(attempt - 1)));
             }
             Err(Failure::Shutdown) => return Err(Stop::Shutdown),
-            Err(f) if f.is_refused() => return Err(Stop::Refused { unit, failure: f }),
             Err(f) => {
+                let f = match f.refusal() {
+                    Ok(refusal) => return Err(Stop::Refused { unit, refusal }),
+                    Err(f) => f,
+                };
                 last = f.to_string();
                 UnitFailed {
                     label: source.label(),
