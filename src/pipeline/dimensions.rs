@@ -9,18 +9,18 @@
 //! publishes only what changed while it was down, tombstones included.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use rdkafka::message::OwnedHeaders;
 
-use super::checkpoint::{read_latest, DIMENSION_KEY_PREFIX};
+use super::checkpoint::DIMENSION_KEY_PREFIX;
 use super::context::Context;
 use super::engine::{Engine, Transaction};
 use super::error::{DimensionError, Failure};
 use super::internal_events::ListRefreshed;
+use super::job::read_json;
 use super::source::{drive, Cursored, Source, Written};
 use super::summary::Summary;
 use crate::config::Config;
@@ -348,25 +348,8 @@ impl Cursored for ListRefresh<'_> {
 async fn read_list_checkpoints(
     cfg: &Config,
 ) -> Result<BTreeMap<DimensionList, ListCheckpoint>, DimensionError> {
-    let kafka = cfg.kafka.clone();
-    let topic = cfg.topics.checkpoint_topic();
-    let raw = tokio::task::spawn_blocking(move || {
-        read_latest(&kafka, &topic, Duration::from_secs(60), |k| {
-            k.starts_with(DIMENSION_KEY_PREFIX)
-        })
-    })
-    .await
-    .map_err(|_| DimensionError::Panicked("checkpoint reader"))??;
-    let mut out = BTreeMap::new();
-    for (key, v) in raw {
-        match serde_json::from_slice::<ListCheckpoint>(&v) {
-            Ok(c) => {
-                out.insert(c.list, c);
-            }
-            Err(e) => tracing::warn!(key, error = %e, "skipping an unreadable list checkpoint"),
-        }
-    }
-    Ok(out)
+    let records = read_json::<ListCheckpoint>(cfg, |k| k.starts_with(DIMENSION_KEY_PREFIX)).await?;
+    Ok(records.into_values().map(|c| (c.list, c)).collect())
 }
 
 #[cfg(test)]

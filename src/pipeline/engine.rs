@@ -239,7 +239,7 @@ impl Drop for Transaction {
 }
 
 /// Runs a blocking librdkafka call off the runtime's threads; a panic in it is resumed here.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(t) => t,
         Err(e) => std::panic::resume_unwind(e.into_panic()),

@@ -126,9 +126,6 @@ pub enum DimensionError {
         /// The last error.
         last: String,
     },
-    /// A task panicked.
-    #[error("the {0} task panicked")]
-    Panicked(&'static str),
     /// A shutdown was requested.
     #[error("shutting down")]
     Shutdown,

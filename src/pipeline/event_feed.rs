@@ -14,18 +14,17 @@
 //! and reported in the health check; the reports still carry those contacts.
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rdkafka::message::OwnedHeaders;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{read_latest, EVENTS_KEY};
+use super::checkpoint::EVENTS_KEY;
 use super::context::Context;
 use super::engine::{Engine, Transaction};
 use super::error::{Failure, PipelineError, SetupError, Stop};
 use super::internal_events::{EventsCommitted, EventsLost};
-use super::job::read_back;
+use super::job::{read_back, read_json};
 use super::source::{send_dead_letter, Cursored, Source, Written};
 use super::summary::Summary;
 use super::window::rfc3339;
@@ -33,6 +32,7 @@ use crate::config::{Config, COVERAGE_MARGIN_SECS};
 use crate::gladly::GladlyError;
 use crate::kafka::registry::{RegistryClient, RegistryError};
 use crate::kafka::{headers, Outgoing, OwnedOutgoing};
+use crate::observe::reason_label;
 use crate::records::changes::{self, key_id, Pending, Published};
 use crate::records::{schemas, DeadLetter, EventEncoder, SchemaIds, WindowMeta};
 use crate::report::EventEntity;
@@ -131,20 +131,13 @@ pub fn plan(
     let e = &cfg.events;
     let oldest = now - COVERAGE + Duration::seconds(COVERAGE_MARGIN_SECS as i64);
     let to = now - Duration::seconds(e.settle_secs as i64);
-    let (from, lost) = match covered_until {
-        None => (oldest, None),
-        Some(c) if c < oldest => (
-            oldest,
-            Some(EventRange {
-                from: c,
-                to: oldest,
-            }),
-        ),
-        Some(c) => (
-            (c - Duration::seconds(e.overlap_secs as i64)).max(oldest),
-            None,
-        ),
-    };
+    let from = covered_until.map_or(oldest, |c| {
+        (c - Duration::seconds(e.overlap_secs as i64)).max(oldest)
+    });
+    let lost = covered_until.filter(|c| *c < oldest).map(|c| EventRange {
+        from: c,
+        to: oldest,
+    });
     let step = Duration::minutes(e.max_range_minutes.max(1) as i64);
     let mut ranges = Vec::new();
     let mut start = from;
@@ -234,28 +227,28 @@ impl EventSource {
         let now = ctx.clock.now();
         let covered = job.checkpoint.as_ref().map(|c| c.covered_until);
         let (ranges, lost) = plan(&ctx.config, covered, now);
-        let mut summary = FeedSummary::default();
-        if let Some(lost) = lost {
+        let lost_secs = lost.map_or(0, |lost| {
             EventsLost {
                 from: lost.from,
                 to: lost.to,
                 metrics: &ctx.metrics,
             }
             .emit();
-            summary.lost_secs = (lost.to - lost.from).num_seconds();
-        }
+            (lost.to - lost.from).num_seconds()
+        });
         let engine = job.engine.clone();
         let mut feed = EventFeed {
             ctx,
             source: self,
             job,
-            totals: FeedSummary::default(),
         };
-        super::source::drive(ctx, &engine, &mut feed, ranges, None).await?;
-        let totals = feed.totals;
+        let s = super::source::drive(ctx, &engine, &mut feed, ranges, None).await?;
         Ok(FeedSummary {
-            lost_secs: summary.lost_secs,
-            ..totals
+            ranges: s.windows,
+            records: s.records,
+            suppressed: s.suppressed,
+            dead_letters: s.dead_letters,
+            lost_secs,
         })
     }
 }
@@ -279,18 +272,15 @@ struct EventFeed<'a> {
     ctx: &'a Context,
     source: &'a EventSource,
     job: &'a mut FeedJob,
-    totals: FeedSummary,
 }
 
 /// A written range, until it is committed.
 struct RangeDone {
-    records: u64,
-    suppressed: u64,
-    dead_letters: u64,
+    /// Its counts: records, suppressed, dead letters by reason.
+    summary: Summary,
     pending: Pending,
     checkpoint: FeedCheckpoint,
     headers: OwnedHeaders,
-    started: Instant,
 }
 
 impl Source for EventFeed<'_> {
@@ -308,7 +298,6 @@ impl Source for EventFeed<'_> {
         range: &EventRange,
         tx: &mut Transaction,
     ) -> Result<Written<RangeDone>, Failure> {
-        let started = Instant::now();
         let (ctx, source) = (self.ctx, self.source);
         let body = match ctx
             .gladly
@@ -337,9 +326,7 @@ impl Source for EventFeed<'_> {
             fetched_at,
         };
         let mut done = RangeDone {
-            records: 0,
-            suppressed: 0,
-            dead_letters: 0,
+            summary: Summary::default(),
             pending: Pending::default(),
             checkpoint: FeedCheckpoint {
                 covered_until: range.to,
@@ -350,7 +337,6 @@ impl Source for EventFeed<'_> {
                 service_version: VERSION.to_string(),
             },
             headers,
-            started,
         };
         for (n, line) in body.split(|b| *b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -371,14 +357,18 @@ impl Source for EventFeed<'_> {
                     send_dead_letter(&ctx.dead_letters, tx, SOURCE, &dl, &meta, &done.headers)
                         .await
                         .map_err(Failure::Sink)?;
-                    done.dead_letters += 1;
+                    let s = &mut done.summary;
+                    s.dead_letters += 1;
+                    *s.dead_letter_reasons
+                        .entry(reason_label(&dl.reason))
+                        .or_default() += 1;
                     continue;
                 }
             };
             let r = &event.record;
             let key = key_id(&r.key);
             if !self.job.published.wants(key, r.fingerprint, r.since_ms) {
-                done.suppressed += 1;
+                done.summary.suppressed += 1;
                 continue;
             }
             tx.send(Outgoing {
@@ -391,7 +381,7 @@ impl Source for EventFeed<'_> {
             .await
             .map_err(Failure::Sink)?;
             done.pending.push(key, r.fingerprint, r.timestamp_ms);
-            done.records += 1;
+            done.summary.records += 1;
             let newest = &mut done.checkpoint.newest_event;
             *newest = Some(newest.map_or(event.timestamp, |t| t.max(event.timestamp)));
         }
@@ -449,30 +439,16 @@ impl Cursored for EventFeed<'_> {
         job.published.forget_before(forget.timestamp_millis());
         EventsCommitted {
             range: &range.to_string(),
-            records: done.records,
-            suppressed: done.suppressed,
-            dead_letters: done.dead_letters,
+            summary: &done.summary,
             covered_until: done.checkpoint.covered_until,
             newest: done.checkpoint.newest_event,
             metrics: &self.ctx.metrics,
         }
         .emit();
-        tracing::debug!(
-            took_secs = done.started.elapsed().as_secs_f64(),
-            "range committed"
-        );
         job.checkpoint = Some(done.checkpoint);
-        let t = &mut self.totals;
-        t.ranges += 1;
-        t.records += done.records;
-        t.suppressed += done.suppressed;
-        t.dead_letters += done.dead_letters;
         Summary {
             windows: 1,
-            records: done.records,
-            suppressed: done.suppressed,
-            dead_letters: done.dead_letters,
-            ..Summary::default()
+            ..done.summary
         }
     }
 }
@@ -481,20 +457,9 @@ impl Cursored for EventFeed<'_> {
 /// as none (the feed then starts at the oldest instant the API serves, and the changelog
 /// memory it reads back keeps it from publishing twice what the topic holds).
 async fn read_feed_checkpoint(cfg: &Config) -> Result<Option<FeedCheckpoint>, SetupError> {
-    let kafka = cfg.kafka.clone();
-    let topic = cfg.topics.checkpoint_topic();
-    let raw = tokio::task::spawn_blocking(move || {
-        read_latest(&kafka, &topic, std::time::Duration::from_secs(60), |k| {
-            k == EVENTS_KEY
-        })
-    })
-    .await
-    .map_err(|e| SetupError::joined("the checkpoint reader", e))??;
-    Ok(raw.get(EVENTS_KEY).and_then(|v| {
-        serde_json::from_slice(v)
-            .inspect_err(|e| tracing::warn!(error = %e, "unreadable events checkpoint: starting from the oldest events the API serves"))
-            .ok()
-    }))
+    Ok(read_json::<FeedCheckpoint>(cfg, |k| k == EVENTS_KEY)
+        .await?
+        .remove(EVENTS_KEY))
 }
 
 #[cfg(test)]

@@ -235,12 +235,8 @@ impl ListRefreshed<'_> {
 pub(crate) struct EventsCommitted<'a> {
     /// The range, `[from, to)`.
     pub(super) range: &'a str,
-    /// Events published (new ones).
-    pub(super) records: u64,
-    /// Events read again and not published (the overlap).
-    pub(super) suppressed: u64,
-    /// Lines sent to the dead-letter topic.
-    pub(super) dead_letters: u64,
+    /// Events published, events read again and not published, dead letters by reason.
+    pub(super) summary: &'a Summary,
     /// Every event recorded before this instant has been read.
     pub(super) covered_until: DateTime<Utc>,
     /// The newest event published so far, if any.
@@ -250,24 +246,21 @@ pub(crate) struct EventsCommitted<'a> {
 }
 
 impl EventsCommitted<'_> {
-    /// Counts it and moves the feed's freshness gauges.
+    /// Counts it (its dead letters by reason, like a report window's) and moves the feed's
+    /// freshness gauges.
     pub(super) fn emit(self) {
-        let m = self.metrics;
-        m.count(
-            "gladly_kafka_events_published_total",
-            &[],
-            self.records as f64,
-        );
+        let (m, s) = (self.metrics, self.summary);
+        m.count("gladly_kafka_events_published_total", &[], s.records as f64);
         m.count(
             "gladly_kafka_events_suppressed_total",
             &[],
-            self.suppressed as f64,
+            s.suppressed as f64,
         );
-        if self.dead_letters > 0 {
+        for (reason, n) in &s.dead_letter_reasons {
             m.count(
                 "gladly_kafka_dead_letters_total",
-                &[("report", "events"), ("reason", "malformed event")],
-                self.dead_letters as f64,
+                &[("report", "events"), ("reason", reason)],
+                *n as f64,
             );
         }
         m.gauge(
@@ -284,9 +277,9 @@ impl EventsCommitted<'_> {
         }
         tracing::info!(
             range = self.range,
-            records = self.records,
-            suppressed = self.suppressed,
-            dead_letters = self.dead_letters,
+            records = s.records,
+            suppressed = s.suppressed,
+            dead_letters = s.dead_letters,
             "events published"
         );
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::checkpoint::{read_checkpoint_records, Checkpoint, Scope};
-use super::engine::Engine;
+use super::checkpoint::{read_checkpoint_records, read_latest, Checkpoint, CheckpointError, Scope};
+use super::engine::{blocking, Engine};
 use super::error::SetupError;
 use super::reread::TierProgress;
 use super::window::{Buckets, Position};
@@ -115,6 +115,29 @@ pub(super) async fn read_back(
     .await
     .map_err(|e| SetupError::joined("the topic reader", e))?
     .map_err(SetupError::ReadBack)
+}
+
+/// The latest value of every key of the checkpoint topic that `wanted` accepts, parsed as
+/// JSON `T` (a dimension list's record, the events feed's cursor); one that does not parse is
+/// logged and skipped, and its source starts as if it had none.
+pub(super) async fn read_json<T: serde::de::DeserializeOwned + Send + 'static>(
+    cfg: &Config,
+    wanted: fn(&str) -> bool,
+) -> Result<BTreeMap<String, T>, CheckpointError> {
+    let kafka = cfg.kafka.clone();
+    let topic = cfg.topics.checkpoint_topic();
+    let raw =
+        blocking(move || read_latest(&kafka, &topic, Duration::from_secs(60), wanted)).await?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|(key, v)| match serde_json::from_slice(&v) {
+            Ok(t) => Some((key, t)),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "skipping an unreadable record of the checkpoint topic");
+                None
+            }
+        })
+        .collect())
 }
 
 pub(super) async fn read_all_checkpoints(
